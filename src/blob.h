@@ -1,0 +1,87 @@
+/*
+ * Blobs: the stored bytes of one layer (raw tar, gzip or zstd) and random
+ * access to its uncompressed stream.
+ *
+ * A layer is read exactly once, sequentially, by a scan: the scan
+ * decompresses (we do it ourselves, libarchive only sees the plain stream),
+ * hashes the stored bytes, and records restart points.  Finishing the scan
+ * yields an lfs_blob that serves reads at any offset of the uncompressed
+ * stream without starting over from the beginning.
+ */
+#ifndef LFS_BLOB_H
+#define LFS_BLOB_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+enum lfs_comp {
+	LFS_COMP_NONE = 0,
+	LFS_COMP_GZIP,
+	LFS_COMP_ZSTD,
+};
+
+struct lfs_scan;
+struct lfs_blob;
+
+struct lfs_scan_opts {
+	/* Hash the stored bytes with sha256 (to check a manifest digest). */
+	int hash_stored;
+	/* Also hash the uncompressed stream (to check a docker diff_id). */
+	int hash_plain;
+	/* Refuse streams that decompress past this many bytes (0: 1 TiB). */
+	uint64_t max_plain;
+	/* Directory for scratch data (unlinked files); NULL: $TMPDIR or /var/tmp. */
+	const char *tmpdir;
+};
+
+/* Detect the compression of the bytes at the start of a blob (by magic). */
+enum lfs_comp lfs_comp_detect(const void *head, size_t n);
+const char *lfs_comp_name(enum lfs_comp c);
+
+/*
+ * Start a scan over bytes [off, off+len) of fd (the fd is dup'ed; the caller
+ * keeps its own).  NAME names the blob in error messages.
+ */
+int lfs_scan_open(struct lfs_scan **out, int fd, uint64_t off, uint64_t len,
+		  const char *name, const struct lfs_scan_opts *opts);
+enum lfs_comp lfs_scan_comp(const struct lfs_scan *s);
+/*
+ * Next chunk of the uncompressed stream: returns its length, 0 at the end,
+ * or -errno with the reason in lfs_err_get().  *chunk stays valid until the
+ * next call on this scan.
+ */
+ssize_t lfs_scan_read(struct lfs_scan *s, const void **chunk);
+/*
+ * Skip up to N uncompressed bytes without returning them; returns how many
+ * were skipped (0 when it cannot skip cheaply: the caller reads instead).
+ */
+int64_t lfs_scan_skip(struct lfs_scan *s, int64_t n);
+/* Bytes of the uncompressed stream consumed so far. */
+uint64_t lfs_scan_pos(const struct lfs_scan *s);
+/*
+ * Consume the rest of the blob, check that the compressed stream is complete
+ * and intact, and return the digests (sha256; only those asked for in the
+ * options are filled) and the random-access reader.  The scan is freed in
+ * every case.
+ */
+int lfs_scan_finish(struct lfs_scan *s, struct lfs_blob **out,
+		    uint8_t stored_sha256[32], uint8_t plain_sha256[32]);
+/* Abandon a scan (after an error). */
+void lfs_scan_free(struct lfs_scan *s);
+
+/*
+ * Read up to LEN bytes at offset OFF of the uncompressed stream.  Thread
+ * safe.  Returns the number of bytes read (short only at the end of the
+ * stream) or -errno.
+ */
+ssize_t lfs_blob_pread(struct lfs_blob *b, void *buf, size_t len, uint64_t off);
+/*
+ * For an uncompressed blob: byte OFF of the stream is byte *BASE+OFF of *FD,
+ * so the caller may splice from it.  -ENOTSUP for compressed blobs.
+ */
+int lfs_blob_raw_fd(const struct lfs_blob *b, int *fd, uint64_t *base);
+uint64_t lfs_blob_size(const struct lfs_blob *b);
+enum lfs_comp lfs_blob_comp(const struct lfs_blob *b);
+void lfs_blob_free(struct lfs_blob *b);
+
+#endif

@@ -1,0 +1,98 @@
+/* Thread-local error messages, warnings, and allocation that never returns NULL. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lfs.h"
+
+const char *lfs_progname = "layerfs";
+int lfs_quiet;
+
+static __thread char err_buf[LFS_ERRMAX];
+
+void lfs_err_vset(const char *fmt, va_list ap)
+{
+	vsnprintf(err_buf, sizeof(err_buf), fmt, ap);
+}
+
+void lfs_err_set(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	lfs_err_vset(fmt, ap);
+	va_end(ap);
+}
+
+void lfs_err_prefix(const char *fmt, ...)
+{
+	char old[LFS_ERRMAX];
+	char pre[LFS_ERRMAX];
+	va_list ap;
+
+	memcpy(old, err_buf, sizeof(old));
+	va_start(ap, fmt);
+	vsnprintf(pre, sizeof(pre), fmt, ap);
+	va_end(ap);
+	snprintf(err_buf, sizeof(err_buf), "%s: %s", pre, old);
+}
+
+const char *lfs_err_get(void)
+{
+	return err_buf[0] ? err_buf : "unknown error";
+}
+
+void lfs_err_clear(void)
+{
+	err_buf[0] = '\0';
+}
+
+void lfs_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (lfs_quiet)
+		return;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: warning: ", lfs_progname);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void *oom(size_t n)
+{
+	fprintf(stderr, "%s: out of memory (allocating %zu bytes)\n", lfs_progname, n);
+	abort();
+}
+
+void *lfs_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	return p ? p : oom(n);
+}
+
+void *lfs_xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n ? n : 1, m ? m : 1);
+
+	return p ? p : oom(n * m);
+}
+
+void *lfs_xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	return q ? q : oom(n);
+}
+
+char *lfs_xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	return p ? p : oom(strlen(s) + 1);
+}

@@ -1,0 +1,15 @@
+# The core library (shared by the driver and tools/) and the FUSE driver.
+noinst_LIBRARIES += src/liblayerfs.a
+src_liblayerfs_a_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)
+src_liblayerfs_a_SOURCES = \
+	src/lfs.h src/err.c \
+	src/blob.h src/blob_int.h src/blob.c src/blob_gzip.c src/blob_zstd.c \
+	src/image.h src/image_int.h src/image.c src/image_json.c src/tarmembers.c \
+	src/layer.h src/layer.c \
+	src/tree.h src/tree.c \
+	src/core.h src/core.c
+
+bin_PROGRAMS += src/layerfs
+src_layerfs_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)
+src_layerfs_SOURCES = src/layerfs.c src/fuse_ops.c src/fuse_ops.h
+src_layerfs_LDADD = $(LFS_CORE_LIBS) $(FUSE_LIBS)

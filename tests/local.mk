@@ -1,0 +1,29 @@
+# Unit tests (cmocka) and integration tests (real mounts, scripts).
+LFS_TEST_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS) $(CMOCKA_CFLAGS) -I$(top_srcdir)/tests/unit
+LFS_TEST_LIBS = $(LFS_CORE_LIBS) $(CMOCKA_LIBS)
+
+if UNIT_TESTS
+check_PROGRAMS += tests/unit/test_blob tests/unit/test_image tests/unit/test_layer tests/unit/test_tree
+TESTS += tests/unit/test_blob tests/unit/test_image tests/unit/test_layer tests/unit/test_tree
+endif
+tests_unit_test_blob_SOURCES = tests/unit/test_blob.c tests/unit/testutil.h tests/unit/testutil.c
+tests_unit_test_blob_CFLAGS = $(LFS_TEST_CFLAGS)
+tests_unit_test_blob_LDADD = $(LFS_TEST_LIBS)
+tests_unit_test_image_SOURCES = tests/unit/test_image.c tests/unit/testutil.h tests/unit/testutil.c
+tests_unit_test_image_CFLAGS = $(LFS_TEST_CFLAGS)
+tests_unit_test_image_LDADD = $(LFS_TEST_LIBS)
+tests_unit_test_layer_SOURCES = tests/unit/test_layer.c tests/unit/testutil.h tests/unit/testutil.c
+tests_unit_test_layer_CFLAGS = $(LFS_TEST_CFLAGS)
+tests_unit_test_layer_LDADD = $(LFS_TEST_LIBS)
+tests_unit_test_tree_SOURCES = tests/unit/test_tree.c tests/unit/testutil.h tests/unit/testutil.c
+tests_unit_test_tree_CFLAGS = $(LFS_TEST_CFLAGS)
+tests_unit_test_tree_LDADD = $(LFS_TEST_LIBS)
+
+LFS_INTEGRATION_TESTS = \
+	tests/integration/mount_basic.sh \
+	tests/integration/bad_input.sh \
+	tests/integration/sample_image.sh \
+	tests/integration/difftest.sh
+TESTS += $(LFS_INTEGRATION_TESTS)
+EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
+	tests/integration/difftest.py tests/integration/mkimage.py

@@ -1,0 +1,1 @@
+# Companion tools linking the core library.
