@@ -1,1 +1,53 @@
-/* placeholder */
+/*
+ * The core: open an image, index its layers in parallel, merge them, and
+ * serve file data and xattrs from the result.  The FUSE driver and the tools
+ * use this and nothing below it.
+ */
+#ifndef LFS_CORE_H
+#define LFS_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "image.h"
+#include "layer.h"
+#include "tree.h"
+
+struct lfs_core_opts {
+	const char *tag;
+	const char *platform;
+	uint64_t max_plain; /* per layer; 0: default */
+	const char *tmpdir;
+	int jobs;     /* indexing threads; 0: one per CPU */
+	int progress; /* print progress on stderr */
+};
+
+struct lfs_core {
+	struct lfs_image *img;
+	uint32_t nlayers;
+	struct lfs_layer **layers;
+	struct lfs_tree *tree;
+};
+
+int lfs_core_open(struct lfs_core **out, char *const *sources, size_t nsources,
+		  const struct lfs_core_opts *opts);
+void lfs_core_free(struct lfs_core *c);
+
+/* Read file data (zeros in sparse holes); returns bytes read or -errno. */
+ssize_t lfs_core_read(const struct lfs_core *c, const struct lfs_node *n, void *buf, size_t size,
+		      uint64_t off);
+/*
+ * Where SIZE bytes at OFF of regular file N lie in an uncompressed layer file,
+ * for splicing: *fd, *pos, and *len (clamped to the file).  -ENOTSUP when the
+ * data is compressed or sparse.
+ */
+int lfs_core_data_fd(const struct lfs_core *c, const struct lfs_node *n, uint64_t off, size_t size,
+		     int *fd, uint64_t *pos, size_t *len);
+
+/* The value of xattr NAME of N, or -ENODATA. */
+int lfs_core_getxattr(const struct lfs_node *n, const char *name, const void **val, size_t *len);
+/* The NUL-separated names into BUF (when SIZE allows); returns the length needed. */
+size_t lfs_core_listxattr(const struct lfs_node *n, char *buf, size_t size);
+
+#endif

@@ -37,7 +37,7 @@ void lfs_err_prefix(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
-	snprintf(err_buf, sizeof(err_buf), "%s: %s", pre, old);
+	snprintf(err_buf, sizeof(err_buf), "%.256s: %.760s", pre, old);
 }
 
 const char *lfs_err_get(void)

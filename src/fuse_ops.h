@@ -1,1 +1,17 @@
-/* placeholder */
+/* FUSE low-level operations: decode a request, call the core, reply once. */
+#ifndef LFS_FUSE_OPS_H
+#define LFS_FUSE_OPS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include "core.h"
+
+struct lfs_fs {
+	struct lfs_core *core; /* read-only after mount: no lock */
+	double timeout;	       /* entry and attr cache timeout, seconds */
+};
+
+extern const struct fuse_lowlevel_ops lfs_fuse_ops;
+
+#endif

@@ -1,1 +1,51 @@
-/* placeholder */
+/*
+ * Layers: one sequential pass over a layer tarball with libarchive, building
+ * the layer's own tree of nodes (later entries win, whiteouts and opaque
+ * markers recorded, implied parents flagged) with the offset of every file's
+ * data in the uncompressed stream.
+ */
+#ifndef LFS_LAYER_H
+#define LFS_LAYER_H
+
+#include <stdint.h>
+
+#include "blob.h"
+#include "image.h"
+#include "node.h"
+
+struct lfs_layer {
+	uint32_t index;
+	char *name;
+	struct lfs_arena *arena; /* nodes and names; lives as long as the mount */
+	struct lfs_node *root;
+	struct lfs_blob *blob;
+	enum lfs_comp comp;
+	uint64_t nentries;    /* tar entries read */
+	uint64_t stored_size; /* bytes of the blob */
+	uint64_t plain_size;  /* bytes of the uncompressed stream */
+	uint8_t stored_sha256[32];
+	uint8_t plain_sha256[32];
+};
+
+struct lfs_layer_opts {
+	uint64_t max_plain;	 /* decompression bomb limit, 0: default */
+	const char *tmpdir;	 /* scratch space for the blob reader */
+	const volatile int *cancel; /* set by another thread: stop early */
+};
+
+/*
+ * Index the layer DESC (lfs_err_get() names the layer and the reason on
+ * failure).  Checks DESC's digest and diff_id when it has them.
+ */
+int lfs_layer_index(struct lfs_layer **out, const struct lfs_layer_desc *desc, uint32_t index,
+		    const struct lfs_layer_opts *opts);
+void lfs_layer_free(struct lfs_layer *l);
+
+/*
+ * Split PATH into normalised components (no "", ".", leading "/").  Returns
+ * the number of components, -EINVAL when a component is "..", -ENAMETOOLONG
+ * when the path is longer than PATH_MAX or has more than MAXC components.
+ */
+int lfs_path_split(const char *path, const char **comp, uint32_t *len, int maxc);
+
+#endif

@@ -1,1 +1,283 @@
-int main(void) { return 0; }
+/*
+ * layerfs: mount the merged tree of a container image's layers, read
+ * straight from the layer tarballs.  Options, indexing before the mount (so
+ * every error is reported with nothing mounted), then the FUSE session.
+ */
+#include "config.h"
+
+#include <archive.h>
+#include <errno.h>
+#include <getopt.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "fuse_ops.h"
+#include "lfs.h"
+
+enum {
+	OPT_TAG = 256,
+	OPT_PLATFORM,
+	OPT_TMPDIR,
+	OPT_MAX_LAYER_SIZE,
+	OPT_JOBS,
+};
+
+struct options {
+	int foreground, debug, single_thread;
+	const char *tag, *platform, *tmpdir;
+	uint64_t max_plain;
+	int jobs;
+	char *fuse_opts; /* comma-joined -o values */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: layerfs [OPTION]... SOURCE... MOUNTPOINT\n"
+		"Mount the merged root filesystem of a container image, read straight from its\n"
+		"layer tarballs, exactly as the kernel's overlayfs would show it.\n"
+		"\n"
+		"SOURCE is a docker-save tarball, an OCI image layout directory, an OCI archive,\n"
+		"or several layer files (tar, tar.gz, tar.zst), lowest first.\n"
+		"\n"
+		"  -f, --foreground        stay in the foreground\n"
+		"  -d, --debug             print FUSE requests (implies -f)\n"
+		"  -s, --single-thread     serve requests on one thread\n"
+		"  -o OPT[,OPT...]         FUSE mount options (allow_other, ...)\n"
+		"  -q, --quiet             no warnings, no progress\n"
+		"      --tag NAME          pick the image by tag, ref name or manifest digest\n"
+		"      --platform OS/ARCH[/VARIANT]\n"
+		"                          pick from a multi-platform index (default: this host)\n"
+		"      --max-layer-size SIZE\n"
+		"                          refuse layers that decompress past SIZE bytes\n"
+		"                          (suffixes K, M, G, T; default 1T)\n"
+		"      --tmpdir DIR        scratch space for compressed-layer indexes\n"
+		"  -j, --jobs N            index N layers at a time (default: one per CPU)\n"
+		"  -h, --help              show this help and exit\n"
+		"  -V, --version           show the version and exit\n"
+		"\n"
+		"Unmount with: fusermount3 -u MOUNTPOINT\n"
+		"Exit status: 0 when mounted, 1 on bad input or a failed mount, 2 on bad usage.\n");
+}
+
+static void version(void)
+{
+	printf("layerfs %s\n", PACKAGE_VERSION);
+	printf("libfuse %s, %s, zlib %s, zstd %s\n", fuse_pkgversion(), archive_version_string(),
+	       zlibVersion(), ZSTD_versionString());
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'T': case 't': v <<= 10; /* fall through */
+	case 'G': case 'g': v <<= 10; /* fall through */
+	case 'M': case 'm': v <<= 10; /* fall through */
+	case 'K': case 'k': v <<= 10; end++; break;
+	case '\0': break;
+	default: return -EINVAL;
+	}
+	if (*end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static void add_fuse_opt(struct options *o, const char *opt)
+{
+	size_t n = o->fuse_opts ? strlen(o->fuse_opts) : 0;
+
+	o->fuse_opts = lfs_xrealloc(o->fuse_opts, n + strlen(opt) + 2);
+	if (n)
+		o->fuse_opts[n++] = ',';
+	strcpy(o->fuse_opts + n, opt);
+}
+
+/* Returns the index of the first positional argument, or -1 (exit 2), or -2 (exit 0). */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option lopts[] = {
+		{"foreground", no_argument, NULL, 'f'},
+		{"debug", no_argument, NULL, 'd'},
+		{"single-thread", no_argument, NULL, 's'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"tag", required_argument, NULL, OPT_TAG},
+		{"platform", required_argument, NULL, OPT_PLATFORM},
+		{"tmpdir", required_argument, NULL, OPT_TMPDIR},
+		{"max-layer-size", required_argument, NULL, OPT_MAX_LAYER_SIZE},
+		{"jobs", required_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+fdsqo:j:hV", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': o->foreground = 1; break;
+		case 'd': o->debug = o->foreground = 1; break;
+		case 's': o->single_thread = 1; break;
+		case 'q': lfs_quiet = 1; break;
+		case 'o': add_fuse_opt(o, optarg); break;
+		case OPT_TAG: o->tag = optarg; break;
+		case OPT_PLATFORM: o->platform = optarg; break;
+		case OPT_TMPDIR: o->tmpdir = optarg; break;
+		case OPT_MAX_LAYER_SIZE:
+			if (parse_size(optarg, &o->max_plain) < 0 || !o->max_plain) {
+				fprintf(stderr, "layerfs: invalid size '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case 'j':
+			o->jobs = atoi(optarg);
+			if (o->jobs < 1) {
+				fprintf(stderr, "layerfs: invalid job count '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case 'h': usage(stdout); return -2;
+		case 'V': version(); return -2;
+		default:
+			fprintf(stderr, "Try 'layerfs --help' for more information.\n");
+			return -1;
+		}
+	}
+	if (argc - optind < 2) {
+		fprintf(stderr, "layerfs: %s\nTry 'layerfs --help' for more information.\n",
+			argc - optind == 0 ? "missing SOURCE and MOUNTPOINT" : "missing MOUNTPOINT");
+		return -1;
+	}
+	return optind;
+}
+
+/* fsname=layerfs:<first source>, with characters that -o parsing splits on replaced. */
+static char *fsname_opt(const char *source)
+{
+	const char *base = strrchr(source, '/');
+	char *s;
+
+	base = base && base[1] ? base + 1 : source;
+	s = lfs_xmalloc(strlen(base) + 32);
+	sprintf(s, "fsname=layerfs:%s", base);
+	for (char *p = s; *p; p++)
+		if (*p == ',' || *p == '\\' || *p == ' ')
+			*p = '_';
+	return s;
+}
+
+static int run_session(struct lfs_fs *fs, const struct options *o, const char *mnt,
+		       const char *source)
+{
+	char *fsname = fsname_opt(source);
+	char *argv0 = "layerfs";
+	struct fuse_args args = FUSE_ARGS_INIT(1, &argv0);
+	struct fuse_session *se;
+	int rc = 1;
+
+	fuse_opt_add_arg(&args, "-o");
+	fuse_opt_add_arg(&args, "ro,default_permissions,subtype=layerfs");
+	fuse_opt_add_arg(&args, "-o");
+	fuse_opt_add_arg(&args, fsname);
+	/* As root the mount is for everyone, like a kernel mount. */
+	if (geteuid() == 0) {
+		fuse_opt_add_arg(&args, "-o");
+		fuse_opt_add_arg(&args, "allow_other");
+	}
+	if (o->fuse_opts) {
+		fuse_opt_add_arg(&args, "-o");
+		fuse_opt_add_arg(&args, o->fuse_opts);
+	}
+	if (o->debug)
+		fuse_opt_add_arg(&args, "-d");
+
+	se = fuse_session_new(&args, &lfs_fuse_ops, sizeof(lfs_fuse_ops), fs);
+	if (!se) {
+		fprintf(stderr, "layerfs: cannot start the FUSE session (bad -o option?)\n");
+		goto out_args;
+	}
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, mnt) != 0) {
+		fprintf(stderr, "layerfs: %s: mount failed\n", mnt);
+		goto out_signals;
+	}
+	/* The parent returns only now: the mount is ready when the shell gets its prompt. */
+	if (fuse_daemonize(o->foreground) != 0)
+		goto out_unmount;
+	if (o->single_thread) {
+		rc = fuse_session_loop(se);
+	} else {
+		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+
+		fuse_loop_cfg_set_clone_fd(cfg, 0);
+		fuse_loop_cfg_set_max_threads(cfg, 16);
+		rc = fuse_session_loop_mt(se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	rc = rc < 0 ? 1 : 0;
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out_args:
+	fuse_opt_free_args(&args);
+	free(fsname);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {0};
+	struct lfs_core_opts co = {0};
+	struct lfs_fs fs = {.timeout = 86400.0};
+	const char *mnt;
+	struct stat st;
+	int first, rc;
+
+	/* Names in tarballs are bytes; a UTF-8 locale keeps pax names intact. */
+	if (!setlocale(LC_CTYPE, "C.UTF-8"))
+		setlocale(LC_CTYPE, "");
+	first = parse_args(argc, argv, &o);
+	if (first < 0) {
+		free(o.fuse_opts);
+		return first == -2 ? 0 : 2;
+	}
+	mnt = argv[argc - 1];
+	if (stat(mnt, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "layerfs: %s: %s\n", mnt,
+			errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+		free(o.fuse_opts);
+		return 1;
+	}
+	co.tag = o.tag;
+	co.platform = o.platform;
+	co.tmpdir = o.tmpdir;
+	co.max_plain = o.max_plain;
+	co.jobs = o.jobs;
+	co.progress = !lfs_quiet && isatty(STDERR_FILENO);
+	rc = lfs_core_open(&fs.core, argv + first, (size_t)(argc - 1 - first), &co);
+	if (rc < 0) {
+		fprintf(stderr, "layerfs: %s\n", lfs_err_get());
+		free(o.fuse_opts);
+		return 1;
+	}
+	rc = run_session(&fs, &o, mnt, argv[first]);
+	lfs_core_free(fs.core);
+	free(o.fuse_opts);
+	return rc;
+}

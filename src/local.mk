@@ -6,7 +6,7 @@ src_liblayerfs_a_SOURCES = \
 	src/blob.h src/blob_int.h src/blob.c src/blob_gzip.c src/blob_zstd.c \
 	src/image.h src/image_int.h src/image.c src/image_json.c src/tarmembers.c \
 	src/layer.h src/layer.c \
-	src/tree.h src/tree.c \
+	src/node.h src/node.c src/tree.h src/tree.c \
 	src/core.h src/core.c
 
 bin_PROGRAMS += src/layerfs

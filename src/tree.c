@@ -1,2 +1,146 @@
-/* placeholder */
-typedef int lfs_placeholder_tree;
+/*
+ * The overlayfs merge.  Layer k is applied over the merged view of layers
+ * 0..k-1, which is exactly what the kernel shows when it looks a path up
+ * from the top: a whiteout or an opaque directory stops the search, a
+ * non-directory hides everything below it, and directories merge.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lfs.h"
+#include "tree.h"
+
+struct lfs_tree *lfs_tree_new(void)
+{
+	struct lfs_tree *t = lfs_xcalloc(1, sizeof(*t));
+
+	t->arena = lfs_arena_new();
+	/* A root no layer describes: 0755 root:root, as containerd creates it. */
+	t->root = lfs_dir_new(t->arena, NULL);
+	t->root->nlink = 2;
+	return t;
+}
+
+static void copy_dir_meta(struct lfs_node *g, const struct lfs_node *l)
+{
+	g->mode = l->mode;
+	g->uid = l->uid;
+	g->gid = l->gid;
+	g->mtime_sec = l->mtime_sec;
+	g->mtime_nsec = l->mtime_nsec;
+	g->xattrs = l->xattrs;
+	g->layer = l->layer;
+}
+
+/*
+ * G is the merged directory, L the layer's directory at the same path;
+ * LOWER says whether G already held a directory from the layers below.
+ */
+static void apply_dir(struct lfs_tree *t, struct lfs_node *g, const struct lfs_node *l, int lower)
+{
+	const struct lfs_dir *ld = l->dir;
+
+	/*
+	 * An implied directory is a copy-up of the lower one (containerd
+	 * extracts into the mounted lower view): metadata stays as below.
+	 */
+	if (!(l->flags & LFS_NF_IMPLIED) || !lower)
+		copy_dir_meta(g, l);
+	if (!lower && (l->flags & LFS_NF_IMPLIED)) {
+		g->mode = 0040755;
+		g->uid = g->gid = 0;
+		g->mtime_sec = 0;
+		g->mtime_nsec = 0;
+		g->xattrs = NULL;
+	}
+	if (l->flags & LFS_NF_OPAQUE) {
+		lfs_dir_clear(g);
+		lower = 0;
+	}
+	/* st_nlink as the kernel reports it: 1 when merged, else the layer dir's. */
+	g->flags = lower ? LFS_NF_MERGED : 0;
+	g->nlink = 2 + ld->nsubdirs;
+
+	for (uint32_t i = 0; i < ld->n; i++) {
+		const struct lfs_dirent *e = &ld->ents[i];
+		struct lfs_node *c = e->node, *old;
+
+		if (!c)
+			continue;
+		if (c->flags & LFS_NF_WHITEOUT) {
+			lfs_dir_remove(g, e->name, e->len);
+			continue;
+		}
+		old = lfs_dir_lookup(g, e->name, e->len);
+		if (c->dir) {
+			int had = old && old->dir;
+
+			if (!had) {
+				old = lfs_dir_new(t->arena, g);
+				lfs_dir_set(g, e->name, e->len, old);
+			}
+			apply_dir(t, old, c, had);
+		} else {
+			lfs_dir_set(g, e->name, e->len, c);
+		}
+	}
+}
+
+void lfs_tree_apply(struct lfs_tree *t, const struct lfs_node *layer_root)
+{
+	/* Above the first layer the root always has a lower part. */
+	apply_dir(t, t->root, layer_root, t->nlayers > 0);
+	t->nlayers++;
+}
+
+static void add_inode(struct lfs_tree *t, struct lfs_node *n, uint64_t *cap)
+{
+	if (t->ninodes == *cap) {
+		*cap *= 2;
+		t->inodes = lfs_xrealloc(t->inodes, *cap * sizeof(*t->inodes));
+	}
+	n->ino = t->ninodes;
+	t->inodes[t->ninodes++] = n;
+}
+
+/* Number the tree breadth first (no recursion: paths can be thousands deep). */
+void lfs_tree_freeze(struct lfs_tree *t)
+{
+	uint64_t cap = 1024, next = 1;
+
+	t->inodes = lfs_xmalloc(cap * sizeof(*t->inodes));
+	t->inodes[0] = NULL;
+	t->ninodes = 1;
+	t->nentries = 0;
+	add_inode(t, t->root, &cap);
+	t->root->parent = t->root;
+	while (next < t->ninodes) {
+		struct lfs_node *d = t->inodes[next++];
+
+		if (!d->dir)
+			continue;
+		lfs_dir_compact(d);
+		if (d->flags & LFS_NF_MERGED)
+			d->nlink = 1;
+		t->nentries += d->dir->n;
+		for (uint32_t i = 0; i < d->dir->n; i++) {
+			struct lfs_node *c = d->dir->ents[i].node;
+
+			if (c->dir)
+				c->parent = d;
+			if (!c->ino)
+				add_inode(t, c, &cap);
+		}
+	}
+}
+
+void lfs_tree_free(struct lfs_tree *t)
+{
+	if (!t)
+		return;
+	free(t->inodes);
+	lfs_arena_free(t->arena);
+	free(t);
+}

@@ -1,0 +1,275 @@
+/*
+ * Arena allocation and directory tables for nodes.  Directories are open
+ * addressing hash tables over an array of entries; small directories are
+ * scanned linearly, since most image directories hold a handful of names.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "lfs.h"
+#include "node.h"
+
+#define ARENA_CHUNK (256 * 1024)
+#define DIR_LINEAR_MAX 8
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+
+struct lfs_arena {
+	struct arena_chunk *head;
+	size_t bytes;
+	struct lfs_dir **dirs; /* directory tables to free with the arena */
+	size_t ndirs, capdirs;
+};
+
+struct lfs_arena *lfs_arena_new(void)
+{
+	return lfs_xcalloc(1, sizeof(struct lfs_arena));
+}
+
+void *lfs_arena_alloc(struct lfs_arena *a, size_t n)
+{
+	struct arena_chunk *c = a->head;
+	void *p;
+
+	n = (n + 7) & ~(size_t)7;
+	if (!c || c->cap - c->used < n) {
+		size_t cap = n > ARENA_CHUNK / 4 ? n : ARENA_CHUNK;
+
+		c = lfs_xmalloc(sizeof(*c) + cap);
+		c->used = 0;
+		c->cap = cap;
+		/* A big allocation goes behind the current chunk so its free space stays usable. */
+		if (a->head && cap != ARENA_CHUNK) {
+			c->next = a->head->next;
+			a->head->next = c;
+		} else {
+			c->next = a->head;
+			a->head = c;
+		}
+		a->bytes += sizeof(*c) + cap;
+	}
+	p = (char *)c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+char *lfs_arena_strndup(struct lfs_arena *a, const char *s, size_t n)
+{
+	char *p = lfs_arena_alloc(a, n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+void *lfs_arena_memdup(struct lfs_arena *a, const void *p, size_t n)
+{
+	void *q = lfs_arena_alloc(a, n ? n : 1);
+
+	memcpy(q, p, n);
+	return q;
+}
+
+size_t lfs_arena_bytes(const struct lfs_arena *a)
+{
+	size_t n = a->bytes;
+
+	for (size_t i = 0; i < a->ndirs; i++)
+		n += a->dirs[i]->cap * sizeof(struct lfs_dirent) +
+		     a->dirs[i]->nslots * sizeof(uint32_t);
+	return n;
+}
+
+void lfs_arena_free(struct lfs_arena *a)
+{
+	struct arena_chunk *c, *next;
+
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->ndirs; i++) {
+		free(a->dirs[i]->ents);
+		free(a->dirs[i]->slots);
+	}
+	free(a->dirs);
+	for (c = a->head; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	free(a);
+}
+
+struct lfs_node *lfs_node_new(struct lfs_arena *a, uint32_t mode)
+{
+	struct lfs_node *n = lfs_arena_alloc(a, sizeof(*n));
+
+	memset(n, 0, sizeof(*n));
+	n->mode = mode;
+	n->nlink = 1;
+	return n;
+}
+
+struct lfs_node *lfs_dir_new(struct lfs_arena *a, struct lfs_node *parent)
+{
+	struct lfs_node *n = lfs_node_new(a, 0040755);
+	struct lfs_dir *d = lfs_arena_alloc(a, sizeof(*d));
+
+	memset(d, 0, sizeof(*d));
+	n->dir = d;
+	n->parent = parent;
+	if (a->ndirs == a->capdirs) {
+		a->capdirs = a->capdirs ? a->capdirs * 2 : 64;
+		a->dirs = lfs_xrealloc(a->dirs, a->capdirs * sizeof(*a->dirs));
+	}
+	a->dirs[a->ndirs++] = d;
+	return n;
+}
+
+uint32_t lfs_name_hash(const char *name, size_t len)
+{
+	return (uint32_t)XXH3_64bits(name, len);
+}
+
+static void dir_rehash(struct lfs_dir *d, uint32_t nslots)
+{
+	free(d->slots);
+	d->slots = lfs_xcalloc(nslots, sizeof(uint32_t));
+	d->nslots = nslots;
+	for (uint32_t i = 0; i < d->n; i++) {
+		uint32_t s = d->ents[i].hash & (nslots - 1);
+
+		while (d->slots[s])
+			s = (s + 1) & (nslots - 1);
+		d->slots[s] = i + 1;
+	}
+}
+
+static struct lfs_dirent *dir_find_hashed(const struct lfs_dir *d, const char *name, size_t len,
+					  uint32_t h)
+{
+	if (!d->nslots) {
+		for (uint32_t i = 0; i < d->n; i++) {
+			const struct lfs_dirent *e = &d->ents[i];
+
+			if (e->hash == h && e->len == len && !memcmp(e->name, name, len))
+				return (struct lfs_dirent *)e;
+		}
+		return NULL;
+	}
+	for (uint32_t s = h & (d->nslots - 1);; s = (s + 1) & (d->nslots - 1)) {
+		uint32_t i = d->slots[s];
+		const struct lfs_dirent *e;
+
+		if (!i)
+			return NULL;
+		e = &d->ents[i - 1];
+		if (e->hash == h && e->len == len && !memcmp(e->name, name, len))
+			return (struct lfs_dirent *)e;
+	}
+}
+
+struct lfs_dirent *lfs_dir_find(const struct lfs_node *d, const char *name, size_t len)
+{
+	return dir_find_hashed(d->dir, name, len, lfs_name_hash(name, len));
+}
+
+struct lfs_node *lfs_dir_lookup(const struct lfs_node *d, const char *name, size_t len)
+{
+	const struct lfs_dirent *e = lfs_dir_find(d, name, len);
+
+	return e ? e->node : NULL;
+}
+
+static void count_subdir(struct lfs_dir *d, const struct lfs_node *n, int delta)
+{
+	if (n && lfs_node_is_dir(n))
+		d->nsubdirs += delta;
+}
+
+struct lfs_node *lfs_dir_set(struct lfs_node *dn, const char *name, size_t len,
+			     struct lfs_node *node)
+{
+	struct lfs_dir *d = dn->dir;
+	uint32_t h = lfs_name_hash(name, len);
+	struct lfs_dirent *e = dir_find_hashed(d, name, len, h);
+	struct lfs_node *old;
+
+	if (e) {
+		old = e->node;
+		if (!old)
+			d->live++;
+		count_subdir(d, old, -1);
+		count_subdir(d, node, 1);
+		e->node = node;
+		return old;
+	}
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 4;
+		d->ents = lfs_xrealloc(d->ents, d->cap * sizeof(*d->ents));
+	}
+	e = &d->ents[d->n++];
+	e->name = name;
+	e->len = (uint32_t)len;
+	e->hash = h;
+	e->node = node;
+	d->live++;
+	count_subdir(d, node, 1);
+	if (d->n > DIR_LINEAR_MAX && d->n * 4 > d->nslots * 3) {
+		uint32_t ns = 16;
+
+		while (ns < d->n * 2)
+			ns *= 2;
+		dir_rehash(d, ns);
+	} else if (d->nslots) {
+		uint32_t s = h & (d->nslots - 1);
+
+		while (d->slots[s])
+			s = (s + 1) & (d->nslots - 1);
+		d->slots[s] = d->n;
+	}
+	return NULL;
+}
+
+struct lfs_node *lfs_dir_remove(struct lfs_node *dn, const char *name, size_t len)
+{
+	struct lfs_dirent *e = lfs_dir_find(dn, name, len);
+	struct lfs_node *old;
+
+	if (!e || !e->node)
+		return NULL;
+	old = e->node;
+	count_subdir(dn->dir, old, -1);
+	e->node = NULL;
+	dn->dir->live--;
+	return old;
+}
+
+void lfs_dir_clear(struct lfs_node *dn)
+{
+	struct lfs_dir *d = dn->dir;
+
+	d->n = d->live = d->nsubdirs = 0;
+	if (d->nslots)
+		memset(d->slots, 0, d->nslots * sizeof(uint32_t));
+}
+
+void lfs_dir_compact(struct lfs_node *dn)
+{
+	struct lfs_dir *d = dn->dir;
+	uint32_t j = 0;
+
+	if (d->live == d->n)
+		return;
+	for (uint32_t i = 0; i < d->n; i++)
+		if (d->ents[i].node)
+			d->ents[j++] = d->ents[i];
+	d->n = j;
+	if (d->nslots)
+		dir_rehash(d, d->nslots);
+}
