@@ -145,7 +145,7 @@ static const struct lfs_xattrs *read_xattrs(struct lfs_layer *l, struct archive_
 {
 	const char *name;
 	const void *val;
-	size_t size, n = 0, i = 0;
+	size_t size, n = 0, i = 0, j;
 	struct lfs_xattrs *xs;
 
 	if (archive_entry_xattr_reset(e) == 0)
@@ -163,10 +163,18 @@ static const struct lfs_xattrs *read_xattrs(struct lfs_layer *l, struct archive_
 				*opaque = 1;
 			continue;
 		}
-		xs->x[i].name = lfs_arena_strndup(l->arena, name, strlen(name));
-		xs->x[i].value = lfs_arena_memdup(l->arena, val, size);
-		xs->x[i].len = size;
-		i++;
+		/*
+		 * libarchive's pax writer stores each xattr twice (LIBARCHIVE.xattr
+		 * and SCHILY.xattr) and its reader returns both: the later wins.
+		 */
+		for (j = 0; j < i && strcmp(xs->x[j].name, name); j++)
+			;
+		if (j == i) {
+			xs->x[i].name = lfs_arena_strndup(l->arena, name, strlen(name));
+			i++;
+		}
+		xs->x[j].value = lfs_arena_memdup(l->arena, val, size);
+		xs->x[j].len = size;
 	}
 	xs->n = (uint32_t)i;
 	return i ? xs : NULL;
@@ -394,8 +402,22 @@ static int index_entries(struct indexer *ix, const struct lfs_layer_opts *opts)
 		if (opts && opts->cancel && *opts->cancel)
 			return -ECANCELED;
 		r = archive_read_next_header(ix->a, &e);
-		if (r == ARCHIVE_EOF)
+		if (r == ARCHIVE_EOF) {
+			/*
+			 * libarchive also reports a clean EOF for a tar cut at an
+			 * entry boundary; only a consumed end-of-archive block
+			 * proves the layer is whole.
+			 */
+			if (archive_filter_bytes(ix->a, 0) <= archive_read_header_position(ix->a)) {
+				if (ix->scan_err)
+					return archive_fail(ix, "tar");
+				lfs_err_set("%s: tar: truncated: no end-of-archive marker after %lld "
+					    "bytes",
+					    ix->l->name, (long long)archive_filter_bytes(ix->a, 0));
+				return -EIO;
+			}
 			return 0;
+		}
 		/* RETRY means libarchive skipped damage: never accept a partial layer. */
 		if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
 			return archive_fail(ix, "tar");
@@ -446,16 +468,12 @@ int lfs_layer_index(struct lfs_layer **out, const struct lfs_layer_desc *desc, u
 	archive_read_set_read_callback(ix.a, read_cb);
 	archive_read_set_skip_callback(ix.a, skip_cb);
 	if (archive_read_open1(ix.a) != ARCHIVE_OK) {
-		/* An empty stream is an empty layer; anything else must be a tar. */
-		if (!ix.scan_err && lfs_scan_pos(ix.scan) == 0)
-			goto done;
 		rc = archive_fail(&ix, "not a tar archive");
 		goto fail_archive;
 	}
 	rc = index_entries(&ix, opts);
 	if (rc < 0)
 		goto fail_archive;
-done:
 	archive_read_free(ix.a);
 	ix.a = NULL;
 	l->plain_size = lfs_scan_pos(ix.scan);

@@ -182,11 +182,11 @@ static int run_session(struct lfs_fs *fs, const struct options *o, const char *m
 		       const char *source)
 {
 	char *fsname = fsname_opt(source);
-	char *argv0 = "layerfs";
-	struct fuse_args args = FUSE_ARGS_INIT(1, &argv0);
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se;
 	int rc = 1;
 
+	fuse_opt_add_arg(&args, "layerfs");
 	fuse_opt_add_arg(&args, "-o");
 	fuse_opt_add_arg(&args, "ro,default_permissions,subtype=layerfs");
 	fuse_opt_add_arg(&args, "-o");
