@@ -75,6 +75,7 @@ static int index_layers(struct lfs_core *c, const struct lfs_core_opts *opts)
 	ix.lopts.max_plain = opts->max_plain;
 	ix.lopts.tmpdir = opts->tmpdir;
 	ix.lopts.cancel = &ix.cancel;
+	ix.lopts.hash_content = opts->hash_content;
 	pthread_mutex_init(&ix.lock, NULL);
 	pthread_attr_init(&attr);
 	/* Deep paths recurse in the indexer: give workers room. */

@@ -21,6 +21,7 @@ struct lfs_core_opts {
 	const char *tmpdir;
 	int jobs;     /* indexing threads; 0: one per CPU */
 	int progress; /* print progress on stderr */
+	int hash_content; /* hash every file's content while indexing (reports) */
 };
 
 struct lfs_core {

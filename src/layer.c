@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <xxhash.h>
 
 #include "lfs.h"
 #include "layer.h"
@@ -27,7 +28,8 @@ struct indexer {
 	struct lfs_scan *scan;
 	int scan_err; /* -errno from the scan, so its message wins over libarchive's */
 	char scan_msg[LFS_ERRMAX];
-	int warned_abs, warned_dotdot, warned_long;
+	int warned_abs;
+	int hash_content;
 };
 
 int lfs_path_split(const char *path, const char **comp, uint32_t *len, int maxc)
@@ -213,6 +215,42 @@ static void fill_meta(struct lfs_node *n, struct archive_entry *e)
 	n->mtime_nsec = (uint32_t)archive_entry_mtime_nsec(e);
 }
 
+/*
+ * Hash a regular file's data while the pass goes by it anyway.  Sparse holes
+ * are not fed: the offsets of the extents are, so layout changes still count.
+ */
+static int hash_data(struct indexer *ix, struct lfs_node *n)
+{
+	struct lfs_hash128 *h = lfs_arena_alloc(ix->l->arena, sizeof(*h));
+	XXH3_state_t *st = XXH3_createState();
+	const void *buf;
+	size_t size;
+	la_int64_t off;
+	XXH128_hash_t r;
+	int rc;
+
+	if (!st) {
+		lfs_err_set("%s: out of memory", ix->l->name);
+		return -ENOMEM;
+	}
+	XXH3_128bits_reset(st);
+	while ((rc = archive_read_data_block(ix->a, &buf, &size, &off)) == ARCHIVE_OK) {
+		if (n->sparse)
+			XXH3_128bits_update(st, &off, sizeof(off));
+		XXH3_128bits_update(st, buf, size);
+	}
+	if (rc != ARCHIVE_EOF) {
+		XXH3_freeState(st);
+		return archive_fail(ix, "tar");
+	}
+	r = XXH3_128bits_digest(st);
+	XXH3_freeState(st);
+	h->lo = r.low64;
+	h->hi = r.high64;
+	n->hash = h;
+	return 0;
+}
+
 static int add_hardlink(struct indexer *ix, const char *target, struct lfs_node *dir,
 			const char *name, uint32_t len, const char *path)
 {
@@ -341,8 +379,13 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 		case AE_IFREG:
 			n->size = (uint64_t)archive_entry_size(e);
 			n->data_off = data_off;
-			if (archive_entry_sparse_count(e) > 0) {
+			if (archive_entry_sparse_count(e) > 0)
 				n->sparse = read_sparse(l, e);
+			if (ix->hash_content) {
+				int rc = hash_data(ix, n);
+
+				if (rc < 0)
+					return rc;
 			}
 			break;
 		case AE_IFLNK: {
@@ -447,6 +490,7 @@ int lfs_layer_index(struct lfs_layer **out, const struct lfs_layer_desc *desc, u
 	l->root->layer = index;
 	l->stored_size = desc->len;
 	ix.l = l;
+	ix.hash_content = opts && opts->hash_content;
 
 	so.hash_stored = desc->digest != NULL;
 	so.hash_plain = desc->diff_id != NULL;

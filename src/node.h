@@ -41,6 +41,11 @@ struct lfs_sparse {
 	} ext[];
 };
 
+/* xxh3-128 of a file's content (only when the indexer is asked for it). */
+struct lfs_hash128 {
+	uint64_t lo, hi;
+};
+
 struct lfs_dirent {
 	const char *name;
 	uint32_t len;
@@ -72,6 +77,7 @@ struct lfs_node {
 	const char *link; /* symlink target */
 	const struct lfs_xattrs *xattrs;
 	const struct lfs_sparse *sparse;
+	const struct lfs_hash128 *hash; /* regular files, when hashing was asked */
 	struct lfs_dir *dir;	 /* directories only */
 	struct lfs_node *parent; /* directories only */
 };

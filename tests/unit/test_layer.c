@@ -76,8 +76,11 @@ static void tar_end(struct tarw *t)
 	archive_write_free(t->a);
 }
 
+static int hash_content;
+
 static struct lfs_layer *index_file(const char *path, int expect_rc)
 {
+	struct lfs_layer_opts o = {.hash_content = hash_content};
 	struct lfs_layer_desc d = {0};
 	struct lfs_layer *l = NULL;
 	struct stat st;
@@ -88,7 +91,7 @@ static struct lfs_layer *index_file(const char *path, int expect_rc)
 	d.name = (char *)path;
 	d.fd = fd;
 	d.len = (uint64_t)st.st_size;
-	rc = lfs_layer_index(&l, &d, 0, NULL);
+	rc = lfs_layer_index(&l, &d, 0, &o);
 	close(fd);
 	if (expect_rc)
 		assert_int_equal(rc, expect_rc);
@@ -379,6 +382,35 @@ static void test_damaged(void **state)
 	free(t.path);
 }
 
+static void test_content_hash(void **state)
+{
+	struct tarw t = tar_begin("hash.tar", ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
+	char *big = pattern(300000, 3);
+	struct lfs_layer *l;
+
+	(void)state;
+	tar_add(&t, "a", AE_IFREG, 0644, big, 300000, NULL);
+	tar_add(&t, "b", AE_IFREG, 0600, big, 300000, NULL);
+	big[299999] ^= 1;
+	tar_add(&t, "c", AE_IFREG, 0644, big, 300000, NULL);
+	tar_add(&t, "d", AE_IFREG, 0644, NULL, 0, "a");
+	tar_add(&t, "e", AE_IFREG, 0644, NULL, 0, NULL);
+	tar_end(&t);
+	hash_content = 1;
+	l = index_file(t.path, 0);
+	hash_content = 0;
+	assert_non_null(find(l, "a")->hash);
+	assert_memory_equal(find(l, "a")->hash, find(l, "b")->hash, sizeof(struct lfs_hash128));
+	assert_memory_not_equal(find(l, "a")->hash, find(l, "c")->hash, sizeof(struct lfs_hash128));
+	assert_ptr_equal(find(l, "a"), find(l, "d"));
+	assert_non_null(find(l, "e")->hash);
+	/* Reading the data to hash it must not move the offsets. */
+	assert_content(l, "c", big, 300000);
+	lfs_layer_free(l);
+	free(big);
+	free(t.path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -388,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_later_entry_wins_and_hardlinks),
 		cmocka_unit_test(test_bad_hardlink),
 		cmocka_unit_test(test_damaged),
+		cmocka_unit_test(test_content_hash),
 	};
 	int rc;
 
