@@ -23,7 +23,9 @@ LFS_INTEGRATION_TESTS = \
 	tests/integration/mount_basic.sh \
 	tests/integration/bad_input.sh \
 	tests/integration/sample_image.sh \
-	tests/integration/difftest.sh
+	tests/integration/difftest.sh \
+	tests/integration/report.sh \
+	tests/integration/report_html.sh
 TESTS += $(LFS_INTEGRATION_TESTS)
 EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
 	tests/integration/difftest.py tests/integration/mkimage.py

@@ -1,0 +1,2 @@
+/* placeholder */
+typedef int lfs_placeholder_report_html;
