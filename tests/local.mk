@@ -28,4 +28,5 @@ LFS_INTEGRATION_TESTS = \
 	tests/integration/report_html.sh
 TESTS += $(LFS_INTEGRATION_TESTS)
 EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
-	tests/integration/difftest.py tests/integration/mkimage.py
+	tests/integration/difftest.py tests/integration/mkimage.py \
+	tests/integration/bad_input.py
