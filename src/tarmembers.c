@@ -681,8 +681,9 @@ static bool image_first_name(const char *n)
 			return true;
 	if (!strncmp(n, "blobs/", 6))
 		return true;
-	return strlen(n) > 64 && strspn(n, "0123456789abcdef") >= 64 &&
-	       (n[64] == '/' || !strcmp(n + 64, ".json"));
+	/* docker writes "<id>/" and "<id>.json" first; buildah and podman "<digest>.tar". */
+	return strlen(n) >= 64 && strspn(n, "0123456789abcdef") >= 64 &&
+	       (n[64] == '/' || n[64] == '.' || n[64] == '\0');
 }
 
 int lfs_tar_classify(int fd, const char *path, enum lfs_image_kind *kind,
