@@ -9,6 +9,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -206,13 +207,65 @@ static const struct lfs_sparse *read_sparse(struct lfs_layer *l, struct archive_
 	return sp;
 }
 
+/*
+ * Some libarchive versions read a pax time "-1.25" as -1 s + 0.25: the
+ * fraction keeps its sign lost.  Ask the library once how it reads one.
+ */
+static pthread_once_t pax_probe_once = PTHREAD_ONCE_INIT;
+static int pax_negative_truncates;
+
+static void pax_probe(void)
+{
+	static const char rec[] = "18 mtime=-1.25000\n";
+	char tar[2048];
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	unsigned sum = 0;
+
+	memset(tar, 0, sizeof(tar));
+	strcpy(tar, "probe");
+	memcpy(tar + 100, "0000644", 7);
+	memcpy(tar + 124, "00000000022", 11); /* size of the pax record */
+	tar[156] = 'x';
+	memcpy(tar + 257, "ustar\00000", 8);
+	memset(tar + 148, ' ', 8);
+	for (int i = 0; i < 512; i++)
+		sum += (unsigned char)tar[i];
+	snprintf(tar + 148, 8, "%06o", sum);
+	memcpy(tar + 512, rec, sizeof(rec) - 1);
+	/* the entry the pax record applies to */
+	strcpy(tar + 1024, "probe");
+	memcpy(tar + 1024 + 100, "0000644", 7);
+	memcpy(tar + 1024 + 124, "00000000000", 11);
+	tar[1024 + 156] = '0';
+	memcpy(tar + 1024 + 257, "ustar\00000", 8);
+	memset(tar + 1024 + 148, ' ', 8);
+	sum = 0;
+	for (int i = 0; i < 512; i++)
+		sum += (unsigned char)tar[1024 + i];
+	snprintf(tar + 1024 + 148, 8, "%06o", sum);
+	archive_read_support_format_tar(a);
+	if (archive_read_open_memory(a, tar, sizeof(tar)) == ARCHIVE_OK &&
+	    archive_read_next_header(a, &e) == ARCHIVE_OK)
+		pax_negative_truncates = archive_entry_mtime(e) == -1;
+	archive_read_free(a);
+}
+
 static void fill_meta(struct lfs_node *n, struct archive_entry *e)
 {
-	n->mode = (uint32_t)(archive_entry_filetype(e) | (archive_entry_perm(e) & 07777));
+	mode_t type = archive_entry_filetype(e);
+
+	/* Linux shows every symlink as 0777, whatever the tar says. */
+	n->mode = (uint32_t)(type | (type == AE_IFLNK ? 0777 : archive_entry_perm(e) & 07777));
 	n->uid = (uint32_t)archive_entry_uid(e);
 	n->gid = (uint32_t)archive_entry_gid(e);
 	n->mtime_sec = archive_entry_mtime(e);
 	n->mtime_nsec = (uint32_t)archive_entry_mtime_nsec(e);
+	pthread_once(&pax_probe_once, pax_probe);
+	if (pax_negative_truncates && n->mtime_sec < 0 && n->mtime_nsec > 0) {
+		n->mtime_sec -= 1;
+		n->mtime_nsec = 1000000000 - n->mtime_nsec;
+	}
 }
 
 /*

@@ -55,7 +55,8 @@ static void apply_dir(struct lfs_tree *t, struct lfs_node *g, const struct lfs_n
 		g->mtime_nsec = 0;
 		g->xattrs = NULL;
 	}
-	if (l->flags & LFS_NF_OPAQUE) {
+	/* The kernel builds the root from every layer: an opaque root hides nothing. */
+	if ((l->flags & LFS_NF_OPAQUE) && g != t->root) {
 		lfs_dir_clear(g);
 		lower = 0;
 	}

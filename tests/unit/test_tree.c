@@ -322,6 +322,24 @@ static void test_readd_after_whiteout(void **state)
 	done(s, t);
 }
 
+/* overlayfs builds the root from every layer: an opaque marker there hides nothing. */
+static void test_opaque_root_ignored(void **state)
+{
+	struct stack *s = stack_new();
+	struct lfs_node *l0 = layer(s), *l1;
+	struct lfs_tree *t;
+
+	(void)state;
+	put(s, l0, "a", S_IFREG | 0644);
+	l1 = layer(s);
+	put(s, l1, "b", S_IFREG | 0644);
+	l1->flags |= LFS_NF_OPAQUE;
+	t = merge(s);
+	assert_non_null(get(t, "a"));
+	assert_non_null(get(t, "b"));
+	done(s, t);
+}
+
 static void test_dir_table_grows(void **state)
 {
 	struct lfs_arena *a = lfs_arena_new();
@@ -362,6 +380,7 @@ int main(void)
 		cmocka_unit_test(test_hardlinks_share_inode),
 		cmocka_unit_test(test_inodes_unique),
 		cmocka_unit_test(test_readd_after_whiteout),
+		cmocka_unit_test(test_opaque_root_ignored),
 		cmocka_unit_test(test_dir_table_grows),
 	};
 
