@@ -25,8 +25,9 @@ LFS_INTEGRATION_TESTS = \
 	tests/integration/sample_image.sh \
 	tests/integration/difftest.sh \
 	tests/integration/report.sh \
-	tests/integration/report_html.sh
+	tests/integration/report_html.sh \
+	tests/integration/real_image.sh
 TESTS += $(LFS_INTEGRATION_TESTS)
 EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
 	tests/integration/difftest.py tests/integration/mkimage.py \
-	tests/integration/bad_input.py
+	tests/integration/bad_input.py tests/integration/realcmp.py
