@@ -1,2 +1,575 @@
-/* placeholder */
-typedef int lfs_placeholder_blob;
+/*
+ * Blobs, the part common to all compressions: detection, the scan (reading
+ * and hashing the stored bytes, the decompression bomb guard), uncompressed
+ * blobs, scratch files, and the pool of decoders ("cursors") that serves
+ * random reads of compressed blobs.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blob_int.h"
+#include "lfs.h"
+
+#define DEFAULT_MAX_PLAIN (1ull << 40)
+
+enum lfs_comp lfs_comp_detect(const void *head, size_t n)
+{
+	const uint8_t *p = head;
+
+	if (n >= 3 && p[0] == 0x1f && p[1] == 0x8b && p[2] == 8)
+		return LFS_COMP_GZIP;
+	if (n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd)
+		return LFS_COMP_ZSTD;
+	/* A zstd stream may start with a skippable frame (0x184D2A50..5F). */
+	if (n >= 4 && (p[0] & 0xf0) == 0x50 && p[1] == 0x2a && p[2] == 0x4d && p[3] == 0x18)
+		return LFS_COMP_ZSTD;
+	return LFS_COMP_NONE;
+}
+
+const char *lfs_comp_name(enum lfs_comp c)
+{
+	switch (c) {
+	case LFS_COMP_NONE:
+		return "none";
+	case LFS_COMP_GZIP:
+		return "gzip";
+	case LFS_COMP_ZSTD:
+		return "zstd";
+	}
+	return "unknown";
+}
+
+int lfs_pread_full(int fd, void *buf, size_t n, uint64_t off, const char *name, const char *what)
+{
+	uint8_t *p = buf;
+	ssize_t r;
+	int ret;
+
+	while (n > 0) {
+		r = pread(fd, p, n, (off_t)off);
+		if (r < 0) {
+			ret = -errno;
+			if (ret == -EINTR)
+				continue;
+			lfs_err_set("%s: reading %s: %s", name, what, strerror(-ret));
+			return ret;
+		}
+		if (r == 0) {
+			lfs_err_set("%s: reading %s: unexpected end of file (truncated?)", name,
+				    what);
+			return -EIO;
+		}
+		p += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+void lfs_points_add(struct lfs_points *pts, const struct lfs_point *p)
+{
+	if (pts->n == pts->cap) {
+		pts->cap = pts->cap ? 2 * pts->cap : 64;
+		pts->v = lfs_xrealloc(pts->v, pts->cap * sizeof(*pts->v));
+	}
+	pts->v[pts->n++] = *p;
+}
+
+size_t lfs_points_find(const struct lfs_point *v, size_t n, uint64_t off)
+{
+	size_t lo = 0, hi = n;
+
+	/* Invariant: v[i].out <= off for i < lo, > off for i >= hi. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid].out <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? lo - 1 : 0;
+}
+
+/*
+ * Scratch data (gzip windows, re-framed zstd) lives in an unlinked file, so
+ * that memory use does not grow with the size of the layer and nothing is
+ * left behind when we die.
+ */
+static int scratch_open(struct lfs_scan *s)
+{
+	const char *dir = s->tmpdir ? s->tmpdir : getenv("TMPDIR");
+	char *path = NULL;
+	int fd, ret;
+
+	if (!dir || !*dir)
+		dir = "/var/tmp";
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	ret = fd < 0 ? -errno : 0;
+	/* Not every file system has O_TMPFILE. */
+	if (ret == -EOPNOTSUPP || ret == -EISDIR || ret == -EINVAL) {
+		size_t n = strlen(dir) + sizeof("/layerfs-XXXXXX");
+
+		path = lfs_xmalloc(n);
+		snprintf(path, n, "%s/layerfs-XXXXXX", dir);
+		fd = mkostemp(path, O_CLOEXEC);
+		ret = fd < 0 ? -errno : 0;
+		if (fd >= 0)
+			unlink(path);
+	}
+	if (ret) {
+		lfs_err_set("%s: cannot create a scratch file in %s: %s", s->name, dir,
+			    strerror(-ret));
+		goto out;
+	}
+	s->scratch_fd = fd;
+	ret = 0;
+out:
+	free(path);
+	return ret;
+}
+
+int lfs_scan_scratch_write(struct lfs_scan *s, const void *buf, size_t n, uint64_t *off)
+{
+	const uint8_t *p = buf;
+	ssize_t r;
+	int ret;
+
+	if (s->scratch_fd < 0) {
+		ret = scratch_open(s);
+		if (ret)
+			return ret;
+	}
+	*off = s->scratch_len;
+	while (n > 0) {
+		r = pwrite(s->scratch_fd, p, n, (off_t)s->scratch_len);
+		if (r < 0) {
+			ret = -errno;
+			if (ret == -EINTR)
+				continue;
+			lfs_err_set("%s: writing the scratch file: %s", s->name, strerror(-ret));
+			return ret;
+		}
+		p += r;
+		n -= (size_t)r;
+		s->scratch_len += (uint64_t)r;
+	}
+	return 0;
+}
+
+void lfs_scan_free(struct lfs_scan *s)
+{
+	if (!s)
+		return;
+	if (s->codec && s->priv)
+		s->codec->scan_free(s);
+	if (s->scratch_fd >= 0)
+		close(s->scratch_fd);
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->pts.v);
+	free(s->inbuf);
+	free(s->tmpdir);
+	free(s->name);
+	free(s);
+}
+
+int lfs_scan_open(struct lfs_scan **out, int fd, uint64_t off, uint64_t len, const char *name,
+		  const struct lfs_scan_opts *opts)
+{
+	static const struct lfs_scan_opts defaults;
+	struct lfs_scan *s;
+	uint8_t head[4];
+	size_t hn = len < sizeof(head) ? (size_t)len : sizeof(head);
+	int ret;
+
+	*out = NULL;
+	if (!opts)
+		opts = &defaults;
+	s = lfs_xcalloc(1, sizeof(*s));
+	s->name = lfs_xstrdup(name);
+	s->fd = -1;
+	s->scratch_fd = -1;
+	s->base = off;
+	s->len = len;
+	s->max_plain = opts->max_plain ? opts->max_plain : DEFAULT_MAX_PLAIN;
+	if (opts->tmpdir)
+		s->tmpdir = lfs_xstrdup(opts->tmpdir);
+	s->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (s->fd < 0) {
+		ret = -errno;
+		lfs_err_set("%s: %s", name, strerror(-ret));
+		goto out;
+	}
+	if (off + len < off || off + len > (uint64_t)INT64_MAX) {
+		lfs_err_set("%s: blob range %llu+%llu is out of bounds", name,
+			    (unsigned long long)off, (unsigned long long)len);
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = lfs_pread_full(s->fd, head, hn, off, name, "the blob");
+	if (ret)
+		goto out;
+	s->comp = lfs_comp_detect(head, hn);
+	s->want_stored = opts->hash_stored;
+	s->want_plain = opts->hash_plain;
+	/* Stored and plain bytes of a raw blob are the same: hash them once. */
+	s->hash_stored = opts->hash_stored || (s->comp == LFS_COMP_NONE && opts->hash_plain);
+	s->hash_plain = s->comp != LFS_COMP_NONE && opts->hash_plain;
+	sha256_init(&s->sha_stored);
+	sha256_init(&s->sha_plain);
+	s->inbuf = lfs_xmalloc(LFS_SCAN_INBUF);
+	switch (s->comp) {
+	case LFS_COMP_NONE:
+		if (len > s->max_plain) {
+			lfs_err_set("%s: %llu bytes is more than the limit of %llu", name,
+				    (unsigned long long)len, (unsigned long long)s->max_plain);
+			ret = -EFBIG;
+			goto out;
+		}
+		break;
+	case LFS_COMP_GZIP:
+		s->codec = &lfs_codec_gzip;
+		break;
+	case LFS_COMP_ZSTD:
+		s->codec = &lfs_codec_zstd;
+		break;
+	}
+	ret = s->codec ? s->codec->scan_init(s) : 0;
+out:
+	if (ret)
+		lfs_scan_free(s);
+	else
+		*out = s;
+	return ret;
+}
+
+enum lfs_comp lfs_scan_comp(const struct lfs_scan *s)
+{
+	return s->comp;
+}
+
+uint64_t lfs_scan_pos(const struct lfs_scan *s)
+{
+	return s->plain_pos;
+}
+
+ssize_t lfs_scan_input(struct lfs_scan *s, const uint8_t **p)
+{
+	uint64_t left = s->len - s->in_off;
+	size_t n = left < LFS_SCAN_INBUF ? (size_t)left : LFS_SCAN_INBUF;
+	int ret;
+
+	if (n == 0)
+		return 0;
+	ret = lfs_pread_full(s->fd, s->inbuf, n, s->base + s->in_off, s->name, "the blob");
+	if (ret)
+		return ret;
+	if (s->hash_stored)
+		sha256_update(&s->sha_stored, n, s->inbuf);
+	s->in_off += n;
+	*p = s->inbuf;
+	return (ssize_t)n;
+}
+
+ssize_t lfs_scan_read(struct lfs_scan *s, const void **chunk)
+{
+	const uint8_t *p = NULL;
+	ssize_t n;
+
+	if (s->err)
+		return s->err;
+	if (s->done)
+		return 0;
+	if (s->codec) {
+		n = s->codec->scan_read(s, chunk);
+	} else {
+		n = lfs_scan_input(s, &p);
+		*chunk = p;
+	}
+	if (n < 0) {
+		s->err = (int)n;
+		return n;
+	}
+	if (n == 0) {
+		s->done = 1;
+		return 0;
+	}
+	s->plain_pos += (uint64_t)n;
+	if (s->plain_pos > s->max_plain) {
+		lfs_err_set("%s: %s: uncompressed data exceeds the limit of %llu bytes "
+			    "(decompression bomb?)",
+			    s->name, lfs_comp_name(s->comp), (unsigned long long)s->max_plain);
+		s->err = -EFBIG;
+		return s->err;
+	}
+	if (s->hash_plain)
+		sha256_update(&s->sha_plain, (size_t)n, *chunk);
+	return n;
+}
+
+/*
+ * Only raw blobs can skip without decoding.  With a digest to compute we
+ * still read the bytes, but that is no dearer than letting the caller read
+ * them.  An error is kept for the next lfs_scan_read to report.
+ */
+int64_t lfs_scan_skip(struct lfs_scan *s, int64_t n)
+{
+	uint64_t k, done = 0;
+	size_t m;
+	int ret;
+
+	if (s->codec || s->err || s->done || n <= 0)
+		return 0;
+	k = s->len - s->in_off;
+	if ((uint64_t)n < k)
+		k = (uint64_t)n;
+	if (!s->hash_stored) {
+		s->in_off += k;
+		s->plain_pos += k;
+		return (int64_t)k;
+	}
+	while (done < k) {
+		m = k - done < LFS_SCAN_INBUF ? (size_t)(k - done) : LFS_SCAN_INBUF;
+		ret = lfs_pread_full(s->fd, s->inbuf, m, s->base + s->in_off, s->name, "the blob");
+		if (ret) {
+			s->err = ret;
+			break;
+		}
+		sha256_update(&s->sha_stored, m, s->inbuf);
+		s->in_off += m;
+		s->plain_pos += m;
+		done += m;
+	}
+	return (int64_t)done;
+}
+
+static void cursor_destroy(const struct lfs_blob *b, struct lfs_cursor *c)
+{
+	if (c->st)
+		b->codec->cursor_free(c);
+	free(c->discard);
+	pthread_mutex_destroy(&c->mu);
+}
+
+static void cursor_setup(struct lfs_cursor *c)
+{
+	pthread_mutex_init(&c->mu, NULL);
+	c->next = LFS_POS_NONE;
+	c->pos = LFS_POS_NONE;
+}
+
+int lfs_scan_finish(struct lfs_scan *s, struct lfs_blob **out, uint8_t stored_sha256[32],
+		    uint8_t plain_sha256[32])
+{
+	struct lfs_blob *b;
+	const void *chunk;
+	ssize_t n;
+	int ret, i;
+
+	*out = NULL;
+	do
+		n = lfs_scan_read(s, &chunk);
+	while (n > 0);
+	if (n < 0) {
+		ret = (int)n;
+		goto out;
+	}
+	if (s->want_stored && stored_sha256)
+		sha256_digest(&s->sha_stored, SHA256_DIGEST_SIZE, stored_sha256);
+	if (s->want_plain && plain_sha256) {
+		if (s->codec)
+			sha256_digest(&s->sha_plain, SHA256_DIGEST_SIZE, plain_sha256);
+		else if (s->want_stored && stored_sha256)
+			memcpy(plain_sha256, stored_sha256, SHA256_DIGEST_SIZE);
+		else
+			sha256_digest(&s->sha_stored, SHA256_DIGEST_SIZE, plain_sha256);
+	}
+
+	b = lfs_xcalloc(1, sizeof(*b));
+	b->codec = s->codec;
+	b->comp = s->comp;
+	b->name = s->name;
+	s->name = NULL;
+	b->fd = s->fd;
+	s->fd = -1;
+	b->base = s->base;
+	b->len = s->len;
+	b->size = s->plain_pos;
+	b->scratch_fd = s->scratch_fd;
+	s->scratch_fd = -1;
+	b->scratch_len = s->scratch_len;
+	b->npts = s->pts.n;
+	b->pts = s->pts.n ? lfs_xrealloc(s->pts.v, s->pts.n * sizeof(*b->pts)) : NULL;
+	if (!b->pts)
+		free(s->pts.v);
+	s->pts.v = NULL;
+	pthread_mutex_init(&b->lock, NULL);
+	for (i = 0; i < LFS_NCURSORS; i++)
+		cursor_setup(&b->cur[i]);
+	*out = b;
+	ret = 0;
+out:
+	lfs_scan_free(s);
+	return ret;
+}
+
+/*
+ * Pick a decoder for reading [off, end).  Best is one that is (or will be,
+ * once the thread using it is done) at or a little before OFF: that is how
+ * a file read in 128 KiB requests is decoded only once, even when the
+ * kernel sends the requests in parallel.  "A little" means not before the
+ * restart point we would otherwise start from.  Otherwise take an idle one,
+ * and when all are busy a temporary one, so that unrelated reads decode in
+ * parallel.  Returns the cursor locked.
+ */
+static struct lfs_cursor *cursor_get(struct lfs_blob *b, uint64_t off, uint64_t end,
+				     uint64_t restart)
+{
+	struct lfs_cursor *c = NULL, *k;
+	int i, best;
+
+	pthread_mutex_lock(&b->lock);
+	for (i = 0; i < LFS_NCURSORS; i++) {
+		k = &b->cur[i];
+		if (k->next != LFS_POS_NONE && k->next <= off && k->next >= restart &&
+		    (!c || k->next > c->next))
+			c = k;
+	}
+	best = c != NULL;
+	for (i = 0; !best && i < LFS_NCURSORS; i++) {
+		k = &b->cur[i];
+		if (!k->users && (!c || k->stamp < c->stamp))
+			c = k;
+	}
+	if (c) {
+		c->users++;
+		c->next = end;
+		c->stamp = ++b->clock;
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (!c) {
+		c = lfs_xcalloc(1, sizeof(*c));
+		cursor_setup(c);
+		c->temp = 1;
+	}
+	pthread_mutex_lock(&c->mu);
+	return c;
+}
+
+static void cursor_put(struct lfs_blob *b, struct lfs_cursor *c)
+{
+	if (c->temp) {
+		pthread_mutex_unlock(&c->mu);
+		cursor_destroy(b, c);
+		free(c);
+		return;
+	}
+	pthread_mutex_lock(&b->lock);
+	if (--c->users == 0)
+		c->next = c->pos;
+	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static int cursor_read(struct lfs_blob *b, struct lfs_cursor *c, size_t pt, uint8_t *buf,
+		       size_t len, uint64_t off)
+{
+	uint64_t gap;
+	int ret;
+
+	if (!c->st) {
+		if (!c->discard)
+			c->discard = lfs_xmalloc(LFS_CURSOR_DISCARD);
+		ret = b->codec->cursor_init(b, c);
+		if (ret)
+			return ret;
+	}
+	if (c->pos == LFS_POS_NONE || c->pos > off || c->pos < b->pts[pt].out) {
+		ret = b->codec->seek(b, c, pt);
+		if (ret)
+			return ret;
+	}
+	while (c->pos < off) {
+		gap = off - c->pos;
+		ret = b->codec->produce(
+		    b, c, c->discard, gap < LFS_CURSOR_DISCARD ? (size_t)gap : LFS_CURSOR_DISCARD);
+		if (ret)
+			return ret;
+	}
+	return b->codec->produce(b, c, buf, len);
+}
+
+ssize_t lfs_blob_pread(struct lfs_blob *b, void *buf, size_t len, uint64_t off)
+{
+	struct lfs_cursor *c;
+	size_t pt;
+	int ret;
+
+	if (off >= b->size || len == 0)
+		return 0;
+	if (len > b->size - off)
+		len = (size_t)(b->size - off);
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	if (!b->codec) {
+		ret = lfs_pread_full(b->fd, buf, len, b->base + off, b->name, "the blob");
+		return ret ? ret : (ssize_t)len;
+	}
+	if (!b->npts) {
+		lfs_err_set("%s: no restart points", b->name);
+		return -EIO;
+	}
+	pt = lfs_points_find(b->pts, b->npts, off);
+	c = cursor_get(b, off, off + len, b->pts[pt].out);
+	ret = cursor_read(b, c, pt, buf, len, off);
+	if (ret)
+		c->pos = LFS_POS_NONE;
+	cursor_put(b, c);
+	return ret ? ret : (ssize_t)len;
+}
+
+int lfs_blob_raw_fd(const struct lfs_blob *b, int *fd, uint64_t *base)
+{
+	if (b->codec) {
+		lfs_err_set("%s: %s-compressed, no raw access", b->name, lfs_comp_name(b->comp));
+		return -ENOTSUP;
+	}
+	*fd = b->fd;
+	*base = b->base;
+	return 0;
+}
+
+uint64_t lfs_blob_size(const struct lfs_blob *b)
+{
+	return b->size;
+}
+
+enum lfs_comp lfs_blob_comp(const struct lfs_blob *b)
+{
+	return b->comp;
+}
+
+void lfs_blob_free(struct lfs_blob *b)
+{
+	int i;
+
+	if (!b)
+		return;
+	for (i = 0; i < LFS_NCURSORS; i++)
+		cursor_destroy(b, &b->cur[i]);
+	pthread_mutex_destroy(&b->lock);
+	if (b->scratch_fd >= 0)
+		close(b->scratch_fd);
+	close(b->fd);
+	free(b->pts);
+	free(b->name);
+	free(b);
+}

@@ -1,1 +1,139 @@
-/* placeholder */
+/*
+ * Private part of the blob reader, shared by blob.c (scan and read
+ * dispatch, hashing, raw blobs, cursor pool) and the gzip and zstd codecs.
+ */
+#ifndef LFS_BLOB_INT_H
+#define LFS_BLOB_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <nettle/sha2.h>
+
+#include "blob.h"
+
+/* Uncompressed bytes between two restart points (gzip checkpoints, zstd frames). */
+#define LFS_POINT_INTERVAL (1u << 20)
+/* Size of the chunks the scan hands out, and of the stored bytes it reads at once. */
+#define LFS_SCAN_CHUNK (256u << 10)
+#define LFS_SCAN_INBUF (128u << 10)
+/* Per-cursor input buffer and discard buffer (also holds a gzip window). */
+#define LFS_CURSOR_INBUF   (32u << 10)
+#define LFS_CURSOR_DISCARD (32u << 10)
+/* Live decoders kept per blob, so that sequential reads continue where they stopped. */
+#define LFS_NCURSORS 4
+#define LFS_POS_NONE UINT64_MAX
+
+/*
+ * A place where decoding can start without the bytes before it.  The
+ * meaning of the fields past OUT depends on the codec.
+ */
+struct lfs_point {
+	uint64_t out;	  /* offset in the plain stream */
+	uint64_t in;	  /* offset in the stored blob, or in the scratch file */
+	uint64_t win;	  /* gzip: offset of the window in the scratch file */
+	uint16_t win_len; /* gzip: its length (<= 32 KiB) */
+	uint8_t bits;	  /* gzip: unused bits of byte in-1 ... */
+	uint8_t byte;	  /* gzip: ... which is this byte */
+	uint8_t kind;	  /* zstd: which source IN refers to */
+};
+
+struct lfs_points {
+	struct lfs_point *v;
+	size_t n, cap;
+};
+
+struct lfs_codec;
+
+/* A scan belongs to one thread at a time: no locks. */
+struct lfs_scan {
+	const struct lfs_codec *codec; /* NULL for raw blobs */
+	enum lfs_comp comp;
+	char *name;
+	char *tmpdir; /* NULL: $TMPDIR or /var/tmp */
+	int fd;
+	uint64_t base, len; /* the blob is bytes [base, base+len) of fd */
+	uint64_t in_off;    /* stored bytes read so far */
+	uint64_t plain_pos; /* plain bytes handed out (or skipped) so far */
+	uint64_t max_plain;
+	int want_stored, want_plain; /* digests the caller asked for */
+	int hash_stored, hash_plain; /* digests we compute */
+	struct sha256_ctx sha_stored, sha_plain;
+	uint8_t *inbuf; /* LFS_SCAN_INBUF bytes */
+	int err;	/* sticky: once failed, the scan stays failed */
+	int done;	/* the codec saw the complete stream */
+	int scratch_fd; /* -1 until some codec needs one */
+	uint64_t scratch_len;
+	struct lfs_points pts;
+	void *priv; /* codec state */
+};
+
+/* A decoder positioned somewhere in the plain stream of a blob. */
+struct lfs_cursor {
+	pthread_mutex_t mu;
+	/* Guarded by lfs_blob.lock: */
+	uint64_t next;	/* where it will be once its users are done, or LFS_POS_NONE */
+	unsigned users; /* threads holding or waiting for mu */
+	uint64_t stamp; /* for least-recently-used replacement */
+	/* Guarded by mu: */
+	uint64_t pos;	  /* plain offset of the next byte it decodes, or LFS_POS_NONE */
+	size_t pt;	  /* restart point it is past (zstd switches sources at the next) */
+	uint8_t *discard; /* LFS_CURSOR_DISCARD bytes */
+	void *st;	  /* codec decoder state, NULL until first used */
+	int temp;	  /* not part of the pool, freed after one read (set at creation) */
+};
+
+struct lfs_blob {
+	const struct lfs_codec *codec; /* NULL for raw blobs */
+	enum lfs_comp comp;
+	char *name;
+	int fd;
+	uint64_t base, len; /* stored bytes [base, base+len) of fd */
+	uint64_t size;	    /* plain bytes */
+	int scratch_fd;
+	uint64_t scratch_len;
+	/* Set by lfs_scan_finish, read-only afterwards, like the fields above: */
+	struct lfs_point *pts;
+	size_t npts;
+	pthread_mutex_t lock;
+	struct lfs_cursor cur[LFS_NCURSORS]; /* fields as marked in lfs_cursor */
+	uint64_t clock;			     /* guarded by lock */
+};
+
+struct lfs_codec {
+	/* Set up s->priv. */
+	int (*scan_init)(struct lfs_scan *s);
+	/* Next plain chunk; 0 only after checking that the stream is complete. */
+	ssize_t (*scan_read)(struct lfs_scan *s, const void **chunk);
+	void (*scan_free)(struct lfs_scan *s);
+	/* Random access: c->st is codec state, c->pos the position. */
+	int (*cursor_init)(struct lfs_blob *b, struct lfs_cursor *c);
+	void (*cursor_free)(struct lfs_cursor *c);
+	/* Position c at restart point PT (c->pos = pts[pt].out). */
+	int (*seek)(struct lfs_blob *b, struct lfs_cursor *c, size_t pt);
+	/* Decode exactly N bytes at c->pos into DST (never past the end). */
+	int (*produce)(struct lfs_blob *b, struct lfs_cursor *c, uint8_t *dst, size_t n);
+};
+
+extern const struct lfs_codec lfs_codec_gzip;
+extern const struct lfs_codec lfs_codec_zstd;
+
+/*
+ * Next chunk of stored bytes for the codec (hashed on the way); 0 at the
+ * end of the blob.  *p stays valid until the next call.
+ */
+ssize_t lfs_scan_input(struct lfs_scan *s, const uint8_t **p);
+/* Append a restart point. */
+void lfs_points_add(struct lfs_points *pts, const struct lfs_point *p);
+/* Index of the last restart point at or before plain offset OFF. */
+size_t lfs_points_find(const struct lfs_point *v, size_t n, uint64_t off);
+/* Append to the scratch file (created on first use); *off gets the offset. */
+int lfs_scan_scratch_write(struct lfs_scan *s, const void *buf, size_t n, uint64_t *off);
+/*
+ * pread exactly N bytes (fewer only at end of file, reported as -EIO);
+ * WHAT names the file in the message ("scratch file", ...).
+ */
+int lfs_pread_full(int fd, void *buf, size_t n, uint64_t off, const char *name, const char *what);
+
+#endif
