@@ -186,6 +186,23 @@ struct lfs_node *lfs_dir_lookup(const struct lfs_node *d, const char *name, size
 	return e ? e->node : NULL;
 }
 
+struct lfs_node *lfs_node_walk(struct lfs_node *root, const char *path)
+{
+	struct lfs_node *cur = root;
+	const char *p = path;
+
+	while (cur && *p) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+
+		if (!cur->dir)
+			return NULL;
+		cur = lfs_dir_lookup(cur, p, len);
+		p += len + (slash ? 1 : 0);
+	}
+	return cur;
+}
+
 static void count_subdir(struct lfs_dir *d, const struct lfs_node *n, int delta)
 {
 	if (n && lfs_node_is_dir(n))

@@ -111,6 +111,8 @@ struct lfs_node *lfs_dir_lookup(const struct lfs_node *d, const char *name, size
  */
 struct lfs_node *lfs_dir_set(struct lfs_node *d, const char *name, size_t len,
 			     struct lfs_node *node);
+/* The node at relative PATH ("a/b/c", no "." or "..") below ROOT, or NULL. */
+struct lfs_node *lfs_node_walk(struct lfs_node *root, const char *path);
 /* Remove NAME from D; returns the node removed, or NULL. */
 struct lfs_node *lfs_dir_remove(struct lfs_node *d, const char *name, size_t len);
 /* Remove every entry of D. */

@@ -102,19 +102,7 @@ static struct lfs_layer *index_file(const char *path, int expect_rc)
 
 static struct lfs_node *find(struct lfs_layer *l, const char *path)
 {
-	struct lfs_node *cur = l->root;
-	const char *p = path;
-
-	while (cur && *p) {
-		const char *slash = strchr(p, '/');
-		size_t len = slash ? (size_t)(slash - p) : strlen(p);
-
-		if (!cur->dir)
-			return NULL;
-		cur = lfs_dir_lookup(cur, p, len);
-		p += len + (slash ? 1 : 0);
-	}
-	return cur;
+	return lfs_node_walk(l->root, path);
 }
 
 /* The bytes the index says the entry has, read back through the blob. */

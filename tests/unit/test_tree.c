@@ -105,19 +105,7 @@ static struct lfs_tree *merge(struct stack *s)
 
 static struct lfs_node *get(struct lfs_tree *t, const char *path)
 {
-	struct lfs_node *cur = t->root;
-	const char *p = path;
-
-	while (cur && *p) {
-		const char *slash = strchr(p, '/');
-		size_t len = slash ? (size_t)(slash - p) : strlen(p);
-
-		if (!cur->dir)
-			return NULL;
-		cur = lfs_dir_lookup(cur, p, len);
-		p += len + (slash ? 1 : 0);
-	}
-	return cur;
+	return lfs_node_walk(t->root, path);
 }
 
 static void done(struct stack *s, struct lfs_tree *t)
