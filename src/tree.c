@@ -34,30 +34,49 @@ static void copy_dir_meta(struct lfs_node *g, const struct lfs_node *l)
 	g->layer = l->layer;
 }
 
+static void default_dir_meta(struct lfs_node *g)
+{
+	g->mode = 0040755;
+	g->uid = g->gid = 0;
+	g->mtime_sec = 0;
+	g->mtime_nsec = 0;
+	g->xattrs = NULL;
+}
+
+/* Move G's entries to a new node, leaving G empty; the old entries stay readable. */
+static struct lfs_node *detach_children(struct lfs_tree *t, struct lfs_node *g)
+{
+	struct lfs_node *old = lfs_dir_new(t->arena, NULL);
+	struct lfs_dir *tmp = old->dir;
+
+	old->dir = g->dir;
+	g->dir = tmp;
+	return old;
+}
+
 /*
- * G is the merged directory, L the layer's directory at the same path;
- * LOWER says whether G already held a directory from the layers below.
+ * G is the merged directory and L the layer's directory at the same path.
+ * LOWER: G's entries are the visible lower ones, to merge with.  BELOW: the
+ * directory at this path in the view of the layers below (NULL if none),
+ * which an implied directory copies its metadata from even where an opaque
+ * marker of this layer hides it (containerd extracts into that view).
  */
-static void apply_dir(struct lfs_tree *t, struct lfs_node *g, const struct lfs_node *l, int lower)
+static void apply_dir(struct lfs_tree *t, struct lfs_node *g, const struct lfs_node *l, int lower,
+		      const struct lfs_node *below)
 {
 	const struct lfs_dir *ld = l->dir;
+	const struct lfs_node *src = lower ? g : below;
 
-	/*
-	 * An implied directory is a copy-up of the lower one (containerd
-	 * extracts into the mounted lower view): metadata stays as below.
-	 */
-	if (!(l->flags & LFS_NF_IMPLIED) || !lower)
+	if (!(l->flags & LFS_NF_IMPLIED))
 		copy_dir_meta(g, l);
-	if (!lower && (l->flags & LFS_NF_IMPLIED)) {
-		g->mode = 0040755;
-		g->uid = g->gid = 0;
-		g->mtime_sec = 0;
-		g->mtime_nsec = 0;
-		g->xattrs = NULL;
-	}
+	else if (below && below != g)
+		copy_dir_meta(g, below);
+	else if (!below)
+		default_dir_meta(g);
 	/* The kernel builds the root from every layer: an opaque root hides nothing. */
 	if ((l->flags & LFS_NF_OPAQUE) && g != t->root) {
-		lfs_dir_clear(g);
+		if (lower)
+			src = detach_children(t, g);
 		lower = 0;
 	}
 	/* st_nlink as the kernel reports it: 1 when merged, else the layer dir's. */
@@ -67,6 +86,7 @@ static void apply_dir(struct lfs_tree *t, struct lfs_node *g, const struct lfs_n
 	for (uint32_t i = 0; i < ld->n; i++) {
 		const struct lfs_dirent *e = &ld->ents[i];
 		struct lfs_node *c = e->node, *old;
+		const struct lfs_node *cb;
 
 		if (!c)
 			continue;
@@ -78,11 +98,14 @@ static void apply_dir(struct lfs_tree *t, struct lfs_node *g, const struct lfs_n
 		if (c->dir) {
 			int had = old && old->dir;
 
+			cb = src ? lfs_dir_lookup(src, e->name, e->len) : NULL;
+			if (cb && !cb->dir)
+				cb = NULL;
 			if (!had) {
 				old = lfs_dir_new(t->arena, g);
 				lfs_dir_set(g, e->name, e->len, old);
 			}
-			apply_dir(t, old, c, had);
+			apply_dir(t, old, c, had, cb);
 		} else {
 			lfs_dir_set(g, e->name, e->len, c);
 		}
@@ -92,7 +115,7 @@ static void apply_dir(struct lfs_tree *t, struct lfs_node *g, const struct lfs_n
 void lfs_tree_apply(struct lfs_tree *t, const struct lfs_node *layer_root)
 {
 	/* Above the first layer the root always has a lower part. */
-	apply_dir(t, t->root, layer_root, t->nlayers > 0);
+	apply_dir(t, t->root, layer_root, t->nlayers > 0, t->nlayers > 0 ? t->root : NULL);
 	t->nlayers++;
 }
 

@@ -310,6 +310,32 @@ static void test_readd_after_whiteout(void **state)
 	done(s, t);
 }
 
+/*
+ * An implied directory takes the metadata of the view below even when an
+ * opaque marker of the same layer hides that directory's contents.
+ */
+static void test_implied_under_opaque_keeps_lower_meta(void **state)
+{
+	struct stack *s = stack_new();
+	struct lfs_node *l0 = layer(s), *l1, *d;
+	struct lfs_tree *t;
+
+	(void)state;
+	d = put(s, l0, "a/b", S_IFDIR | 0711);
+	d->uid = 5;
+	put(s, l0, "a/b/old", S_IFREG | 0644);
+	l1 = layer(s);
+	opaque(s, l1, "a");
+	opaque(s, l1, "a/b");
+	put(s, l1, "a/b/new", S_IFREG | 0644);
+	t = merge(s);
+	assert_int_equal(get(t, "a/b")->mode, S_IFDIR | 0711);
+	assert_int_equal(get(t, "a/b")->uid, 5);
+	assert_null(get(t, "a/b/old"));
+	assert_non_null(get(t, "a/b/new"));
+	done(s, t);
+}
+
 /* overlayfs builds the root from every layer: an opaque marker there hides nothing. */
 static void test_opaque_root_ignored(void **state)
 {
@@ -369,6 +395,7 @@ int main(void)
 		cmocka_unit_test(test_inodes_unique),
 		cmocka_unit_test(test_readd_after_whiteout),
 		cmocka_unit_test(test_opaque_root_ignored),
+		cmocka_unit_test(test_implied_under_opaque_keeps_lower_meta),
 		cmocka_unit_test(test_dir_table_grows),
 	};
 
