@@ -9,10 +9,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <xxhash.h>
 
 #include "blob_int.h"
 #include "lfs.h"
@@ -366,13 +370,40 @@ static void cursor_setup(struct lfs_cursor *c)
 	c->pos = LFS_POS_NONE;
 }
 
+struct lfs_blob *lfs_blob_new(enum lfs_comp comp, char *name, int fd, uint64_t base, uint64_t len,
+			      uint64_t size, int scratch_fd, uint64_t scratch_len,
+			      struct lfs_point *pts, size_t npts)
+{
+	struct lfs_blob *b = lfs_xcalloc(1, sizeof(*b));
+	int i;
+
+	b->comp = comp;
+	if (comp == LFS_COMP_GZIP)
+		b->codec = &lfs_codec_gzip;
+	else if (comp == LFS_COMP_ZSTD)
+		b->codec = &lfs_codec_zstd;
+	b->name = name;
+	b->fd = fd;
+	b->base = base;
+	b->len = len;
+	b->size = size;
+	b->scratch_fd = scratch_fd;
+	b->scratch_len = scratch_len;
+	b->pts = pts;
+	b->npts = npts;
+	pthread_mutex_init(&b->lock, NULL);
+	for (i = 0; i < LFS_NCURSORS; i++)
+		cursor_setup(&b->cur[i]);
+	return b;
+}
+
 int lfs_scan_finish(struct lfs_scan *s, struct lfs_blob **out, uint8_t stored_sha256[32],
 		    uint8_t plain_sha256[32])
 {
-	struct lfs_blob *b;
+	struct lfs_point *pts;
 	const void *chunk;
 	ssize_t n;
-	int ret, i;
+	int ret;
 
 	*out = NULL;
 	do
@@ -393,28 +424,15 @@ int lfs_scan_finish(struct lfs_scan *s, struct lfs_blob **out, uint8_t stored_sh
 			sha256_digest(&s->sha_stored, SHA256_DIGEST_SIZE, plain_sha256);
 	}
 
-	b = lfs_xcalloc(1, sizeof(*b));
-	b->codec = s->codec;
-	b->comp = s->comp;
-	b->name = s->name;
-	s->name = NULL;
-	b->fd = s->fd;
-	s->fd = -1;
-	b->base = s->base;
-	b->len = s->len;
-	b->size = s->plain_pos;
-	b->scratch_fd = s->scratch_fd;
-	s->scratch_fd = -1;
-	b->scratch_len = s->scratch_len;
-	b->npts = s->pts.n;
-	b->pts = s->pts.n ? lfs_xrealloc(s->pts.v, s->pts.n * sizeof(*b->pts)) : NULL;
-	if (!b->pts)
+	pts = s->pts.n ? lfs_xrealloc(s->pts.v, s->pts.n * sizeof(*pts)) : NULL;
+	if (!pts)
 		free(s->pts.v);
 	s->pts.v = NULL;
-	pthread_mutex_init(&b->lock, NULL);
-	for (i = 0; i < LFS_NCURSORS; i++)
-		cursor_setup(&b->cur[i]);
-	*out = b;
+	*out = lfs_blob_new(s->comp, s->name, s->fd, s->base, s->len, s->plain_pos, s->scratch_fd,
+			    s->scratch_len, pts, s->pts.n);
+	s->name = NULL;
+	s->fd = -1;
+	s->scratch_fd = -1;
 	ret = 0;
 out:
 	lfs_scan_free(s);

@@ -11,6 +11,7 @@
 #ifndef LFS_BLOB_H
 #define LFS_BLOB_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -42,8 +43,8 @@ const char *lfs_comp_name(enum lfs_comp c);
  * Start a scan over bytes [off, off+len) of fd (the fd is dup'ed; the caller
  * keeps its own).  NAME names the blob in error messages.
  */
-int lfs_scan_open(struct lfs_scan **out, int fd, uint64_t off, uint64_t len,
-		  const char *name, const struct lfs_scan_opts *opts);
+int lfs_scan_open(struct lfs_scan **out, int fd, uint64_t off, uint64_t len, const char *name,
+		  const struct lfs_scan_opts *opts);
 enum lfs_comp lfs_scan_comp(const struct lfs_scan *s);
 /*
  * Next chunk of the uncompressed stream: returns its length, 0 at the end,
@@ -64,8 +65,8 @@ uint64_t lfs_scan_pos(const struct lfs_scan *s);
  * options are filled) and the random-access reader.  The scan is freed in
  * every case.
  */
-int lfs_scan_finish(struct lfs_scan *s, struct lfs_blob **out,
-		    uint8_t stored_sha256[32], uint8_t plain_sha256[32]);
+int lfs_scan_finish(struct lfs_scan *s, struct lfs_blob **out, uint8_t stored_sha256[32],
+		    uint8_t plain_sha256[32]);
 /* Abandon a scan (after an error). */
 void lfs_scan_free(struct lfs_scan *s);
 
@@ -83,5 +84,30 @@ int lfs_blob_raw_fd(const struct lfs_blob *b, int *fd, uint64_t *base);
 uint64_t lfs_blob_size(const struct lfs_blob *b);
 enum lfs_comp lfs_blob_comp(const struct lfs_blob *b);
 void lfs_blob_free(struct lfs_blob *b);
+
+/*
+ * Persistence, so that a second mount skips the scan.  A finished blob is
+ * its state (the restart points: small) plus its scratch data (gzip
+ * windows, re-framed zstd: up to about the stored size).
+ *
+ * Serialise B's restart points into a malloc'ed buffer (*state, *len),
+ * little-endian, versioned, self-contained.  Scratch data is NOT in it.
+ */
+int lfs_blob_state(const struct lfs_blob *b, void **state, size_t *len);
+/*
+ * Copy B's scratch data to FD (a regular file, written from offset 0; not
+ * truncated, not synced); *len gets its size (0 when the blob has none).
+ */
+int lfs_blob_save_scratch(const struct lfs_blob *b, int fd, uint64_t *len);
+/*
+ * Rebuild a blob from STATE without scanning: the stored bytes are
+ * [off, off+len) of SRC_FD (dup'ed), the scratch data is SCRATCH_FD (dup'ed;
+ * -1 when none) of SCRATCH_LEN bytes.  Every field of STATE is checked:
+ * -EBADMSG when it is damaged or does not fit the blob.  The scratch data is
+ * checked as it is used: a read that meets damaged scratch data fails with
+ * -EIO.
+ */
+int lfs_blob_load(struct lfs_blob **out, int src_fd, uint64_t off, uint64_t len, const char *name,
+		  const void *state, size_t state_len, int scratch_fd, uint64_t scratch_len);
 
 #endif

@@ -126,7 +126,8 @@ static int gz_checkpoint(struct lfs_scan *s, struct gz_scan *g)
 		if (ret)
 			return ret;
 	}
-	p.win_len = (uint16_t)wlen;
+	p.len = wlen;
+	p.hash = lfs_point_hash(&p, g->win, wlen);
 	lfs_points_add(&s->pts, &p);
 	return 0;
 }
@@ -244,12 +245,18 @@ static int gz_seek(struct lfs_blob *b, struct lfs_cursor *c, size_t pt)
 		zret = inflatePrime(&k->zs, p->bits, p->byte >> (8 - p->bits));
 	if (zret != Z_OK)
 		return gz_err(b->name, zret, &k->zs, p->in);
-	if (p->win_len) {
-		ret = lfs_pread_full(b->scratch_fd, c->discard, p->win_len, p->win, b->name,
+	if (p->len) {
+		ret = lfs_pread_full(b->scratch_fd, c->discard, p->len, p->win, b->name,
 				     "the scratch file");
 		if (ret)
 			return ret;
-		zret = inflateSetDictionary(&k->zs, c->discard, p->win_len);
+	}
+	/* Even without a window: the hash also covers the point's fields. */
+	ret = lfs_point_verify(b, pt, c->discard, p->len, "gzip window in the scratch file");
+	if (ret)
+		return ret;
+	if (p->len) {
+		zret = inflateSetDictionary(&k->zs, c->discard, p->len);
 		if (zret != Z_OK)
 			return gz_err(b->name, zret, &k->zs, p->in);
 	}
@@ -318,6 +325,27 @@ static int gz_produce(struct lfs_blob *b, struct lfs_cursor *c, uint8_t *dst, si
 	return 0;
 }
 
+/*
+ * The point must be where a scan could have put it: inside the blob and
+ * after the previous one, its window (at most WINSIZE) right after the
+ * previous window in the scratch file.
+ */
+static const char *gz_check_point(const struct lfs_blob *b, const struct lfs_point *p,
+				  struct lfs_point_check *pc)
+{
+	if (p->kind || p->bits > 7 || (!p->bits && p->byte) || (p->bits && !p->in))
+		return "bad bit position or kind";
+	if (p->in >= b->len || (pc->have_in && p->in <= pc->last_in))
+		return "compressed offset out of order or out of range";
+	if (p->len > WINSIZE || (!p->len && p->win) ||
+	    (p->len && (p->win != pc->scratch_end || p->len > b->scratch_len - p->win)))
+		return "window out of place";
+	pc->last_in = p->in;
+	pc->have_in = 1;
+	pc->scratch_end += p->len;
+	return NULL;
+}
+
 const struct lfs_codec lfs_codec_gzip = {
     .scan_init = gz_scan_init,
     .scan_read = gz_scan_read,
@@ -326,4 +354,5 @@ const struct lfs_codec lfs_codec_gzip = {
     .cursor_free = gz_cursor_free,
     .seek = gz_seek,
     .produce = gz_produce,
+    .check_point = gz_check_point,
 };

@@ -30,13 +30,14 @@
  * meaning of the fields past OUT depends on the codec.
  */
 struct lfs_point {
-	uint64_t out;	  /* offset in the plain stream */
-	uint64_t in;	  /* offset in the stored blob, or in the scratch file */
-	uint64_t win;	  /* gzip: offset of the window in the scratch file */
-	uint16_t win_len; /* gzip: its length (<= 32 KiB) */
-	uint8_t bits;	  /* gzip: unused bits of byte in-1 ... */
-	uint8_t byte;	  /* gzip: ... which is this byte */
-	uint8_t kind;	  /* zstd: which source IN refers to */
+	uint64_t out;  /* offset in the plain stream */
+	uint64_t in;   /* offset in the stored blob, or in the scratch file */
+	uint64_t win;  /* gzip: offset of the window in the scratch file */
+	uint64_t hash; /* lfs_point_hash() of its scratch data (of none if it has none) */
+	uint32_t len;  /* gzip: window length (<= 32 KiB); zstd: re-framed frame length */
+	uint8_t bits;  /* gzip: unused bits of byte in-1 ... */
+	uint8_t byte;  /* gzip: ... which is this byte */
+	uint8_t kind;  /* zstd: which source IN refers to */
 };
 
 struct lfs_points {
@@ -45,6 +46,13 @@ struct lfs_points {
 };
 
 struct lfs_codec;
+
+/* What lfs_blob_load's point checks carry from one point to the next. */
+struct lfs_point_check {
+	uint64_t scratch_end; /* scratch data is appended: the next piece starts here */
+	uint64_t last_in;     /* IN of the previous point reading the stored blob ... */
+	int have_in;	      /* ... if there was one */
+};
 
 /* A scan belongs to one thread at a time: no locks. */
 struct lfs_scan {
@@ -114,6 +122,12 @@ struct lfs_codec {
 	int (*seek)(struct lfs_blob *b, struct lfs_cursor *c, size_t pt);
 	/* Decode exactly N bytes at c->pos into DST (never past the end). */
 	int (*produce)(struct lfs_blob *b, struct lfs_cursor *c, uint8_t *dst, size_t n);
+	/*
+	 * lfs_blob_load: the codec's checks of restart point P of B (the
+	 * generic ones are done).  NULL if fine, else what is wrong.
+	 */
+	const char *(*check_point)(const struct lfs_blob *b, const struct lfs_point *p,
+				   struct lfs_point_check *pc);
 };
 
 extern const struct lfs_codec lfs_codec_gzip;
@@ -130,6 +144,22 @@ void lfs_points_add(struct lfs_points *pts, const struct lfs_point *p);
 size_t lfs_points_find(const struct lfs_point *v, size_t n, uint64_t off);
 /* Append to the scratch file (created on first use); *off gets the offset. */
 int lfs_scan_scratch_write(struct lfs_scan *s, const void *buf, size_t n, uint64_t *off);
+/*
+ * The check value of the scratch data of restart point P (DATA, N bytes;
+ * none for a point without scratch data), seeded with the point's other
+ * fields so that a damaged field is caught like damaged data.
+ */
+uint64_t lfs_point_hash(const struct lfs_point *p, const void *data, size_t n);
+/* Compare with pts[PT].hash: -EIO and a message naming WHAT if they differ. */
+int lfs_point_verify(const struct lfs_blob *b, size_t pt, const void *data, size_t n,
+		     const char *what);
+/*
+ * A blob with the given descriptors (owned from now on) and points (owned;
+ * NULL when NPTS is 0): what lfs_scan_finish and lfs_blob_load share.
+ */
+struct lfs_blob *lfs_blob_new(enum lfs_comp comp, char *name, int fd, uint64_t base, uint64_t len,
+			      uint64_t size, int scratch_fd, uint64_t scratch_len,
+			      struct lfs_point *pts, size_t npts);
 /*
  * pread exactly N bytes (fewer only at end of file, reported as -EIO);
  * WHAT names the file in the message ("scratch file", ...).

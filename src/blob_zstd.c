@@ -76,13 +76,17 @@ struct zs_scan {
 	int in_eof;
 };
 
+/*
+ * A frame in the blob is read piecewise into INBUF; a re-framed one is read
+ * whole into FRAME, so that its hash is checked before any of it is used.
+ */
 struct zs_cursor {
 	ZSTD_DCtx *dctx;
 	ZSTD_inBuffer in;
-	int src_fd; /* the blob's fd or the scratch file */
-	uint64_t src_base, src_end;
-	uint64_t in_next; /* source offset of the byte after those in INBUF */
-	int src_eof;
+	uint64_t in_next; /* blob offset of the byte after those in INBUF */
+	int src_eof;	  /* nothing more to read after IN */
+	uint8_t *frame;	  /* a re-framed frame (frame_cap bytes allocated) */
+	size_t frame_cap;
 	uint8_t inbuf[LFS_CURSOR_INBUF];
 };
 
@@ -191,6 +195,8 @@ static int zs_reframe(struct lfs_scan *s, struct zs_scan *z)
 		if (ret)
 			return ret;
 		p.out = z->acc_out + off;
+		p.len = (uint32_t)r;
+		p.hash = lfs_point_hash(&p, z->cbuf, r);
 		lfs_points_add(&s->pts, &p);
 	}
 	z->acc_out += z->acc_len;
@@ -232,6 +238,7 @@ static int zs_frame_end(struct lfs_scan *s, struct zs_scan *z)
 		   z->frame_out - last->out >= LFS_POINT_INTERVAL) {
 		p.out = z->frame_out;
 		p.in = z->frame_in;
+		p.hash = lfs_point_hash(&p, NULL, 0);
 		lfs_points_add(&s->pts, &p);
 	}
 	z->big = 0;
@@ -316,6 +323,7 @@ static void zs_cursor_free(struct lfs_cursor *c)
 	struct zs_cursor *k = c->st;
 
 	ZSTD_freeDCtx(k->dctx);
+	free(k->frame);
 	free(k);
 	c->st = NULL;
 }
@@ -325,25 +333,39 @@ static int zs_seek(struct lfs_blob *b, struct lfs_cursor *c, size_t pt)
 	const struct lfs_point *p = &b->pts[pt];
 	struct zs_cursor *k = c->st;
 	size_t r;
+	int ret;
 
 	c->pos = LFS_POS_NONE;
 	r = ZSTD_DCtx_reset(k->dctx, ZSTD_reset_session_only);
 	if (ZSTD_isError(r))
 		return zs_err(b->name, ZSTD_getErrorCode(r), p->in);
-	if (p->kind == ZS_SCRATCH) {
-		k->src_fd = b->scratch_fd;
-		k->src_base = 0;
-		k->src_end = b->scratch_len;
-	} else {
-		k->src_fd = b->fd;
-		k->src_base = b->base;
-		k->src_end = b->len;
-	}
-	k->in_next = p->in;
-	k->in.src = k->inbuf;
-	k->in.size = 0;
 	k->in.pos = 0;
-	k->src_eof = 0;
+	if (p->kind == ZS_SCRATCH) {
+		if (k->frame_cap < p->len) {
+			free(k->frame);
+			k->frame = lfs_xmalloc(p->len);
+			k->frame_cap = p->len;
+		}
+		ret = lfs_pread_full(b->scratch_fd, k->frame, p->len, p->in, b->name,
+				     "the scratch file");
+		if (!ret)
+			ret = lfs_point_verify(b, pt, k->frame, p->len,
+					       "re-framed zstd frame in the scratch file");
+		if (ret)
+			return ret;
+		k->in.src = k->frame;
+		k->in.size = p->len;
+		k->src_eof = 1;
+	} else {
+		/* No data of its own to check, but the hash covers the point's fields. */
+		ret = lfs_point_verify(b, pt, NULL, 0, "zstd frame");
+		if (ret)
+			return ret;
+		k->in_next = p->in;
+		k->in.src = k->inbuf;
+		k->in.size = 0;
+		k->src_eof = 0;
+	}
 	c->pos = p->out;
 	c->pt = pt;
 	return 0;
@@ -351,7 +373,7 @@ static int zs_seek(struct lfs_blob *b, struct lfs_cursor *c, size_t pt)
 
 static int zs_refill(struct lfs_blob *b, struct zs_cursor *k)
 {
-	uint64_t left = k->in_next < k->src_end ? k->src_end - k->in_next : 0;
+	uint64_t left = k->in_next < b->len ? b->len - k->in_next : 0;
 	size_t n = left < sizeof(k->inbuf) ? (size_t)left : sizeof(k->inbuf);
 	int ret;
 
@@ -361,8 +383,7 @@ static int zs_refill(struct lfs_blob *b, struct zs_cursor *k)
 		k->src_eof = 1;
 		return 0;
 	}
-	ret = lfs_pread_full(k->src_fd, k->inbuf, n, k->src_base + k->in_next, b->name,
-			     k->src_fd == b->fd ? "the blob" : "the scratch file");
+	ret = lfs_pread_full(b->fd, k->inbuf, n, b->base + k->in_next, b->name, "the blob");
 	if (ret)
 		return ret;
 	k->in.size = n;
@@ -407,6 +428,32 @@ static int zs_produce(struct lfs_blob *b, struct lfs_cursor *c, uint8_t *dst, si
 	return 0;
 }
 
+/*
+ * Frames in the blob are in order and start inside it; re-framed frames
+ * (at most the bound of REFRAME_SIZE) follow each other in the scratch file.
+ */
+static const char *zs_check_point(const struct lfs_blob *b, const struct lfs_point *p,
+				  struct lfs_point_check *pc)
+{
+	if (p->bits || p->byte || p->win)
+		return "gzip fields set";
+	switch (p->kind) {
+	case ZS_ORIG:
+		if (p->len || p->in >= b->len || (pc->have_in && p->in <= pc->last_in))
+			return "frame offset out of order or out of range";
+		pc->last_in = p->in;
+		pc->have_in = 1;
+		return NULL;
+	case ZS_SCRATCH:
+		if (!p->len || p->len > ZSTD_COMPRESSBOUND(REFRAME_SIZE) ||
+		    p->in != pc->scratch_end || p->len > b->scratch_len - p->in)
+			return "re-framed frame out of place";
+		pc->scratch_end += p->len;
+		return NULL;
+	}
+	return "unknown kind";
+}
+
 const struct lfs_codec lfs_codec_zstd = {
     .scan_init = zs_scan_init,
     .scan_read = zs_scan_read,
@@ -415,4 +462,5 @@ const struct lfs_codec lfs_codec_zstd = {
     .cursor_free = zs_cursor_free,
     .seek = zs_seek,
     .produce = zs_produce,
+    .check_point = zs_check_point,
 };

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "core.h"
 #include "lfs.h"
 
@@ -22,6 +23,8 @@ struct indexing {
 	struct lfs_layer_opts lopts;
 	atomic_uint next;	/* next layer to index */
 	atomic_uint done;	/* layers indexed */
+	atomic_uint cached;	/* of which loaded from the cache */
+	struct lfs_cache *cache; /* NULL: no persistent index */
 	volatile int cancel;	/* set on the first failure */
 	pthread_mutex_t lock;	/* guards rc and msg */
 	int rc;
@@ -35,8 +38,18 @@ static void *index_worker(void *arg)
 	unsigned i;
 
 	while (!ix->cancel && (i = atomic_fetch_add(&ix->next, 1)) < c->nlayers) {
-		int rc = lfs_layer_index(&c->layers[i], &c->img->layers[i], i, &ix->lopts);
+		const struct lfs_layer_desc *d = &c->img->layers[i];
+		int rc = -ENOENT;
 
+		if (ix->cache)
+			rc = lfs_cache_load(ix->cache, d, i, ix->lopts.hash_content, &c->layers[i]);
+		if (rc == 0) {
+			atomic_fetch_add(&ix->cached, 1);
+		} else {
+			rc = lfs_layer_index(&c->layers[i], d, i, &ix->lopts);
+			if (rc == 0 && ix->cache)
+				lfs_cache_store(ix->cache, d, c->layers[i]);
+		}
 		if (rc < 0) {
 			pthread_mutex_lock(&ix->lock);
 			if (!ix->rc || ix->rc == -ECANCELED) {
@@ -59,6 +72,25 @@ static void progress(struct indexing *ix, int final)
 		(unsigned)atomic_load(&ix->done), ix->core->nlayers, final ? "\033[K\n" : "");
 }
 
+/* The cache is an optimisation: when it cannot be used, say so and go on. */
+static struct lfs_cache *open_cache(const struct lfs_core_opts *opts)
+{
+	struct lfs_cache *cache = NULL;
+	char dir[4096];
+
+	if (opts->no_cache)
+		return NULL;
+	if (opts->cache_dir)
+		snprintf(dir, sizeof(dir), "%s", opts->cache_dir);
+	else if (lfs_cache_default_dir(dir, sizeof(dir)) < 0)
+		return NULL;
+	if (lfs_cache_open(&cache, dir, opts->cache_max) < 0) {
+		lfs_warn("%s; going on without the index cache", lfs_err_get());
+		return NULL;
+	}
+	return cache;
+}
+
 static int index_layers(struct lfs_core *c, const struct lfs_core_opts *opts)
 {
 	struct indexing ix = {.opts = opts, .core = c};
@@ -76,6 +108,7 @@ static int index_layers(struct lfs_core *c, const struct lfs_core_opts *opts)
 	ix.lopts.tmpdir = opts->tmpdir;
 	ix.lopts.cancel = &ix.cancel;
 	ix.lopts.hash_content = opts->hash_content;
+	ix.cache = open_cache(opts);
 	pthread_mutex_init(&ix.lock, NULL);
 	pthread_attr_init(&attr);
 	/* Deep paths recurse in the indexer: give workers room. */
@@ -96,6 +129,8 @@ static int index_layers(struct lfs_core *c, const struct lfs_core_opts *opts)
 		pthread_join(tids[i], NULL);
 	progress(&ix, 1);
 	pthread_mutex_destroy(&ix.lock);
+	lfs_cache_close(ix.cache);
+	c->cached = atomic_load(&ix.cached);
 	if (ix.rc < 0)
 		lfs_err_set("%s", ix.msg);
 	return ix.rc;

@@ -22,6 +22,9 @@ struct lfs_core_opts {
 	int jobs;     /* indexing threads; 0: one per CPU */
 	int progress; /* print progress on stderr */
 	int hash_content; /* hash every file's content while indexing (reports) */
+	int no_cache;	  /* neither read nor write the persistent index */
+	const char *cache_dir;	/* NULL: $XDG_CACHE_HOME/layerfs */
+	uint64_t cache_max;	/* bytes; 0: no limit */
 };
 
 struct lfs_core {
@@ -29,6 +32,7 @@ struct lfs_core {
 	uint32_t nlayers;
 	struct lfs_layer **layers;
 	struct lfs_tree *tree;
+	uint32_t cached; /* layers loaded from the persistent index */
 };
 
 int lfs_core_open(struct lfs_core **out, char *const *sources, size_t nsources,

@@ -544,6 +544,7 @@ int lfs_layer_index(struct lfs_layer **out, const struct lfs_layer_desc *desc, u
 	l->stored_size = desc->len;
 	ix.l = l;
 	ix.hash_content = opts && opts->hash_content;
+	l->hashed = ix.hash_content;
 
 	so.hash_stored = desc->digest != NULL;
 	so.hash_plain = desc->diff_id != NULL;

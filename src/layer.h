@@ -20,6 +20,7 @@ struct lfs_layer {
 	struct lfs_node *root;
 	struct lfs_blob *blob;
 	enum lfs_comp comp;
+	int hashed;	      /* files carry content hashes */
 	uint64_t nentries;    /* tar entries read */
 	uint64_t stored_size; /* bytes of the blob */
 	uint64_t plain_size;  /* bytes of the uncompressed stream */

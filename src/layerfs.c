@@ -26,12 +26,18 @@ enum {
 	OPT_TMPDIR,
 	OPT_MAX_LAYER_SIZE,
 	OPT_JOBS,
+	OPT_CACHE,
+	OPT_NO_CACHE,
+	OPT_CACHE_SIZE,
 };
 
 struct options {
 	int foreground, debug, single_thread;
 	const char *tag, *platform, *tmpdir;
 	uint64_t max_plain;
+	const char *cache_dir;
+	int no_cache;
+	uint64_t cache_max;
 	int jobs;
 	char *fuse_opts; /* comma-joined -o values */
 };
@@ -57,7 +63,11 @@ static void usage(FILE *f)
 		"      --max-layer-size SIZE\n"
 		"                          refuse layers that decompress past SIZE bytes\n"
 		"                          (suffixes K, M, G, T; default 1T)\n"
-		"      --tmpdir DIR        scratch space for compressed-layer indexes\n"
+		"      --tmpdir DIR        scratch space for compressed layers when not cached\n"
+		"      --cache DIR         keep layer indexes in DIR (default:\n"
+		"                          $XDG_CACHE_HOME/layerfs or ~/.cache/layerfs)\n"
+		"      --no-cache          neither read nor write the index cache\n"
+		"      --cache-size SIZE   evict the oldest indexes past SIZE (default 4G; 0: no limit)\n"
 		"  -j, --jobs N            index N layers at a time (default: one per CPU)\n"
 		"  -h, --help              show this help and exit\n"
 		"  -V, --version           show the version and exit\n"
@@ -119,6 +129,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"tmpdir", required_argument, NULL, OPT_TMPDIR},
 		{"max-layer-size", required_argument, NULL, OPT_MAX_LAYER_SIZE},
 		{"jobs", required_argument, NULL, 'j'},
+		{"cache", required_argument, NULL, OPT_CACHE},
+		{"no-cache", no_argument, NULL, OPT_NO_CACHE},
+		{"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -137,6 +150,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_TMPDIR: o->tmpdir = optarg; break;
 		case OPT_MAX_LAYER_SIZE:
 			if (parse_size(optarg, &o->max_plain) < 0 || !o->max_plain) {
+				fprintf(stderr, "layerfs: invalid size '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case OPT_CACHE: o->cache_dir = optarg; break;
+		case OPT_NO_CACHE: o->no_cache = 1; break;
+		case OPT_CACHE_SIZE:
+			if (parse_size(optarg, &o->cache_max) < 0) {
 				fprintf(stderr, "layerfs: invalid size '%s'\n", optarg);
 				return -1;
 			}
@@ -242,7 +263,7 @@ out_args:
 
 int main(int argc, char **argv)
 {
-	struct options o = {0};
+	struct options o = {.cache_max = 4ULL << 30};
 	struct lfs_core_opts co = {0};
 	struct lfs_fs fs = {.timeout = 86400.0};
 	const char *mnt;
@@ -269,6 +290,9 @@ int main(int argc, char **argv)
 	co.tmpdir = o.tmpdir;
 	co.max_plain = o.max_plain;
 	co.jobs = o.jobs;
+	co.cache_dir = o.cache_dir;
+	co.no_cache = o.no_cache;
+	co.cache_max = o.cache_max;
 	co.progress = !lfs_quiet && isatty(STDERR_FILENO);
 	rc = lfs_core_open(&fs.core, argv + first, (size_t)(argc - 1 - first), &co);
 	if (rc < 0) {

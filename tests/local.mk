@@ -3,8 +3,10 @@ LFS_TEST_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS) $(CMOCKA_CFLAGS) -I$(top_srcdir
 LFS_TEST_LIBS = $(LFS_CORE_LIBS) $(CMOCKA_LIBS)
 
 if UNIT_TESTS
-check_PROGRAMS += tests/unit/test_blob tests/unit/test_image tests/unit/test_layer tests/unit/test_tree
-TESTS += tests/unit/test_blob tests/unit/test_image tests/unit/test_layer tests/unit/test_tree
+check_PROGRAMS += tests/unit/test_blob tests/unit/test_image tests/unit/test_layer tests/unit/test_tree \
+	tests/unit/test_cache
+TESTS += tests/unit/test_blob tests/unit/test_image tests/unit/test_layer tests/unit/test_tree \
+	tests/unit/test_cache
 endif
 tests_unit_test_blob_SOURCES = tests/unit/test_blob.c tests/unit/testutil.h tests/unit/testutil.c
 tests_unit_test_blob_CFLAGS = $(LFS_TEST_CFLAGS)
@@ -15,6 +17,9 @@ tests_unit_test_image_LDADD = $(LFS_TEST_LIBS)
 tests_unit_test_layer_SOURCES = tests/unit/test_layer.c tests/unit/testutil.h tests/unit/testutil.c
 tests_unit_test_layer_CFLAGS = $(LFS_TEST_CFLAGS)
 tests_unit_test_layer_LDADD = $(LFS_TEST_LIBS)
+tests_unit_test_cache_SOURCES = tests/unit/test_cache.c tests/unit/testutil.h tests/unit/testutil.c
+tests_unit_test_cache_CFLAGS = $(LFS_TEST_CFLAGS)
+tests_unit_test_cache_LDADD = $(LFS_TEST_LIBS)
 tests_unit_test_tree_SOURCES = tests/unit/test_tree.c tests/unit/testutil.h tests/unit/testutil.c
 tests_unit_test_tree_CFLAGS = $(LFS_TEST_CFLAGS)
 tests_unit_test_tree_LDADD = $(LFS_TEST_LIBS)

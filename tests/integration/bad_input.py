@@ -72,6 +72,7 @@ def simple_layers(n=2, compression="none"):
 
 def main():
     t = tempfile.mkdtemp(prefix="lfs-bad-")
+    os.environ["XDG_CACHE_HOME"] = os.path.join(t, "cache")
     mnt = os.path.join(t, "mnt")
     os.mkdir(mnt)
     try:

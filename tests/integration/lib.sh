@@ -153,6 +153,10 @@ lfs_cleanup() {
 	rm -rf "$lfs_state"
 }
 
+# Each test gets its own index cache: nothing leaks between tests or into ~/.cache.
+XDG_CACHE_HOME=$(lfs_tmpdir)/cache
+export XDG_CACHE_HOME
+
 trap 'lfs_cleanup' EXIT
 trap 'lfs_cleanup; exit 130' INT
 trap 'lfs_cleanup; exit 143' TERM

@@ -92,6 +92,33 @@ stat -f -c %T "$mnt" | grep -q fuse || fail "statfs type"
 lfs_umount "$mnt"
 grep -q " $mnt " /proc/self/mountinfo && fail "still mounted"
 
+# --- the index cache: a warm mount serves the same bytes, and damaged index
+# files are rebuilt, never trusted
+cache=$t/cache
+lfs_mount --cache "$cache" "$t/l0.tar" "$t/l1.tar.gz" "$t/l2.tar.zst" "$mnt"
+lfs_umount "$mnt"
+[ "$(ls "$cache"/*.idx | wc -l)" -eq 3 ] || fail "one index file per layer expected"
+check_tree() {
+	[ "$(cat "$mnt/etc/hostname")" = "gzip layer" ] || fail "$1: upper file"
+	[ ! -e "$mnt/etc/gone" ] || fail "$1: whiteout"
+	for i in 0 1 2; do cmp "$t/big.bin" "$mnt/data/big$i" || fail "$1: big$i"; done
+}
+lfs_mount --cache "$cache" "$t/l0.tar" "$t/l1.tar.gz" "$t/l2.tar.zst" "$mnt"
+check_tree "warm mount"
+lfs_umount "$mnt"
+for f in "$cache"/*.idx; do
+	size=$(stat -c %s "$f")
+	printf '\377' | dd of="$f" bs=1 seek=$((size / 2)) conv=notrunc status=none
+done
+lfs_mount --cache "$cache" "$t/l0.tar" "$t/l1.tar.gz" "$t/l2.tar.zst" "$mnt"
+check_tree "flipped index bytes"
+lfs_umount "$mnt"
+for f in "$cache"/*.idx; do truncate -s 100 "$f"; done
+for f in "$cache"/*.scr; do [ -f "$f" ] && printf 'xxxx' | dd of="$f" bs=1 seek=100 conv=notrunc status=none; done
+lfs_mount --cache "$cache" "$t/l0.tar" "$t/l1.tar.gz" "$t/l2.tar.zst" "$mnt"
+check_tree "truncated index"
+lfs_umount "$mnt"
+
 # --- background mode: returns only when the mount is ready
 "$LAYERFS" "$t/l0.tar" "$mnt" || fail "background mount"
 echo "none $mnt" >>"$lfs_state/mounts"	# unmounted by lib.sh's trap if we fail
@@ -106,7 +133,7 @@ chmod o+rw /dev/fuse
 u=$t/user; mkdir -p "$u/mnt"; cp "$t/l0.tar" "$t/l1.tar.gz" "$u/"
 chown -R 65534:65534 "$u"; chmod 755 "$t" "$u"
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
-as_nobody "$LAYERFS" "$u/l0.tar" "$u/l1.tar.gz" "$u/mnt" || fail "mount as an ordinary user"
+as_nobody "$LAYERFS" --no-cache "$u/l0.tar" "$u/l1.tar.gz" "$u/mnt" || fail "mount as an ordinary user"
 echo "none $u/mnt" >>"$lfs_state/mounts"
 [ "$(as_nobody cat "$u/mnt/etc/hostname")" = "gzip layer" ] || fail "read as an ordinary user"
 grep " $u/mnt " /proc/self/mountinfo | grep -q 'user_id=65534' || fail "not the user's mount"

@@ -15,10 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <nettle/sha2.h>
+#include <xxhash.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -261,35 +263,10 @@ static void check_random_reads(struct lfs_blob *b, const uint8_t *ref, size_t si
 	}
 }
 
-/*
- * The common checks for a compressed blob holding REF: scan output, digests,
- * size, and reads at boundaries, at random, sequential, at and past the end.
- */
-static struct lfs_blob *check_blob(const char *name, const struct buf *comp, enum lfs_comp kind,
-				   const uint8_t *ref, size_t size, size_t pre)
+/* Reads at MiB boundaries, around restart points, at random, sequential, at and past the end. */
+static void check_all_reads(struct lfs_blob *b, const uint8_t *ref, size_t size)
 {
-	struct lfs_scan_opts opts = {.hash_stored = 1, .hash_plain = 1, .tmpdir = tu_tmpdir()};
-	uint8_t st[32], pl[32], want[32];
-	struct buf plain = {0};
-	struct lfs_blob *b = NULL;
-	uint64_t off, k;
-	int fd, raw_fd;
-
-	fd = blob_file(name, comp, pre, &off);
-	assert_int_equal(lfs_comp_detect(comp->p, comp->n), kind);
-	if (scan_all(fd, off, comp->n, &opts, &plain, &b, st, pl))
-		fail_msg("%s: scan failed: %s", name, lfs_err_get());
-	close(fd); /* the blob keeps its own descriptor */
-	assert_int_equal(plain.n, size);
-	if (size)
-		assert_memory_equal(plain.p, ref, size);
-	sha256(comp->p, comp->n, want);
-	assert_memory_equal(st, want, 32);
-	sha256(ref, size, want);
-	assert_memory_equal(pl, want, 32);
-	assert_int_equal(lfs_blob_size(b), size);
-	assert_int_equal(lfs_blob_comp(b), kind);
-	assert_int_equal(lfs_blob_raw_fd(b, &raw_fd, &off), -ENOTSUP);
+	uint64_t k;
 
 	for (k = 0; k <= size + MIB; k += MIB / 2) {
 		check_pread(b, ref, size, k, 1);
@@ -315,6 +292,38 @@ static struct lfs_blob *check_blob(const char *name, const struct buf *comp, enu
 	check_pread(b, ref, size, size, 10);
 	check_pread(b, ref, size, size + 12345, 10);
 	check_pread(b, ref, size, UINT64_MAX - 3, 10);
+}
+
+/*
+ * The common checks for a compressed blob holding REF: scan output, digests,
+ * size, and all the reads above.
+ */
+static struct lfs_blob *check_blob(const char *name, const struct buf *comp, enum lfs_comp kind,
+				   const uint8_t *ref, size_t size, size_t pre)
+{
+	struct lfs_scan_opts opts = {.hash_stored = 1, .hash_plain = 1, .tmpdir = tu_tmpdir()};
+	uint8_t st[32], pl[32], want[32];
+	struct buf plain = {0};
+	struct lfs_blob *b = NULL;
+	uint64_t off;
+	int fd, raw_fd;
+
+	fd = blob_file(name, comp, pre, &off);
+	assert_int_equal(lfs_comp_detect(comp->p, comp->n), kind);
+	if (scan_all(fd, off, comp->n, &opts, &plain, &b, st, pl))
+		fail_msg("%s: scan failed: %s", name, lfs_err_get());
+	close(fd); /* the blob keeps its own descriptor */
+	assert_int_equal(plain.n, size);
+	if (size)
+		assert_memory_equal(plain.p, ref, size);
+	sha256(comp->p, comp->n, want);
+	assert_memory_equal(st, want, 32);
+	sha256(ref, size, want);
+	assert_memory_equal(pl, want, 32);
+	assert_int_equal(lfs_blob_size(b), size);
+	assert_int_equal(lfs_blob_comp(b), kind);
+	assert_int_equal(lfs_blob_raw_fd(b, &raw_fd, &off), -ENOTSUP);
+	check_all_reads(b, ref, size);
 	free(plain.p);
 	return b;
 }
@@ -806,6 +815,567 @@ static void test_bad_tmpdir(void **state)
 	free(plain.p);
 }
 
+/* ---- persistence: state + scratch data, reloaded without a scan */
+
+/* A saved blob, as a cache would keep it, and a descriptor of its stored bytes. */
+struct saved {
+	void *state;
+	size_t state_len;
+	char *scratch_path;
+	int scratch_fd; /* -1: no scratch data */
+	uint64_t scratch_len;
+	int src_fd;
+	uint64_t off, len;
+};
+
+/* Save B; its stored bytes COMP are written again to a file, PRE bytes in. */
+static void save_blob(struct lfs_blob *b, const struct buf *comp, size_t pre, const char *name,
+		      struct saved *sv)
+{
+	char sname[100];
+	struct stat st;
+	uint64_t n = 12345;
+	int fd;
+
+	sv->src_fd = blob_file(name, comp, pre, &sv->off);
+	sv->len = comp->n;
+	assert_int_equal(lfs_blob_state(b, &sv->state, &sv->state_len), 0);
+	assert_true(sv->state_len > 0);
+	snprintf(sname, sizeof(sname), "%s.scratch", name);
+	sv->scratch_path = tu_write(sname, "", 0);
+	fd = open(sv->scratch_path, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(lfs_blob_save_scratch(b, fd, &n), 0);
+	close(fd);
+	assert_int_equal(n, b->scratch_len);
+	assert_int_equal(stat(sv->scratch_path, &st), 0);
+	assert_int_equal(st.st_size, n);
+	sv->scratch_len = n;
+	sv->scratch_fd = n ? open(sv->scratch_path, O_RDONLY | O_CLOEXEC) : -1;
+}
+
+static int load_blob(const struct saved *sv, const void *state, size_t state_len,
+		     struct lfs_blob **out)
+{
+	return lfs_blob_load(out, sv->src_fd, sv->off, sv->len, "test.blob", state, state_len,
+			     sv->scratch_fd, sv->scratch_len);
+}
+
+static void saved_free(struct saved *sv)
+{
+	if (sv->scratch_fd >= 0)
+		close(sv->scratch_fd);
+	close(sv->src_fd);
+	free(sv->scratch_path);
+	free(sv->state);
+}
+
+static void assert_same_points(const struct lfs_blob *a, const struct lfs_blob *b)
+{
+	assert_int_equal(a->npts, b->npts);
+	for (size_t i = 0; i < a->npts; i++) {
+		const struct lfs_point *p = &a->pts[i], *q = &b->pts[i];
+
+		assert_int_equal(p->out, q->out);
+		assert_int_equal(p->in, q->in);
+		assert_int_equal(p->win, q->win);
+		assert_int_equal(p->hash, q->hash);
+		assert_int_equal(p->len, q->len);
+		assert_int_equal(p->bits, q->bits);
+		assert_int_equal(p->byte, q->byte);
+		assert_int_equal(p->kind, q->kind);
+	}
+}
+
+/*
+ * Save B (scanned from COMP, holding REF), load it back (the caller's
+ * descriptors closed at once: the blob has its own), and check that the
+ * loaded blob reads like B, and saves the same state and scratch data.
+ */
+static void check_persist(struct lfs_blob *b, const struct buf *comp, size_t pre,
+			  const uint8_t *ref, size_t size, const char *name)
+{
+	struct saved sv = {0};
+	struct lfs_blob *l = NULL;
+	void *st2 = NULL, *sc1, *sc2;
+	size_t st2_len = 0, n1, n2;
+	uint64_t n = 1, base;
+	char sname[100], *path;
+	int fd;
+
+	save_blob(b, comp, pre, name, &sv);
+	if (load_blob(&sv, sv.state, sv.state_len, &l))
+		fail_msg("%s: load failed: %s", name, lfs_err_get());
+	close(sv.src_fd);
+	if (sv.scratch_fd >= 0)
+		close(sv.scratch_fd);
+	sv.src_fd = sv.scratch_fd = -1;
+
+	assert_int_equal(lfs_blob_size(l), size);
+	assert_int_equal(lfs_blob_comp(l), lfs_blob_comp(b));
+	assert_int_equal(l->scratch_len, b->scratch_len);
+	assert_same_points(b, l);
+	if (lfs_blob_comp(l) == LFS_COMP_NONE) {
+		assert_int_equal(lfs_blob_raw_fd(l, &fd, &base), 0);
+		assert_int_equal(base, pre);
+	}
+	check_all_reads(l, ref, size);
+
+	/* A loaded blob saves exactly what it was loaded from. */
+	assert_int_equal(lfs_blob_state(l, &st2, &st2_len), 0);
+	assert_int_equal(st2_len, sv.state_len);
+	assert_memory_equal(st2, sv.state, st2_len);
+	snprintf(sname, sizeof(sname), "%s.scratch2", name);
+	path = tu_write(sname, "", 0);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	assert_int_equal(lfs_blob_save_scratch(l, fd, &n), 0);
+	close(fd);
+	assert_int_equal(n, sv.scratch_len);
+	sc1 = tu_read(sv.scratch_path, &n1);
+	sc2 = tu_read(path, &n2);
+	assert_int_equal(n1, n2);
+	assert_memory_equal(sc1, sc2, n1);
+
+	free(sc1);
+	free(sc2);
+	free(path);
+	free(st2);
+	lfs_blob_free(l);
+	free(sv.scratch_path);
+	free(sv.state);
+}
+
+/* Scan COMP (written PRE bytes into a file) into a blob holding REF. */
+static struct lfs_blob *scan_buf(const char *name, const struct buf *comp, size_t pre)
+{
+	struct buf plain = {0};
+	struct lfs_blob *b = NULL;
+	uint64_t off;
+	int fd;
+
+	fd = blob_file(name, comp, pre, &off);
+	if (scan_all(fd, off, comp->n, NULL, &plain, &b, NULL, NULL))
+		fail_msg("%s: scan failed: %s", name, lfs_err_get());
+	close(fd);
+	free(plain.p);
+	return b;
+}
+
+static void test_persist_raw(void **state)
+{
+	struct buf blob = {data, 3 * MIB + 7}, empty = {data, 0};
+	struct lfs_blob *b;
+
+	b = scan_buf("p.tar", &blob, 777);
+	check_persist(b, &blob, 777, data, blob.n, "p.tar");
+	lfs_blob_free(b);
+	b = scan_buf("p0.tar", &empty, 3);
+	check_persist(b, &empty, 3, data, 0, "p0.tar");
+	lfs_blob_free(b);
+}
+
+static void test_persist_gzip(void **state)
+{
+	static const size_t cut[] = {0, 700000, 700000, 2500000, 2600000, 4 * MIB, DATA_LEN};
+	static const int level[] = {1, 6, 0, 9, 6, 1};
+	struct buf comp = {0};
+	struct lfs_blob *b;
+
+	gz_member(&comp, data, DATA_LEN, 6);
+	b = scan_buf("p1.gz", &comp, 4096);
+	check_persist(b, &comp, 4096, data, DATA_LEN, "p1.gz");
+	lfs_blob_free(b);
+
+	/* Concatenated members, an empty one, stored blocks. */
+	comp.n = 0;
+	for (size_t i = 0; i + 1 < LFS_ARRAY_SIZE(cut); i++)
+		gz_member(&comp, data + cut[i], cut[i + 1] - cut[i], level[i]);
+	b = scan_buf("p2.gz", &comp, 0);
+	check_persist(b, &comp, 0, data, DATA_LEN, "p2.gz");
+	lfs_blob_free(b);
+
+	comp.n = 0;
+	gz_member(&comp, data, 0, 6);
+	b = scan_buf("p3.gz", &comp, 1);
+	check_persist(b, &comp, 1, data, 0, "p3.gz");
+	lfs_blob_free(b);
+	free(comp.p);
+}
+
+/* Frames of 100000, 0, 2 MiB, 1, 2.5 MiB, 50000 and 1.3 MiB bytes, with skippable frames. */
+static void zstd_mixed(struct buf *comp)
+{
+	static const size_t cut[] = {0,
+				     100000,
+				     100000,
+				     2 * MIB + 100000,
+				     2 * MIB + 100001,
+				     4 * MIB + 600001,
+				     4 * MIB + 650001,
+				     DATA_LEN};
+
+	for (size_t i = 0; i + 1 < LFS_ARRAY_SIZE(cut); i++) {
+		zstd_stream_frame(comp, data + cut[i], cut[i + 1] - cut[i], 1 + (int)i % 3,
+				  (int)i & 1);
+		zstd_skippable(comp, 17);
+	}
+}
+
+static void test_persist_zstd(void **state)
+{
+	struct buf comp = {0};
+	struct lfs_blob *b;
+	size_t i, n;
+
+	/* One big frame: re-framed, read from the (loaded) scratch file. */
+	zstd_stream_frame(&comp, data, DATA_LEN, 3, 1);
+	b = scan_buf("p1.zst", &comp, 333);
+	assert_true(b->scratch_len > 0);
+	check_persist(b, &comp, 333, data, DATA_LEN, "p1.zst");
+	lfs_blob_free(b);
+
+	/* Small frames only: no scratch data at all. */
+	comp.n = 0;
+	zstd_skippable(&comp, 100);
+	for (i = 0; i < DATA_LEN; i += n) {
+		n = 50000 + (i * 7) % 300000;
+		if (n > DATA_LEN - i)
+			n = DATA_LEN - i;
+		zstd_frame(&comp, data + i, n, 3);
+		if (i % 5 == 0)
+			zstd_skippable(&comp, (uint32_t)i % 1000);
+	}
+	b = scan_buf("p2.zst", &comp, 100);
+	assert_int_equal(b->scratch_len, 0);
+	check_persist(b, &comp, 100, data, DATA_LEN, "p2.zst");
+	lfs_blob_free(b);
+
+	/* Both kinds of restart points. */
+	comp.n = 0;
+	zstd_mixed(&comp);
+	b = scan_buf("p3.zst", &comp, 1);
+	check_persist(b, &comp, 1, data, DATA_LEN, "p3.zst");
+	lfs_blob_free(b);
+
+	comp.n = 0;
+	zstd_frame(&comp, data, 0, 3);
+	b = scan_buf("p4.zst", &comp, 0);
+	check_persist(b, &comp, 0, data, 0, "p4.zst");
+	lfs_blob_free(b);
+	free(comp.p);
+}
+
+/* Many threads reading a loaded blob. */
+static void test_persist_threads(void **state)
+{
+	struct buf comp = {0};
+	struct saved sv = {0};
+	struct lfs_blob *b, *l = NULL;
+
+	zstd_stream_frame(&comp, data, DATA_LEN, 1, 0);
+	b = scan_buf("pt.zst", &comp, 100);
+	save_blob(b, &comp, 100, "pt.zst", &sv);
+	lfs_blob_free(b);
+	assert_int_equal(load_blob(&sv, sv.state, sv.state_len, &l), 0);
+	run_threads(l);
+	lfs_blob_free(l);
+	saved_free(&sv);
+	free(comp.p);
+}
+
+static void reseal(uint8_t *st, size_t n)
+{
+	uint64_t h = XXH3_64bits(st, n - 8);
+
+	for (int i = 0; i < 8; i++)
+		st[n - 8 + i] = (uint8_t)(h >> (8 * i));
+}
+
+static void expect_bad_state(const struct saved *sv, const void *st, size_t n, const char *what,
+			     size_t at)
+{
+	struct lfs_blob *l = (struct lfs_blob *)1;
+	int ret;
+
+	lfs_err_clear();
+	ret = load_blob(sv, st, n, &l);
+	if (ret != -EBADMSG)
+		fail_msg("state %s at %zu: load returned %d, want -EBADMSG", what, at, ret);
+	assert_null(l);
+	assert_non_null(strstr(lfs_err_get(), "test.blob: saved blob state: "));
+}
+
+/*
+ * Reads of a blob loaded from a doctored state: each must fail or return
+ * exactly the right data, unless the doctored field is the plain size
+ * (then they must merely not crash).
+ */
+static void check_reads_or_fail(struct lfs_blob *l, const uint8_t *ref, size_t size)
+{
+	int same = lfs_blob_size(l) == size;
+	uint8_t got[5000];
+	uint64_t offs[64], off;
+	size_t n = 0, want;
+	ssize_t r;
+
+	for (size_t i = 0; i < l->npts && n < LFS_ARRAY_SIZE(offs) - 3; i++)
+		offs[n++] = l->pts[i].out + 1000;
+	offs[n++] = size > 10 ? size - 10 : 0;
+	offs[n++] = size / 3;
+	offs[n++] = 0;
+	for (size_t i = 0; i < n; i++) {
+		off = offs[i];
+		r = lfs_blob_pread(l, got, sizeof(got), off);
+		if (r < 0 || !same)
+			continue;
+		want = off >= size ? 0 : (size - off < sizeof(got) ? size - off : sizeof(got));
+		if ((size_t)r != want || memcmp(got, ref + off, want) != 0)
+			fail_msg("doctored state: pread(%zu @ %llu) = %zd: wrong data", sizeof(got),
+				 (unsigned long long)off, r);
+	}
+}
+
+/*
+ * Every truncation and every flipped byte of the state is refused.  Then
+ * the same flips with the checksum made right again (a hostile or buggy
+ * writer): load refuses them or the blob reads right or fails, never
+ * crashes (run under ASan too).
+ */
+static void check_state_damage(const struct buf *comp, const uint8_t *ref, size_t size,
+			       const char *name)
+{
+	static const uint8_t masks[] = {0x01, 0x80, 0xff};
+	struct saved sv = {0};
+	struct lfs_blob *b, *l;
+	uint8_t *st;
+	size_t n, i, m;
+	int ret, loaded = 0, refused = 0;
+
+	b = scan_buf(name, comp, 10);
+	save_blob(b, comp, 10, name, &sv);
+	lfs_blob_free(b);
+	n = sv.state_len;
+	st = malloc(n + 1);
+
+	for (i = 0; i < n; i++)
+		expect_bad_state(&sv, sv.state, i, "truncated", i);
+	memcpy(st, sv.state, n);
+	st[n] = 0;
+	expect_bad_state(&sv, st, n + 1, "extended", n);
+	for (m = 0; m < LFS_ARRAY_SIZE(masks); m++) {
+		for (i = 0; i < n; i++) {
+			memcpy(st, sv.state, n);
+			st[i] ^= masks[m];
+			expect_bad_state(&sv, st, n, "flipped", i);
+		}
+	}
+
+	for (m = 0; m < 2; m++) {
+		for (i = 0; i < n - 8; i++) {
+			memcpy(st, sv.state, n);
+			st[i] ^= masks[m];
+			reseal(st, n);
+			l = NULL;
+			ret = load_blob(&sv, st, n, &l);
+			if (ret) {
+				if (ret != -EBADMSG)
+					fail_msg("resealed flip at %zu: load returned %d (%s)", i,
+						 ret, lfs_err_get());
+				refused++;
+				continue;
+			}
+			loaded++;
+			check_reads_or_fail(l, ref, size);
+			lfs_blob_free(l);
+		}
+	}
+	/* Most fields are checked at load; the rest is caught when read. */
+	assert_true(refused > 0);
+	print_message("%s: %zu-byte state; resealed flips: %d refused at load, %d loaded\n", name,
+		      n, refused, loaded);
+
+	/* The untouched state still loads and reads right. */
+	assert_int_equal(load_blob(&sv, sv.state, n, &l), 0);
+	check_random_reads(l, ref, size, 5, 30);
+	lfs_blob_free(l);
+	free(st);
+	saved_free(&sv);
+}
+
+static void test_state_damaged(void **state)
+{
+	struct buf raw = {data, MIB}, comp = {0};
+
+	check_state_damage(&raw, data, MIB, "d.tar");
+
+	gz_member(&comp, data, 2 * MIB, 6);
+	gz_member(&comp, data + 2 * MIB, 3 * MIB / 2, 1);
+	check_state_damage(&comp, data, 7 * MIB / 2, "d.gz");
+
+	comp.n = 0;
+	zstd_frame(&comp, data, 300000, 3);
+	zstd_stream_frame(&comp, data + 300000, 5 * MIB / 2, 1, 1);
+	zstd_skippable(&comp, 9);
+	zstd_frame(&comp, data + 300000 + 5 * MIB / 2, 400000, 3);
+	check_state_damage(&comp, data, 300000 + 5 * MIB / 2 + 400000, "d.zst");
+	free(comp.p);
+}
+
+/*
+ * A flipped byte in the scratch data of restart point PT: reads that need it
+ * fail with -EIO, the others still work, and none returns wrong data.
+ */
+static void check_scratch_flip(const struct saved *sv, struct lfs_blob *b, size_t pt,
+			       const uint8_t *ref, size_t size)
+{
+	const struct lfs_point *p = &b->pts[pt];
+	uint64_t at = (b->comp == LFS_COMP_GZIP ? p->win : p->in) + p->len / 2;
+	uint8_t *sc, got[4096];
+	struct lfs_blob *l = NULL;
+	struct saved bad = *sv;
+	size_t n, i;
+	char *path;
+	ssize_t r;
+
+	sc = tu_read(sv->scratch_path, &n);
+	assert_true(at < n);
+	sc[at] ^= 0x04;
+	path = tu_write("bad.scratch", sc, n);
+	bad.scratch_fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Scratch data is checked when used, not at load. */
+	assert_int_equal(load_blob(&bad, sv->state, sv->state_len, &l), 0);
+	lfs_err_clear();
+	r = lfs_blob_pread(l, got, sizeof(got), p->out + 10);
+	assert_int_equal(r, -EIO);
+	assert_non_null(strstr(lfs_err_get(), "scratch file"));
+	for (i = 0; i < b->npts; i++) {
+		if (b->pts[i].len && i != pt)
+			check_pread(l, ref, size, b->pts[i].out + 10, sizeof(got));
+	}
+	for (i = 0; i < 40; i++) {
+		uint64_t off = (uint64_t)i * size / 40;
+
+		r = lfs_blob_pread(l, got, sizeof(got), off);
+		if (r != -EIO)
+			check_pread(l, ref, size, off, sizeof(got));
+	}
+	lfs_blob_free(l);
+	close(bad.scratch_fd);
+	free(path);
+	free(sc);
+}
+
+static void check_scratch_damage(const struct buf *comp, const char *name)
+{
+	struct saved sv = {0};
+	struct lfs_blob *b, *l = NULL;
+	size_t i, n = 0, *with;
+	uint8_t got[100];
+
+	b = scan_buf(name, comp, 0);
+	assert_true(b->scratch_len > 0);
+	save_blob(b, comp, 0, name, &sv);
+	/* Of the points with scratch data: the first, one in the middle, the last. */
+	with = malloc(b->npts * sizeof(*with));
+	for (i = 0; i < b->npts; i++) {
+		if (b->pts[i].len)
+			with[n++] = i;
+	}
+	assert_true(n >= 3);
+	check_scratch_flip(&sv, b, with[0], data, DATA_LEN);
+	check_scratch_flip(&sv, b, with[n / 2], data, DATA_LEN);
+	check_scratch_flip(&sv, b, with[n - 1], data, DATA_LEN);
+	free(with);
+
+	/* A scratch file shorter than the state says is refused at load. */
+	close(sv.scratch_fd);
+	assert_int_equal(truncate(sv.scratch_path, (off_t)sv.scratch_len - 1), 0);
+	sv.scratch_fd = open(sv.scratch_path, O_RDONLY | O_CLOEXEC);
+	assert_int_equal(load_blob(&sv, sv.state, sv.state_len, &l), -EBADMSG);
+	assert_null(l);
+
+	/* The scan's own scratch file is checked just the same. */
+	for (i = 0; !b->pts[i].len; i++)
+		;
+	assert_int_equal(
+	    pwrite(b->scratch_fd, "\xff", 1,
+		   (off_t)(b->comp == LFS_COMP_GZIP ? b->pts[i].win : b->pts[i].in) + 7),
+	    1);
+	assert_int_equal(lfs_blob_pread(b, got, sizeof(got), b->pts[i].out), -EIO);
+	lfs_blob_free(b);
+	saved_free(&sv);
+}
+
+static void test_scratch_damaged(void **state)
+{
+	struct buf comp = {0};
+
+	gz_member(&comp, data, DATA_LEN, 6);
+	check_scratch_damage(&comp, "s.gz");
+	comp.n = 0;
+	zstd_stream_frame(&comp, data, DATA_LEN, 3, 1);
+	check_scratch_damage(&comp, "s.zst");
+	comp.n = 0;
+	zstd_mixed(&comp);
+	check_scratch_damage(&comp, "s2.zst");
+	free(comp.p);
+}
+
+/* A state that does not fit the blob, or the descriptors it is given. */
+static void test_load_mismatch(void **state)
+{
+	struct buf comp = {0}, junk = {0};
+	struct saved sv = {0};
+	struct lfs_blob *b, *l = NULL;
+	uint64_t off;
+	int fd;
+
+	gz_member(&comp, data, 3 * MIB, 6);
+	b = scan_buf("m.gz", &comp, 50);
+	save_blob(b, &comp, 50, "m.gz", &sv);
+	lfs_blob_free(b);
+
+	/* Stored or scratch length other than the state's. */
+	assert_int_equal(lfs_blob_load(&l, sv.src_fd, sv.off, sv.len - 1, "test.blob", sv.state,
+				       sv.state_len, sv.scratch_fd, sv.scratch_len),
+			 -EBADMSG);
+	assert_int_equal(lfs_blob_load(&l, sv.src_fd, sv.off, sv.len, "test.blob", sv.state,
+				       sv.state_len, sv.scratch_fd, sv.scratch_len + 1),
+			 -EBADMSG);
+	/* Scratch data needed but not given. */
+	assert_int_equal(lfs_blob_load(&l, sv.src_fd, sv.off, sv.len, "test.blob", sv.state,
+				       sv.state_len, -1, sv.scratch_len),
+			 -EINVAL);
+	/* Bad descriptors, an impossible range. */
+	assert_int_equal(lfs_blob_load(&l, -1, sv.off, sv.len, "test.blob", sv.state, sv.state_len,
+				       sv.scratch_fd, sv.scratch_len),
+			 -EBADF);
+	assert_int_equal(lfs_blob_load(&l, sv.src_fd, UINT64_MAX - 5, sv.len, "test.blob", sv.state,
+				       sv.state_len, sv.scratch_fd, sv.scratch_len),
+			 -EINVAL);
+	/* The blob's file is shorter than the state says. */
+	assert_int_equal(lfs_blob_load(&l, sv.src_fd, sv.off + 4096 + 1, sv.len, "test.blob",
+				       sv.state, sv.state_len, sv.scratch_fd, sv.scratch_len),
+			 -EIO);
+	assert_non_null(strstr(lfs_err_get(), "truncated"));
+	/* Bytes of the right length that are not gzip. */
+	buf_add(&junk, data, comp.n);
+	fd = blob_file("m.junk", &junk, 50, &off);
+	assert_int_equal(lfs_blob_load(&l, fd, off, junk.n, "test.blob", sv.state, sv.state_len,
+				       sv.scratch_fd, sv.scratch_len),
+			 -EBADMSG);
+	assert_non_null(strstr(lfs_err_get(), "gzip"));
+	assert_null(l);
+	/* ... and the right ones. */
+	assert_int_equal(load_blob(&sv, sv.state, sv.state_len, &l), 0);
+	check_random_reads(l, data, 3 * MIB, 3, 20);
+	lfs_blob_free(l);
+	close(fd);
+	free(junk.p);
+	saved_free(&sv);
+	free(comp.p);
+}
+
 static int setup(void **state)
 {
 	data = gen_data(DATA_LEN, 0x1234567);
@@ -822,14 +1392,18 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_detect),	 cmocka_unit_test(test_raw),
-	    cmocka_unit_test(test_raw_skip),	 cmocka_unit_test(test_gzip_single),
-	    cmocka_unit_test(test_gzip_multi),	 cmocka_unit_test(test_gzip_empty),
-	    cmocka_unit_test(test_zstd_single),	 cmocka_unit_test(test_zstd_small_frames),
-	    cmocka_unit_test(test_zstd_mixed),	 cmocka_unit_test(test_zstd_empty),
-	    cmocka_unit_test(test_threads),	 cmocka_unit_test(test_cursor_continues),
-	    cmocka_unit_test(test_gzip_damaged), cmocka_unit_test(test_zstd_damaged),
-	    cmocka_unit_test(test_max_plain),	 cmocka_unit_test(test_bad_tmpdir),
+	    cmocka_unit_test(test_detect),	  cmocka_unit_test(test_raw),
+	    cmocka_unit_test(test_raw_skip),	  cmocka_unit_test(test_gzip_single),
+	    cmocka_unit_test(test_gzip_multi),	  cmocka_unit_test(test_gzip_empty),
+	    cmocka_unit_test(test_zstd_single),	  cmocka_unit_test(test_zstd_small_frames),
+	    cmocka_unit_test(test_zstd_mixed),	  cmocka_unit_test(test_zstd_empty),
+	    cmocka_unit_test(test_threads),	  cmocka_unit_test(test_cursor_continues),
+	    cmocka_unit_test(test_gzip_damaged),  cmocka_unit_test(test_zstd_damaged),
+	    cmocka_unit_test(test_max_plain),	  cmocka_unit_test(test_bad_tmpdir),
+	    cmocka_unit_test(test_persist_raw),	  cmocka_unit_test(test_persist_gzip),
+	    cmocka_unit_test(test_persist_zstd),  cmocka_unit_test(test_persist_threads),
+	    cmocka_unit_test(test_state_damaged), cmocka_unit_test(test_scratch_damaged),
+	    cmocka_unit_test(test_load_mismatch),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
