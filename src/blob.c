@@ -265,6 +265,11 @@ uint64_t lfs_scan_pos(const struct lfs_scan *s)
 	return s->plain_pos;
 }
 
+uint64_t lfs_scan_stored_pos(const struct lfs_scan *s)
+{
+	return s->in_off;
+}
+
 ssize_t lfs_scan_input(struct lfs_scan *s, const uint8_t **p)
 {
 	uint64_t left = s->len - s->in_off;

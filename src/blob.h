@@ -59,6 +59,8 @@ ssize_t lfs_scan_read(struct lfs_scan *s, const void **chunk);
 int64_t lfs_scan_skip(struct lfs_scan *s, int64_t n);
 /* Bytes of the uncompressed stream consumed so far. */
 uint64_t lfs_scan_pos(const struct lfs_scan *s);
+/* Bytes of the stored blob read so far (for progress). */
+uint64_t lfs_scan_stored_pos(const struct lfs_scan *s);
 /*
  * Consume the rest of the blob, check that the compressed stream is complete
  * and intact, and return the digests (sha256; only those asked for in the

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,6 +32,8 @@ struct indexer {
 	char scan_msg[LFS_ERRMAX];
 	int warned_abs;
 	int hash_content;
+	_Atomic uint64_t *progress; /* shared with the other indexers */
+	uint64_t reported;	    /* stored bytes already added to *progress */
 };
 
 int lfs_path_split(const char *path, const char **comp, uint32_t *len, int maxc)
@@ -87,6 +90,12 @@ static la_ssize_t read_cb(struct archive *a, void *ud, const void **buf)
 		snprintf(ix->scan_msg, sizeof(ix->scan_msg), "%s", lfs_err_get());
 		archive_set_error(a, (int)-n, "%s", ix->scan_msg);
 		return -1;
+	}
+	if (ix->progress) {
+		uint64_t pos = lfs_scan_stored_pos(ix->scan);
+
+		atomic_fetch_add(ix->progress, pos - ix->reported);
+		ix->reported = pos;
 	}
 	return n;
 }
@@ -544,6 +553,7 @@ int lfs_layer_index(struct lfs_layer **out, const struct lfs_layer_desc *desc, u
 	l->stored_size = desc->len;
 	ix.l = l;
 	ix.hash_content = opts && opts->hash_content;
+	ix.progress = opts ? opts->progress : NULL;
 	l->hashed = ix.hash_content;
 
 	so.hash_stored = desc->digest != NULL;
