@@ -223,36 +223,34 @@ static const struct lfs_sparse *read_sparse(struct lfs_layer *l, struct archive_
 static pthread_once_t pax_probe_once = PTHREAD_ONCE_INIT;
 static int pax_negative_truncates;
 
+/* One ustar header block: just enough for the probe below. */
+static void probe_block(char *b, char type, unsigned size)
+{
+	unsigned sum = 0;
+
+	memset(b, 0, 512);
+	strcpy(b, "probe");
+	memcpy(b + 100, "0000644", 7);
+	snprintf(b + 124, 12, "%011o", size);
+	b[156] = type;
+	memcpy(b + 257, "ustar\00000", 8);
+	memset(b + 148, ' ', 8);
+	for (int i = 0; i < 512; i++)
+		sum += (unsigned char)b[i];
+	snprintf(b + 148, 8, "%06o", sum);
+}
+
 static void pax_probe(void)
 {
 	static const char rec[] = "18 mtime=-1.25000\n";
-	char tar[2048];
+	char tar[3072] = {0};
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
-	unsigned sum = 0;
 
-	memset(tar, 0, sizeof(tar));
-	strcpy(tar, "probe");
-	memcpy(tar + 100, "0000644", 7);
-	memcpy(tar + 124, "00000000022", 11); /* size of the pax record */
-	tar[156] = 'x';
-	memcpy(tar + 257, "ustar\00000", 8);
-	memset(tar + 148, ' ', 8);
-	for (int i = 0; i < 512; i++)
-		sum += (unsigned char)tar[i];
-	snprintf(tar + 148, 8, "%06o", sum);
+	/* a pax header with the record, the entry it applies to, the end blocks */
+	probe_block(tar, 'x', sizeof(rec) - 1);
 	memcpy(tar + 512, rec, sizeof(rec) - 1);
-	/* the entry the pax record applies to */
-	strcpy(tar + 1024, "probe");
-	memcpy(tar + 1024 + 100, "0000644", 7);
-	memcpy(tar + 1024 + 124, "00000000000", 11);
-	tar[1024 + 156] = '0';
-	memcpy(tar + 1024 + 257, "ustar\00000", 8);
-	memset(tar + 1024 + 148, ' ', 8);
-	sum = 0;
-	for (int i = 0; i < 512; i++)
-		sum += (unsigned char)tar[1024 + i];
-	snprintf(tar + 1024 + 148, 8, "%06o", sum);
+	probe_block(tar + 1024, '0', 0);
 	archive_read_support_format_tar(a);
 	if (archive_read_open_memory(a, tar, sizeof(tar)) == ARCHIVE_OK &&
 	    archive_read_next_header(a, &e) == ARCHIVE_OK)
