@@ -35,4 +35,7 @@ LFS_INTEGRATION_TESTS = \
 TESTS += $(LFS_INTEGRATION_TESTS)
 EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
 	tests/integration/difftest.py tests/integration/mkimage.py \
-	tests/integration/bad_input.py tests/integration/realcmp.py
+	tests/integration/bad_input.py tests/integration/realcmp.py \
+	tests/integration/report_cases.py tests/integration/report_schema.py \
+	tests/integration/report_html_check.py tests/integration/report_real.py \
+	tests/data/report.schema.json

@@ -1,1 +1,260 @@
-/* placeholder */
+/*
+ * layerfs-report: what each layer of an image adds, changes and deletes, and
+ * which stored bytes the final image never shows (waste).  The analysis
+ * (report_analyze.c) fills a struct report from an opened core; the text,
+ * JSON and HTML writers only read it.
+ */
+#ifndef LFS_REPORT_H
+#define LFS_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core.h"
+
+/* Why bytes stored in a layer are not visible in the final image. */
+enum report_cause {
+	REPORT_DELETED = 0, /* a whiteout or an opaque directory */
+	REPORT_OVERWRITTEN, /* replaced by a file with other content */
+	REPORT_IDENTICAL,   /* re-stored with the same content (chmod, chown, touch) */
+	REPORT_TYPE,	    /* replaced by another type (file <-> dir, symlink, ...) */
+	REPORT_NCAUSES,
+};
+
+/* What marked a deletion. */
+enum report_marker {
+	REPORT_BY_ENTRY = 0, /* not a deletion: an entry of the hiding layer */
+	REPORT_BY_WHITEOUT,
+	REPORT_BY_OPAQUE,
+};
+
+enum report_change_kind {
+	REPORT_ADDED = 0,
+	REPORT_MODIFIED,
+	REPORT_REMOVED,
+};
+
+/* A file whose stored bytes the final image does not show. */
+struct report_waste {
+	const char *path; /* the last name it had in the merged view */
+	uint64_t bytes;
+	uint32_t stored;    /* layer index that stores it */
+	uint32_t hidden_by; /* layer index that hid its last name */
+	uint8_t cause;	    /* enum report_cause */
+	uint8_t marker;	    /* enum report_marker */
+	uint8_t ignored;    /* matches --ignore: left out of the figures */
+};
+
+/* One path a layer adds, modifies or deletes (kept for --layer and HTML). */
+struct report_change {
+	const char *path;
+	uint64_t bytes;	   /* file data this layer stores at the path */
+	uint64_t hidden;   /* bytes of lower layers this change made invisible */
+	uint32_t mode;	   /* the layer's entry (0 for deletions) */
+	uint32_t old_mode; /* what it replaced or deleted (0 when added) */
+	uint8_t kind;	   /* enum report_change_kind */
+	uint8_t cause;	   /* how the lower entry went (modified, removed) */
+	uint8_t marker;	   /* removed: whiteout or opaque directory */
+};
+
+struct report_count {
+	uint64_t entries, bytes;
+};
+
+struct report_layer {
+	/* Identity, from the image (not owned). */
+	const char *digest, *diff_id, *media_type;
+	/* From the config's history (owned), NULL when unknown. */
+	char *created_by, *instruction, *comment;
+	int history_index;    /* -1: none */
+	char name[64];	      /* the layer file's name, for layers without a digest */
+	char *config_diff_id; /* from the config's rootfs.diff_ids when the image has none */
+	const char *comp;
+	uint64_t stored_size, plain_size, tar_entries;
+	uint64_t files, dirs, symlinks, others, hardlinks, whiteouts, opaque_dirs;
+	uint64_t dangling_whiteouts; /* whiteouts of paths absent below */
+	struct report_count added, modified, removed;
+	uint64_t stored_bytes;	/* file data in the layer (hard links once) */
+	uint64_t visible_bytes; /* of it, still in the final image */
+	uint64_t hidden_bytes;	/* of it, hidden by later layers */
+	uint64_t wasted_bytes;	/* hidden, not --ignore'd */
+	uint64_t ignored_bytes; /* hidden, --ignore'd */
+	uint64_t wasted_by_cause[REPORT_NCAUSES];
+	uint64_t hides_bytes; /* bytes of lower layers this layer hid (not ignored) */
+	uint64_t hides_by_cause[REPORT_NCAUSES];
+	struct report_change *changes; /* only for the layers asked for */
+	size_t nchanges, capchanges;
+	/* dive's reading of the layer stopped at a whiteout of a missing path */
+	const char *dive_stop;
+	uint64_t dive_skipped;
+};
+
+struct report_dup_copy {
+	const char *path;
+	uint32_t layer;
+	uint8_t visible;
+};
+
+/* Distinct stored files with the same content (xxh3-128 and size). */
+struct report_dup {
+	uint64_t size;
+	uint64_t hash_hi, hash_lo;
+	uint32_t ncopies, nvisible, nlayers;
+	uint64_t redundant;	   /* (visible copies - 1) * size */
+	uint64_t stored_redundant; /* (copies - 1) * size */
+	struct report_dup_copy *copies;
+};
+
+enum report_sugg_kind {
+	REPORT_SUGG_PKG_CACHE = 0, /* package-manager lists and caches, deleted later */
+	REPORT_SUGG_LOGS,	   /* logs deleted later */
+	REPORT_SUGG_COPY_UP,	   /* chmod/chown/touch re-stored a whole tree */
+	REPORT_SUGG_DELETED,	   /* other files created and deleted in different steps */
+	REPORT_SUGG_OVERWRITTEN,   /* files rewritten by a later step */
+	REPORT_SUGG_SHIPPED_CACHE, /* caches still visible in the final image */
+	REPORT_NSUGG,
+};
+
+struct report_suggestion {
+	uint8_t kind;
+	const char *path; /* the directory the finding is about */
+	uint64_t bytes, files;
+	uint32_t stored;   /* layer index that stores the bytes */
+	int64_t hidden_by; /* layer index that hid them, -1 for shipped caches */
+	char *text;	   /* the advice, one sentence or two */
+};
+
+struct report_totals {
+	uint64_t stored_size, plain_size, tar_entries;
+	uint64_t stored_bytes, visible_bytes, hidden_bytes, wasted_bytes, ignored_bytes;
+	uint64_t wasted_by_cause[REPORT_NCAUSES];
+	uint64_t wasted_by_marker[3];
+	uint64_t visible_files;
+	double efficiency; /* 1 - wasted / stored */
+	/* layers from --base on ("your" layers) */
+	uint64_t user_stored_bytes, user_wasted_bytes;
+	uint64_t base_hidden_by_user; /* base bytes your layers hid: not reclaimable by you */
+	double user_efficiency;
+	uint64_t dup_groups, dup_visible_redundant, dup_stored_redundant;
+	uint64_t inconsistent; /* nodes where our merge and the core's disagree (0) */
+	double est_wasted_compressed;
+};
+
+/* dive's efficiency score, computed the way dive computes it. */
+struct report_dive {
+	double efficiency;
+	uint64_t wasted;	     /* sum of all copies of paths stored more than once */
+	uint64_t kept_copy_bytes;    /* the copies of those paths the final image shows */
+	uint64_t dir_whiteout_bytes; /* whole directories deleted by one whiteout */
+	uint64_t opaque_bytes;	     /* bytes hidden by opaque directories */
+	uint32_t layers_stopped;
+};
+
+struct report_opts {
+	uint32_t base;	     /* the first BASE layers are the base image */
+	char *const *ignore; /* --ignore globs */
+	size_t nignore;
+	int changes_layer; /* -1: none, -2: every layer, else a layer index */
+};
+
+struct report {
+	const struct lfs_core *core;
+	struct report_opts opts;
+	struct lfs_arena *arena; /* paths and small objects */
+	uint32_t nlayers;
+	struct report_layer *layers;
+	struct report_waste *waste;
+	size_t nwaste, capwaste;
+	struct report_dup *dups;
+	size_t ndups;
+	struct report_suggestion *sugg;
+	size_t nsugg;
+	struct report_totals totals;
+	struct report_dive dive;
+};
+
+/* Two images: what B shares with A and what it adds. */
+struct report_compare {
+	const struct report *a;
+	uint32_t shared_prefix; /* B's first layers equal to A's */
+	int32_t *b_in_a;	/* for each layer of B: its index in A, or -1 */
+	struct report_count added, removed, changed; /* final trees, B against A */
+	struct report_change *files;		     /* those paths */
+	size_t nfiles, capfiles;
+	struct lfs_arena *arena;
+};
+
+/* --fail-if gates. */
+enum report_unit { REPORT_UNIT_BYTES, REPORT_UNIT_RATIO, REPORT_UNIT_COUNT };
+
+struct report_gate {
+	const char *expr;
+	const char *metric;
+	int op; /* '<', 'l' (<=), '>', 'g' (>=), '=', '!' */
+	double value;
+	double actual;
+	int unit;    /* enum report_unit */
+	int applies; /* 0: the absolute floor (--min-waste) was not reached */
+	int violated;
+};
+
+enum report_sort { REPORT_SORT_SIZE = 0, REPORT_SORT_PATH, REPORT_SORT_LAYER, REPORT_SORT_CAUSE };
+
+/* What the writers show and how. */
+struct report_view {
+	char *const *sources;
+	size_t nsources;
+	size_t top;	    /* listings: at most TOP rows, 0: all */
+	size_t top_changes; /* --layer listings: --top when given, else 0 (all) */
+	int sort;	    /* enum report_sort */
+	char *const *filter;
+	size_t nfilter;
+	int layer; /* --layer: index, or -1 */
+	int color;
+	uint64_t min_waste;
+	struct report_gate *gates;
+	size_t ngates;
+	const struct report_compare *cmp;
+};
+
+/* report_analyze.c */
+int report_analyze(struct report *r, const struct lfs_core *c, const struct report_opts *o);
+void report_free(struct report *r);
+void report_set_base(struct report *r, uint32_t base);
+int report_compare(struct report_compare *cmp, const struct report *a, const struct report *b);
+void report_compare_free(struct report_compare *cmp);
+
+/* report_main.c */
+int report_glob_match(const char *pat, const char *path);
+int report_filter_match(const struct report_view *v, const char *path);
+
+/* report_json.c */
+void report_history(struct report *r, const char *config, size_t len);
+/* dive's score; FIRST_NAME(ARG, N) says whether N's size is counted at this name. */
+void report_dive(struct report *r, int (*first_name)(void *arg, const struct lfs_node *n),
+		 void *arg);
+int report_json(FILE *f, const struct report *r, const struct report_view *v);
+
+/* report_text.c */
+/* Find the usual culprits in R's waste and say which instruction to change. */
+void report_suggest(struct report *r);
+int report_text(FILE *f, const struct report *r, const struct report_view *v);
+void report_fmt_size(char *buf, size_t n, uint64_t bytes);
+/* PATH with control characters and bytes that are not UTF-8 as \xNN. */
+char *report_clean(const char *s);
+
+/* report_html.c */
+int report_html(FILE *f, const struct report *r, const struct report_view *v);
+/* Waste rows to list: filtered by --filter, not ignored, sorted; returns the count. */
+size_t report_select_waste(const struct report *r, const struct report_view *v, size_t **out);
+size_t report_select_changes(const struct report_change *ch, size_t n, const struct report_view *v,
+			     size_t **out);
+
+/* Names for the writers. */
+extern const char *const report_cause_names[REPORT_NCAUSES];
+extern const char *const report_marker_names[3];
+extern const char *const report_kind_names[3];
+extern const char *const report_sugg_names[REPORT_NSUGG];
+const char *report_type_name(uint32_t mode);
+
+#endif

@@ -1,2 +1,547 @@
-/* placeholder */
-typedef int lfs_placeholder_report_html;
+/*
+ * The --html report: one self-contained page (inline CSS, SVG and a little
+ * JavaScript, nothing fetched from the network) with a stacked bar per layer
+ * (kept / wasted by cause), the biggest wasted paths with their cause and
+ * the instructions involved, suggestions, and each layer's file list.  Every
+ * figure is rendered here, so the page reads without JavaScript; the script
+ * only sorts and filters tables and checks the bars against the table.
+ * Elements carry data-* attributes with exact values for tests and tools.
+ * Also here: which rows a listing shows and in what order (--filter,
+ * --sort), for every writer.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lfs.h"
+#include "report.h"
+
+#define LIST_MAX 500 /* rows of one layer's file list */
+#define BAR_W	 560
+#define LABEL_W	 300
+#define ROW_H	 26
+
+/* Segment colours: kept, then the causes in enum order, then ignored. */
+static const char *const seg_color[] = {"#4c9a2a", "#d62728", "#ff7f0e",
+					"#9467bd", "#8c564b", "#b0b0b0"};
+static const char *const seg_name[] = {"kept",	    "deleted", "overwritten",
+				       "identical", "type",    "ignored"};
+
+static const char css[] =
+    "body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:1em;"
+    "color:#222;background:#fff}\n"
+    "h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px "
+    "solid #ddd}\n"
+    ".cards{display:flex;flex-wrap:wrap;gap:1em;margin:1em 0}.card{border:1px solid #ddd;"
+    "border-radius:6px;padding:.6em 1em;min-width:10em}.card b{display:block;font-size:1.5em}"
+    "\n"
+    "table{border-collapse:collapse;width:100%;font-size:13px}th,td{padding:2px 6px;"
+    "border-bottom:1px solid #eee;text-align:left;vertical-align:top}\n"
+    "th{background:#f4f4f4;cursor:pointer;user-select:none}td.n,th.n{text-align:right;"
+    "white-space:nowrap}\n"
+    "td.p{font-family:ui-monospace,monospace;word-break:break-all;min-width:16em}"
+    ".i{color:#555;font-family:ui-monospace,monospace;font-size:12px}\n"
+    "td.i{max-width:24em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}\n"
+    ".legend span{display:inline-block;margin-right:1em}.legend i{display:inline-block;"
+    "width:12px;height:12px;margin-right:4px;vertical-align:middle}\n"
+    ".bad{color:#c00;font-weight:bold}.good{color:#080;font-weight:bold}"
+    "details{margin:.3em 0}summary{cursor:pointer}\n"
+    "input.filter{margin:.5em 0;padding:3px;width:30em}\n";
+
+/*
+ * Sort any table by a header click (numbers by data-sort), filter the file
+ * lists, and check that every layer's bar segments add up to its stored bytes.
+ */
+static const char js[] =
+    "(function(){\n"
+    "document.querySelectorAll('table.sortable th').forEach(function(th,i){\n"
+    " th.addEventListener('click',function(){\n"
+    "  var tb=th.closest('table').tBodies[0],rows=Array.from(tb.rows),d=th.dataset.dir=="
+    "'a'?-1:1;\n"
+    "  th.dataset.dir=d>0?'a':'d';\n"
+    "  rows.sort(function(x,y){var a=x.cells[i],b=y.cells[i];\n"
+    "   var u=a.dataset.sort,v=b.dataset.sort;\n"
+    "   if(u!==undefined&&v!==undefined)return d*(Number(v)-Number(u));\n"
+    "   return d*a.textContent.localeCompare(b.textContent);});\n"
+    "  rows.forEach(function(r){tb.appendChild(r);});});});\n"
+    "document.querySelectorAll('input.filter').forEach(function(inp){\n"
+    " inp.addEventListener('input',function(){var q=inp.value.toLowerCase();\n"
+    "  document.querySelectorAll('tr[data-path]').forEach(function(tr){\n"
+    "   tr.style.display=tr.dataset.path.toLowerCase().indexOf(q)>=0?'':'none';});});});\n"
+    "var ok=true,n=0;\n"
+    "document.querySelectorAll('g.bar').forEach(function(g){var s=0;n++;\n"
+    " g.querySelectorAll('rect[data-bytes]').forEach(function(r){s+=Number(r.dataset.bytes);"
+    "});\n"
+    " var row=document.querySelector('#layers tr[data-layer=\"'+g.dataset.layer+'\"]');\n"
+    " if(!row||s!==Number(row.dataset.stored))ok=false;});\n"
+    "document.body.dataset.check=ok?'ok':'mismatch';document.body.dataset.bars=n;\n"
+    "})();\n";
+
+/* Text into HTML: cleaned to UTF-8 first, then the five specials escaped. */
+static void esc(FILE *f, const char *s)
+{
+	char *c = report_clean(s ? s : "");
+
+	for (const char *p = c; *p; p++) {
+		switch (*p) {
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\'':
+			fputs("&#39;", f);
+			break;
+		default:
+			fputc(*p, f);
+		}
+	}
+	free(c);
+}
+
+static void size_td(FILE *f, const char *key, uint64_t b)
+{
+	char s[16];
+
+	report_fmt_size(s, sizeof(s), b);
+	fprintf(f, "<td class=\"n\" data-key=\"%s\" data-bytes=\"%llu\" data-sort=\"%llu\">%s</td>",
+		key, (unsigned long long)b, (unsigned long long)b, s);
+}
+
+static void count_td(FILE *f, const char *key, uint64_t n)
+{
+	fprintf(f, "<td class=\"n\" data-key=\"%s\" data-sort=\"%llu\">%llu</td>", key,
+		(unsigned long long)n, (unsigned long long)n);
+}
+
+/* A cell clamped by CSS, the whole text in its tooltip. */
+static void clamp_td(FILE *f, const char *text)
+{
+	fputs("<td class=\"i\" title=\"", f);
+	esc(f, text);
+	fputs("\">", f);
+	esc(f, text);
+	fputs("</td>", f);
+}
+
+static void instr_td(FILE *f, const struct report *r, uint32_t k)
+{
+	fprintf(f, "<td class=\"n\" data-sort=\"%u\"><a href=\"#layer-%u\">%u</a></td>", k + 1,
+		k + 1, k + 1);
+	clamp_td(f, r->layers[k].instruction ? r->layers[k].instruction : "");
+}
+
+static void card(FILE *f, const char *id, const char *label, const char *val, const char *attr)
+{
+	fprintf(f, "<div class=\"card\" id=\"%s\" %s>%s<b>%s</b></div>\n", id, attr, label, val);
+}
+
+static void cards(FILE *f, const struct report *r)
+{
+	const struct report_totals *t = &r->totals;
+	char v[64], a[96], s[16];
+
+	snprintf(v, sizeof(v), "<span class=\"%s\">%.4f</span>",
+		 t->efficiency >= 0.95 ? "good" : "bad", t->efficiency);
+	snprintf(a, sizeof(a), "data-value=\"%.6f\"", t->efficiency);
+	card(f, "efficiency", "efficiency", v, a);
+	report_fmt_size(s, sizeof(s), t->wasted_bytes);
+	snprintf(a, sizeof(a), "data-bytes=\"%llu\"", (unsigned long long)t->wasted_bytes);
+	card(f, "wasted", "wasted", s, a);
+	report_fmt_size(s, sizeof(s), t->stored_bytes);
+	snprintf(a, sizeof(a), "data-bytes=\"%llu\"", (unsigned long long)t->stored_bytes);
+	card(f, "stored", "stored in files", s, a);
+	report_fmt_size(s, sizeof(s), t->visible_bytes);
+	snprintf(a, sizeof(a), "data-bytes=\"%llu\"", (unsigned long long)t->visible_bytes);
+	card(f, "visible", "visible", s, a);
+	report_fmt_size(s, sizeof(s), t->stored_size);
+	snprintf(a, sizeof(a), "data-bytes=\"%llu\"", (unsigned long long)t->stored_size);
+	card(f, "compressed", "compressed layers", s, a);
+	snprintf(v, sizeof(v), "%.4f", r->dive.efficiency);
+	snprintf(a, sizeof(a), "data-value=\"%.6f\"", r->dive.efficiency);
+	card(f, "dive-efficiency", "dive's score", v, a);
+	if (r->opts.base) {
+		snprintf(v, sizeof(v), "%.4f", t->user_efficiency);
+		snprintf(a, sizeof(a), "data-value=\"%.6f\"", t->user_efficiency);
+		card(f, "user-efficiency", "your layers' efficiency", v, a);
+	}
+}
+
+/* One stacked bar per layer: kept, then waste by cause, then ignored. */
+static void bars(FILE *f, const struct report *r)
+{
+	uint64_t max = 1;
+	unsigned h = ROW_H * (r->nlayers ? r->nlayers : 1) + 10;
+
+	for (uint32_t k = 0; k < r->nlayers; k++)
+		if (r->layers[k].stored_bytes > max)
+			max = r->layers[k].stored_bytes;
+	fputs("<p class=\"legend\">", f);
+	for (size_t i = 0; i < LFS_ARRAY_SIZE(seg_name); i++)
+		fprintf(f, "<span><i style=\"background:%s\"></i>%s</span>", seg_color[i],
+			seg_name[i]);
+	fprintf(f,
+		"</p>\n<svg id=\"bars\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+		"height=\"%u\" role=\"img\" aria-label=\"bytes per layer, kept and wasted\">\n",
+		LABEL_W + BAR_W + 100, h);
+	for (uint32_t k = 0; k < r->nlayers; k++) {
+		const struct report_layer *L = &r->layers[k];
+		uint64_t part[6] = {L->visible_bytes};
+		double x = LABEL_W;
+		unsigned y = 5 + k * ROW_H;
+		char s[16];
+
+		for (int c = 0; c < REPORT_NCAUSES; c++)
+			part[1 + c] = L->wasted_by_cause[c];
+		part[5] = L->ignored_bytes;
+		fprintf(f,
+			"<g class=\"bar\" data-layer=\"%u\"><text x=\"0\" y=\"%u\" "
+			"font-size=\"12\">%u ",
+			k + 1, y + 15, k + 1);
+		{
+			char buf[44];
+
+			snprintf(buf, sizeof(buf), "%s", L->instruction ? L->instruction : "");
+			if (L->instruction && strlen(L->instruction) > 40)
+				strcpy(buf + 37, "...");
+			esc(f, buf);
+		}
+		fputs("</text>\n", f);
+		for (int i = 0; i < 6; i++) {
+			double w = (double)BAR_W * (double)part[i] / (double)max;
+
+			if (!part[i])
+				continue;
+			report_fmt_size(s, sizeof(s), part[i]);
+			fprintf(
+			    f,
+			    "<rect x=\"%.2f\" y=\"%u\" width=\"%.2f\" height=\"%d\" fill=\"%s\" "
+			    "data-part=\"%s\" data-bytes=\"%llu\"><title>layer %u: %s %s"
+			    "</title></rect>\n",
+			    x, y, w < 0.5 ? 0.5 : w, ROW_H - 6, seg_color[i], seg_name[i],
+			    (unsigned long long)part[i], k + 1, seg_name[i], s);
+			x += w;
+		}
+		report_fmt_size(s, sizeof(s), L->stored_bytes);
+		fprintf(f, "<text x=\"%.2f\" y=\"%u\" font-size=\"12\">%s</text></g>\n", x + 6,
+			y + 15, s);
+	}
+	fputs("</svg>\n", f);
+}
+
+static void layer_table(FILE *f, const struct report *r)
+{
+	fputs("<table id=\"layers\" class=\"sortable\"><thead><tr><th class=\"n\">#</th>"
+	      "<th>digest</th><th class=\"n\">compressed</th><th class=\"n\">uncompressed</th>"
+	      "<th class=\"n\">added</th><th class=\"n\">bytes</th><th class=\"n\">modified</th>"
+	      "<th class=\"n\">bytes</th><th class=\"n\">deleted</th><th class=\"n\">bytes</th>"
+	      "<th class=\"n\">visible</th><th class=\"n\">wasted</th><th class=\"n\">hides</th>"
+	      "<th>instruction</th></tr></thead><tbody>\n",
+	      f);
+	for (uint32_t k = 0; k < r->nlayers; k++) {
+		const struct report_layer *L = &r->layers[k];
+
+		fprintf(f, "<tr data-layer=\"%u\" data-stored=\"%llu\"%s>", k + 1,
+			(unsigned long long)L->stored_bytes,
+			k < r->opts.base ? " class=\"base\"" : "");
+		count_td(f, "number", k + 1);
+		{
+			const char *d = L->digest ? L->digest : L->diff_id ? L->diff_id : L->name;
+			const char *hex = strchr(d, ':');
+
+			fputs("<td class=\"i\" data-key=\"digest\" title=\"", f);
+			esc(f, d);
+			fprintf(f, "\">%.12s</td>", hex ? hex + 1 : d);
+		}
+		size_td(f, "stored_size", L->stored_size);
+		size_td(f, "plain_size", L->plain_size);
+		count_td(f, "added_entries", L->added.entries);
+		size_td(f, "added_bytes", L->added.bytes);
+		count_td(f, "modified_entries", L->modified.entries);
+		size_td(f, "modified_bytes", L->modified.bytes);
+		count_td(f, "deleted_entries", L->removed.entries);
+		size_td(f, "deleted_bytes", L->removed.bytes);
+		size_td(f, "visible_bytes", L->visible_bytes);
+		size_td(f, "wasted_bytes", L->wasted_bytes);
+		size_td(f, "hides_bytes", L->hides_bytes);
+		clamp_td(f, L->instruction ? L->instruction : "");
+		fputs("</tr>\n", f);
+	}
+	fputs("</tbody></table>\n", f);
+}
+
+static const char *cause_text(int cause, int marker)
+{
+	if (cause == REPORT_DELETED)
+		return marker == REPORT_BY_OPAQUE ? "deleted (opaque dir)" : "deleted (whiteout)";
+	return cause == REPORT_OVERWRITTEN ? "overwritten"
+	       : cause == REPORT_IDENTICAL ? "identical (metadata change)"
+					   : "type changed";
+}
+
+static void wasted(FILE *f, const struct report *r, const struct report_view *v)
+{
+	size_t *idx, n = report_select_waste(r, v, &idx), show = v->top && v->top < n ? v->top : n;
+
+	fprintf(f, "<h2>Biggest wasted paths</h2><p>%zu of %zu</p>\n", show, n);
+	fputs("<table id=\"wasted-paths\" class=\"sortable\"><thead><tr><th class=\"n\">bytes</th>"
+	      "<th>cause</th><th>path</th><th class=\"n\">stored</th><th>by</th>"
+	      "<th class=\"n\">hidden</th><th>by</th></tr></thead>"
+	      "<tbody>\n",
+	      f);
+	for (size_t i = 0; i < show; i++) {
+		const struct report_waste *w = &r->waste[idx[i]];
+
+		fputs("<tr data-path=\"", f);
+		esc(f, w->path);
+		fprintf(f, "\" data-cause=\"%s\">", report_cause_names[w->cause]);
+		size_td(f, "bytes", w->bytes);
+		fprintf(f, "<td>%s</td><td class=\"p\">", cause_text(w->cause, w->marker));
+		esc(f, w->path);
+		fputs("</td>", f);
+		instr_td(f, r, w->stored);
+		instr_td(f, r, w->hidden_by);
+		fputs("</tr>\n", f);
+	}
+	fputs("</tbody></table>\n", f);
+	free(idx);
+}
+
+static void suggestions(FILE *f, const struct report *r)
+{
+	if (!r->nsugg)
+		return;
+	fputs("<h2>Suggestions</h2><ul id=\"suggestions\">\n", f);
+	for (size_t i = 0; i < r->nsugg; i++) {
+		fprintf(f, "<li data-kind=\"%s\" data-bytes=\"%llu\">",
+			report_sugg_names[r->sugg[i].kind], (unsigned long long)r->sugg[i].bytes);
+		esc(f, r->sugg[i].text);
+		fputs("</li>\n", f);
+	}
+	fputs("</ul>\n", f);
+}
+
+static void dive_note(FILE *f, const struct report *r)
+{
+	char a[16], b[16];
+
+	report_fmt_size(a, sizeof(a), r->dive.wasted);
+	report_fmt_size(b, sizeof(b), r->dive.kept_copy_bytes);
+	fprintf(f,
+		"<p id=\"dive\">dive would say: efficiency %.4f, wasted %s. It counts the "
+		"copy the image keeps as waste (%s here)",
+		r->dive.efficiency, a, b);
+	if (r->dive.dir_whiteout_bytes) {
+		report_fmt_size(a, sizeof(a), r->dive.dir_whiteout_bytes);
+		fprintf(f, ", ignores directories deleted by one whiteout (%s)", a);
+	}
+	if (r->dive.opaque_bytes) {
+		report_fmt_size(a, sizeof(a), r->dive.opaque_bytes);
+		fprintf(f, ", drops opaque directories (%s)", a);
+	}
+	for (uint32_t k = 0; k < r->nlayers; k++)
+		if (r->layers[k].dive_stop) {
+			fprintf(f, ", stops reading layer %u at the whiteout of ", k + 1);
+			esc(f, r->layers[k].dive_stop);
+		}
+	fputs(".</p>\n", f);
+}
+
+static void file_lists(FILE *f, const struct report *r, const struct report_view *v)
+{
+	fputs("<h2>Files per layer</h2><input class=\"filter\" placeholder=\"filter paths\">\n", f);
+	for (uint32_t k = 0; k < r->nlayers; k++) {
+		const struct report_layer *L = &r->layers[k];
+		size_t *idx, n = report_select_changes(L->changes, L->nchanges, v, &idx);
+		size_t show = n < LIST_MAX ? n : LIST_MAX;
+
+		fprintf(f,
+			"<details id=\"layer-%u\" data-changes=\"%zu\"><summary>layer %u: ", k + 1,
+			n, k + 1);
+		esc(f, L->instruction ? L->instruction : L->digest);
+		fprintf(f, " (%zu paths%s)</summary>\n", n, show < n ? ", biggest shown" : "");
+		fputs("<table class=\"sortable files\"><thead><tr><th>change</th><th>type</th>"
+		      "<th class=\"n\">bytes</th><th class=\"n\">hides</th><th>how</th>"
+		      "<th>path</th></tr></thead><tbody>\n",
+		      f);
+		for (size_t i = 0; i < show; i++) {
+			const struct report_change *c = &L->changes[idx[i]];
+
+			fputs("<tr data-path=\"", f);
+			esc(f, c->path);
+			fprintf(
+			    f, "\"><td>%s</td><td>%s</td>", report_kind_names[c->kind],
+			    report_type_name(c->kind == REPORT_REMOVED ? c->old_mode : c->mode));
+			size_td(f, "bytes", c->bytes);
+			size_td(f, "hidden", c->hidden);
+			fprintf(f, "<td>%s</td><td class=\"p\">",
+				c->kind == REPORT_ADDED ? "" : cause_text(c->cause, c->marker));
+			esc(f, c->path);
+			fputs("</td></tr>\n", f);
+		}
+		fputs("</tbody></table>", f);
+		if (show < n)
+			fprintf(f, "<p>%zu more not shown (use --layer %u).</p>", n - show, k + 1);
+		fputs("</details>\n", f);
+		free(idx);
+	}
+}
+
+static void gates(FILE *f, const struct report_view *v)
+{
+	if (!v->ngates)
+		return;
+	fputs("<h2>Gates</h2><ul id=\"gates\">\n", f);
+	for (size_t i = 0; i < v->ngates; i++) {
+		const struct report_gate *g = &v->gates[i];
+
+		fprintf(f, "<li data-violated=\"%d\" class=\"%s\">", g->violated,
+			g->violated ? "bad" : "good");
+		esc(f, g->expr);
+		fprintf(f, ": %s (%s = %.4g)</li>\n",
+			g->violated  ? "FAILED"
+			: g->applies ? "ok"
+				     : "skipped",
+			g->metric, g->actual);
+	}
+	fputs("</ul>\n", f);
+}
+
+int report_html(FILE *f, const struct report *r, const struct report_view *v)
+{
+	const char *name = v->cmp ? v->sources[1] : v->sources[0];
+	char a[16], b[16];
+
+	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+	      "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
+	      "<title>layerfs-report: ",
+	      f);
+	esc(f, name);
+	fprintf(f, "</title>\n<style>\n%s</style></head>\n<body data-check=\"no-js\">\n", css);
+	fputs("<h1>layerfs-report</h1>\n<p id=\"image\">", f);
+	esc(f, name);
+	report_fmt_size(a, sizeof(a), r->totals.stored_size);
+	report_fmt_size(b, sizeof(b), r->totals.plain_size);
+	fprintf(f,
+		" &mdash; %s, <span id=\"layer-count\">%u</span> layers, %s compressed, %s "
+		"uncompressed</p>\n",
+		lfs_image_kind_name(r->core->img->kind), r->nlayers, a, b);
+	if (v->cmp) {
+		fprintf(f, "<p id=\"compare\">Compared with ");
+		esc(f, v->sources[0]);
+		fprintf(f,
+			": the first <span id=\"shared\">%u</span> layers are shared; they "
+			"count as the base below.</p>\n",
+			v->cmp->shared_prefix);
+	}
+	fputs("<div class=\"cards\">\n", f);
+	cards(f, r);
+	fputs("</div>\n", f);
+	dive_note(f, r);
+	fputs("<h2>Layers</h2>\n", f);
+	bars(f, r);
+	layer_table(f, r);
+	wasted(f, r, v);
+	suggestions(f, r);
+	gates(f, v);
+	file_lists(f, r, v);
+	fprintf(f, "<p class=\"i\">layerfs-report %s</p>\n<script>\n%s</script>\n</body></html>\n",
+		PACKAGE_VERSION, js);
+	return ferror(f) ? -EIO : 0;
+}
+
+/* ---------------------------------------------------------------- listings */
+
+/* What qsort_r's comparators see: the order asked for and the rows. */
+struct order {
+	int sort;
+	const void *rows;
+};
+
+static int by_size_path(uint64_t a, uint64_t b, const char *pa, const char *pb)
+{
+	if (a != b)
+		return a < b ? 1 : -1;
+	return strcmp(pa, pb);
+}
+
+static int waste_cmp(const void *pa, const void *pb, void *arg)
+{
+	const struct order *o = arg;
+	const struct report_waste *a = (const struct report_waste *)o->rows + *(const size_t *)pa;
+	const struct report_waste *b = (const struct report_waste *)o->rows + *(const size_t *)pb;
+
+	switch (o->sort) {
+	case REPORT_SORT_PATH:
+		return strcmp(a->path, b->path);
+	case REPORT_SORT_LAYER:
+		if (a->stored != b->stored)
+			return a->stored < b->stored ? -1 : 1;
+		break;
+	case REPORT_SORT_CAUSE:
+		if (a->cause != b->cause)
+			return a->cause < b->cause ? -1 : 1;
+		break;
+	}
+	return by_size_path(a->bytes, b->bytes, a->path, b->path);
+}
+
+size_t report_select_waste(const struct report *r, const struct report_view *v, size_t **out)
+{
+	size_t *idx = lfs_xmalloc((r->nwaste ? r->nwaste : 1) * sizeof(*idx)), n = 0;
+	struct order o = {v->sort, r->waste};
+
+	for (size_t i = 0; i < r->nwaste; i++)
+		if (!r->waste[i].ignored && report_filter_match(v, r->waste[i].path))
+			idx[n++] = i;
+	qsort_r(idx, n, sizeof(*idx), waste_cmp, &o);
+	*out = idx;
+	return n;
+}
+
+/* A change weighs what it stores or what it hides, whichever is more. */
+static uint64_t change_size(const struct report_change *c)
+{
+	return c->bytes > c->hidden ? c->bytes : c->hidden;
+}
+
+static int change_cmp(const void *pa, const void *pb, void *arg)
+{
+	const struct order *o = arg;
+	const struct report_change *a = (const struct report_change *)o->rows + *(const size_t *)pa;
+	const struct report_change *b = (const struct report_change *)o->rows + *(const size_t *)pb;
+
+	switch (o->sort) {
+	case REPORT_SORT_PATH:
+		return strcmp(a->path, b->path);
+	case REPORT_SORT_CAUSE:
+	case REPORT_SORT_LAYER:
+		if (a->kind != b->kind)
+			return a->kind < b->kind ? -1 : 1;
+		break;
+	}
+	return by_size_path(change_size(a), change_size(b), a->path, b->path);
+}
+
+size_t report_select_changes(const struct report_change *ch, size_t nch,
+			     const struct report_view *v, size_t **out)
+{
+	size_t *idx = lfs_xmalloc((nch ? nch : 1) * sizeof(*idx)), n = 0;
+	struct order o = {v->sort, ch};
+
+	for (size_t i = 0; i < nch; i++)
+		if (report_filter_match(v, ch[i].path))
+			idx[n++] = i;
+	qsort_r(idx, n, sizeof(*idx), change_cmp, &o);
+	*out = idx;
+	return n;
+}

@@ -1,3 +1,785 @@
-/* placeholder */
-typedef int lfs_placeholder_report_main;
-int main(void) { return 0; }
+/*
+ * layerfs-report: options, the --fail-if gates, the path globs of --ignore
+ * and --filter, and the run itself: open the image(s) with the core (layers
+ * indexed in parallel, every file's content hashed), analyse, write.
+ *
+ * Exit status: 0 fine, 1 bad input or an I/O error, 2 a --fail-if gate
+ * holds, 64 bad usage (EX_USAGE: 2 is taken by the gates).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lfs.h"
+#include "report.h"
+
+#define EXIT_GATE  2
+#define EXIT_USAGE 64
+
+enum {
+	OPT_JSON = 256,
+	OPT_HTML,
+	OPT_TOP,
+	OPT_LAYER,
+	OPT_SORT,
+	OPT_FILTER,
+	OPT_IGNORE,
+	OPT_BASE,
+	OPT_FAIL_IF,
+	OPT_MIN_WASTE,
+	OPT_LAYERS,
+	OPT_COLOR,
+	OPT_TAG,
+	OPT_PLATFORM,
+	OPT_TMPDIR,
+	OPT_MAX_LAYER_SIZE,
+	OPT_TIMING,
+};
+
+struct cli {
+	int json, layers_mode, timing, color, base_given;
+	const char *html;
+	long layer;
+	int layer_given;
+	uint32_t base;
+	char **filter, **ignore, **gates;
+	size_t nfilter, nignore, ngates;
+	struct lfs_core_opts core;
+	struct report_view view;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: layerfs-report [OPTION]... IMAGE [IMAGE_B]\n"
+		"       layerfs-report [OPTION]... --layers LAYER...\n"
+		"Show what each layer of a container image adds, changes and deletes, and the\n"
+		"bytes stored in layers that the final image never shows (waste).\n"
+		"\n"
+		"IMAGE is a docker-save tarball, an OCI image layout directory or an OCI archive.\n"
+		"With IMAGE_B: the layers B shares with IMAGE, and what B adds or wastes over it.\n"
+		"With --layers: the arguments are the layer files of one image, lowest first.\n"
+		"\n"
+		"Output:\n"
+		"      --json              the report as JSON (schema in layerfs-report(1))\n"
+		"      --html FILE         a self-contained HTML page with charts ('-': stdout)\n"
+		"      --top N             list the N biggest wasted paths (default 10, 0: all)\n"
+		"      --layer K           every path layer K adds, modifies and deletes\n"
+		"                          (1 is the lowest layer; -1 the topmost)\n"
+		"      --sort KEY          order listings by size, path, layer or cause\n"
+		"      --filter GLOB       list only paths matching GLOB (repeatable)\n"
+		"      --color[=WHEN]      colour the text: auto (default), always, never\n"
+		"      --timing            print how long indexing and analysis took\n"
+		"\n"
+		"Figures and CI gates:\n"
+		"      --ignore GLOB       leave matching paths out of the waste (repeatable)\n"
+		"      --base N            the first N layers are the base image: leave them\n"
+		"                          out of the user_* figures\n"
+		"      --fail-if EXPR      exit 2 when EXPR holds, e.g. 'wasted>50MB',\n"
+		"                          'efficiency<0.9' (repeatable; metrics in the man page)\n"
+		"      --min-waste SIZE    ratio gates apply only when the waste they are about\n"
+		"                          exceeds SIZE (default 1MB)\n"
+		"\n"
+		"Input:\n"
+		"      --layers            the arguments are layer files, lowest first\n"
+		"      --tag NAME          pick the image by tag, ref name or manifest digest\n"
+		"      --platform OS/ARCH[/VARIANT]\n"
+		"      --tmpdir DIR        scratch space for compressed-layer indexes\n"
+		"      --max-layer-size SIZE  refuse layers that decompress past SIZE\n"
+		"  -j, --jobs N            index N layers at a time (default: one per CPU)\n"
+		"  -q, --quiet             no warnings, no progress\n"
+		"  -h, --help              show this help and exit\n"
+		"  -V, --version           show the version and exit\n"
+		"\n"
+		"Exit status: 0 fine, 1 bad input or I/O error, 2 a --fail-if gate holds,\n"
+		"64 bad usage.\n");
+}
+
+/* "50MB", "1.5GiB", "4096", "90%" (-> 0.9). Returns 0 or -EINVAL. */
+static int parse_quantity(const char *s, double *out, int *percent)
+{
+	static const struct {
+		const char *u;
+		double f;
+	} units[] = {
+	    {"", 1},
+	    {"b", 1},
+	    {"k", 1e3},
+	    {"kb", 1e3},
+	    {"m", 1e6},
+	    {"mb", 1e6},
+	    {"g", 1e9},
+	    {"gb", 1e9},
+	    {"t", 1e12},
+	    {"tb", 1e12},
+	    {"kib", 1024.0},
+	    {"mib", 1048576.0},
+	    {"gib", 1073741824.0},
+	    {"tib", 1099511627776.0},
+	};
+	char *end;
+	double v;
+
+	while (*s == ' ')
+		s++;
+	v = strtod(s, &end);
+	if (end == s || !isfinite(v) || v < 0)
+		return -EINVAL;
+	while (*end == ' ')
+		end++;
+	*percent = 0;
+	if (!strcmp(end, "%")) {
+		*percent = 1;
+		*out = v / 100;
+		return 0;
+	}
+	for (size_t i = 0; i < LFS_ARRAY_SIZE(units); i++) {
+		if (!strcasecmp(end, units[i].u)) {
+			*out = v * units[i].f;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	double v;
+	int pct;
+
+	if (parse_quantity(s, &v, &pct) < 0 || pct || v > 1.8e19)
+		return -EINVAL;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+/* The metrics --fail-if knows; FLOOR names the waste a ratio is about. */
+enum floor { NO_FLOOR, FLOOR_WASTED, FLOOR_USER, FLOOR_DIVE };
+enum metric_id {
+	M_WASTED,
+	M_USER_WASTED,
+	M_EFFICIENCY,
+	M_USER_EFFICIENCY,
+	M_WASTED_RATIO,
+	M_USER_WASTED_RATIO,
+	M_DELETED, /* the causes, in enum report_cause order */
+	M_OVERWRITTEN,
+	M_IDENTICAL,
+	M_TYPE,
+	M_DUPLICATES,
+	M_SIZE,
+	M_PLAIN_SIZE,
+	M_VISIBLE,
+	M_LAYERS,
+	M_DIVE_EFFICIENCY,
+	M_DIVE_WASTED,
+	M_COUNT,
+};
+
+static const struct metric {
+	const char *name;
+	int unit;
+	int floor;
+} metrics[M_COUNT] = {
+    [M_WASTED] = {"wasted", REPORT_UNIT_BYTES, NO_FLOOR},
+    [M_USER_WASTED] = {"user_wasted", REPORT_UNIT_BYTES, NO_FLOOR},
+    [M_EFFICIENCY] = {"efficiency", REPORT_UNIT_RATIO, FLOOR_WASTED},
+    [M_USER_EFFICIENCY] = {"user_efficiency", REPORT_UNIT_RATIO, FLOOR_USER},
+    [M_WASTED_RATIO] = {"wasted_ratio", REPORT_UNIT_RATIO, FLOOR_WASTED},
+    [M_USER_WASTED_RATIO] = {"user_wasted_ratio", REPORT_UNIT_RATIO, FLOOR_USER},
+    [M_DELETED] = {"deleted", REPORT_UNIT_BYTES, NO_FLOOR},
+    [M_OVERWRITTEN] = {"overwritten", REPORT_UNIT_BYTES, NO_FLOOR},
+    [M_IDENTICAL] = {"identical", REPORT_UNIT_BYTES, NO_FLOOR},
+    [M_TYPE] = {"type", REPORT_UNIT_BYTES, NO_FLOOR},
+    [M_DUPLICATES] = {"duplicates", REPORT_UNIT_BYTES, NO_FLOOR},
+    [M_SIZE] = {"size", REPORT_UNIT_BYTES, NO_FLOOR},
+    [M_PLAIN_SIZE] = {"plain_size", REPORT_UNIT_BYTES, NO_FLOOR},
+    [M_VISIBLE] = {"visible", REPORT_UNIT_BYTES, NO_FLOOR},
+    [M_LAYERS] = {"layers", REPORT_UNIT_COUNT, NO_FLOOR},
+    [M_DIVE_EFFICIENCY] = {"dive_efficiency", REPORT_UNIT_RATIO, FLOOR_DIVE},
+    [M_DIVE_WASTED] = {"dive_wasted", REPORT_UNIT_BYTES, NO_FLOOR},
+};
+
+static double metric_value(const struct report *r, int m, double *floor)
+{
+	const struct report_totals *t = &r->totals;
+	double stored = t->stored_bytes ? (double)t->stored_bytes : 1;
+	double ustored = t->user_stored_bytes ? (double)t->user_stored_bytes : 1;
+
+	*floor = metrics[m].floor == FLOOR_WASTED ? (double)t->wasted_bytes
+		 : metrics[m].floor == FLOOR_USER ? (double)t->user_wasted_bytes
+		 : metrics[m].floor == FLOOR_DIVE ? (double)r->dive.wasted
+						  : 0;
+	switch (m) {
+	case M_WASTED:
+		return (double)t->wasted_bytes;
+	case M_USER_WASTED:
+		return (double)t->user_wasted_bytes;
+	case M_EFFICIENCY:
+		return t->efficiency;
+	case M_USER_EFFICIENCY:
+		return t->user_efficiency;
+	case M_WASTED_RATIO:
+		return (double)t->wasted_bytes / stored;
+	case M_USER_WASTED_RATIO:
+		return (double)t->user_wasted_bytes / ustored;
+	case M_DELETED:
+	case M_OVERWRITTEN:
+	case M_IDENTICAL:
+	case M_TYPE:
+		return (double)t->wasted_by_cause[m - M_DELETED];
+	case M_DUPLICATES:
+		return (double)t->dup_visible_redundant;
+	case M_SIZE:
+		return (double)t->stored_size;
+	case M_PLAIN_SIZE:
+		return (double)t->plain_size;
+	case M_VISIBLE:
+		return (double)t->visible_bytes;
+	case M_LAYERS:
+		return r->nlayers;
+	case M_DIVE_EFFICIENCY:
+		return r->dive.efficiency;
+	default:
+		return (double)r->dive.wasted;
+	}
+}
+
+/* "metric OP value": 0, or -EINVAL with a message. */
+static int parse_gate(const char *expr, struct report_gate *g)
+{
+	const char *p = expr, *name;
+	size_t len;
+	int m, pct;
+
+	memset(g, 0, sizeof(*g));
+	g->expr = expr;
+	while (*p == ' ')
+		p++;
+	name = p;
+	while ((*p >= 'a' && *p <= 'z') || *p == '_')
+		p++;
+	len = (size_t)(p - name);
+	for (m = 0; m < M_COUNT; m++)
+		if (strlen(metrics[m].name) == len && !strncmp(metrics[m].name, name, len))
+			break;
+	if (m == M_COUNT) {
+		fprintf(stderr, "layerfs-report: --fail-if '%s': unknown metric '%.*s'\n", expr,
+			(int)len, name);
+		return -EINVAL;
+	}
+	g->metric = metrics[m].name;
+	g->unit = metrics[m].unit;
+	while (*p == ' ')
+		p++;
+	if (p[0] == '<' || p[0] == '>' || p[0] == '=' || p[0] == '!') {
+		g->op = p[0] == '=' ? '=' : p[0];
+		if (p[1] == '=') {
+			g->op = p[0] == '<' ? 'l' : p[0] == '>' ? 'g' : g->op;
+			p++;
+		} else if (p[0] == '!') {
+			g->op = 0;
+		}
+		p++;
+	}
+	if (!g->op || parse_quantity(p, &g->value, &pct) < 0 ||
+	    (pct && g->unit != REPORT_UNIT_RATIO)) {
+		fprintf(stderr,
+			"layerfs-report: --fail-if '%s': expected METRIC OP VALUE, OP one of < <= "
+			"> >= == !=, VALUE a number with an optional unit (B, kB, MB, GB, KiB, "
+			"MiB, GiB) or, for ratios, a percentage\n",
+			expr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int eval_gates(const struct report *r, struct report_view *v)
+{
+	int violated = 0;
+
+	for (size_t i = 0; i < v->ngates; i++) {
+		struct report_gate *g = &v->gates[i];
+		double floor, a;
+		int m, hit;
+
+		for (m = 0; strcmp(metrics[m].name, g->metric); m++)
+			;
+		a = g->actual = metric_value(r, m, &floor);
+		switch (g->op) {
+		case '<':
+			hit = a < g->value;
+			break;
+		case 'l':
+			hit = a <= g->value;
+			break;
+		case '>':
+			hit = a > g->value;
+			break;
+		case 'g':
+			hit = a >= g->value;
+			break;
+		case '=':
+			hit = a == g->value;
+			break;
+		default:
+			hit = a != g->value;
+			break;
+		}
+		/* A ratio says little about a small image: only past the absolute floor. */
+		g->applies = metrics[m].floor == NO_FLOOR || floor > (double)v->min_waste;
+		g->violated = g->applies && hit;
+		if (g->violated) {
+			fprintf(stderr, "layerfs-report: gate '%s' violated: %s is %.*f\n", g->expr,
+				g->metric, g->unit == REPORT_UNIT_RATIO ? 4 : 0, a);
+			violated = 1;
+		}
+	}
+	return violated;
+}
+
+static void push(char ***v, size_t *n, char *s)
+{
+	*v = lfs_xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = s;
+}
+
+/* Index of the first positional argument; -1: exit 64, -2: exit 0. */
+static int parse_args(int argc, char **argv, struct cli *o)
+{
+	static const struct option lopts[] = {
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"html", required_argument, NULL, OPT_HTML},
+	    {"top", required_argument, NULL, OPT_TOP},
+	    {"layer", required_argument, NULL, OPT_LAYER},
+	    {"sort", required_argument, NULL, OPT_SORT},
+	    {"filter", required_argument, NULL, OPT_FILTER},
+	    {"ignore", required_argument, NULL, OPT_IGNORE},
+	    {"base", required_argument, NULL, OPT_BASE},
+	    {"fail-if", required_argument, NULL, OPT_FAIL_IF},
+	    {"min-waste", required_argument, NULL, OPT_MIN_WASTE},
+	    {"layers", no_argument, NULL, OPT_LAYERS},
+	    {"color", optional_argument, NULL, OPT_COLOR},
+	    {"colour", optional_argument, NULL, OPT_COLOR},
+	    {"tag", required_argument, NULL, OPT_TAG},
+	    {"platform", required_argument, NULL, OPT_PLATFORM},
+	    {"tmpdir", required_argument, NULL, OPT_TMPDIR},
+	    {"max-layer-size", required_argument, NULL, OPT_MAX_LAYER_SIZE},
+	    {"timing", no_argument, NULL, OPT_TIMING},
+	    {"jobs", required_argument, NULL, 'j'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	static const char *const sorts[] = {"size", "path", "layer", "cause"};
+	uint64_t u;
+	char *end;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "j:qhV", lopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			o->json = 1;
+			break;
+		case OPT_HTML:
+			o->html = optarg;
+			break;
+		case OPT_TOP:
+			if (parse_u64(optarg, &u) < 0)
+				goto bad;
+			o->view.top = o->view.top_changes = (size_t)u;
+			break;
+		case OPT_LAYER:
+			o->layer = strtol(optarg, &end, 10);
+			if (*end || end == optarg || !o->layer)
+				goto bad;
+			o->layer_given = 1;
+			break;
+		case OPT_SORT:
+			for (c = 0; c < 4 && strcmp(sorts[c], optarg); c++)
+				;
+			if (c == 4)
+				goto bad;
+			o->view.sort = c;
+			break;
+		case OPT_FILTER:
+			push(&o->filter, &o->nfilter, optarg);
+			break;
+		case OPT_IGNORE:
+			push(&o->ignore, &o->nignore, optarg);
+			break;
+		case OPT_BASE:
+			if (parse_u64(optarg, &u) < 0 || u > UINT32_MAX)
+				goto bad;
+			o->base = (uint32_t)u;
+			o->base_given = 1;
+			break;
+		case OPT_FAIL_IF:
+			push(&o->gates, &o->ngates, optarg);
+			break;
+		case OPT_MIN_WASTE:
+			if (parse_u64(optarg, &o->view.min_waste) < 0)
+				goto bad;
+			break;
+		case OPT_LAYERS:
+			o->layers_mode = 1;
+			break;
+		case OPT_COLOR:
+			if (!optarg || !strcmp(optarg, "auto"))
+				o->color = -1;
+			else if (!strcmp(optarg, "always"))
+				o->color = 1;
+			else if (!strcmp(optarg, "never"))
+				o->color = 0;
+			else
+				goto bad;
+			break;
+		case OPT_TAG:
+			o->core.tag = optarg;
+			break;
+		case OPT_PLATFORM:
+			o->core.platform = optarg;
+			break;
+		case OPT_TMPDIR:
+			o->core.tmpdir = optarg;
+			break;
+		case OPT_MAX_LAYER_SIZE:
+			if (parse_u64(optarg, &o->core.max_plain) < 0 || !o->core.max_plain)
+				goto bad;
+			break;
+		case OPT_TIMING:
+			o->timing = 1;
+			break;
+		case 'j':
+			o->core.jobs = (int)strtol(optarg, &end, 10);
+			if (*end || o->core.jobs < 1)
+				goto bad;
+			break;
+		case 'q':
+			lfs_quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return -2;
+		case 'V':
+			printf("layerfs-report %s\n", PACKAGE_VERSION);
+			return -2;
+		default:
+			goto usage;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "layerfs-report: no image given\n");
+		goto usage;
+	}
+	if (o->json && o->html && !strcmp(o->html, "-")) {
+		fprintf(stderr, "layerfs-report: --json and --html - both want standard output\n");
+		goto usage;
+	}
+	if (!o->layers_mode && argc - optind > 2) {
+		fprintf(stderr, "layerfs-report: at most two images (use --layers for layer "
+				"files)\n");
+		goto usage;
+	}
+	return optind;
+bad:
+	for (size_t i = 0; lopts[i].name; i++)
+		if (lopts[i].val == c)
+			fprintf(stderr, "layerfs-report: invalid argument '%s' for --%s\n", optarg,
+				lopts[i].name);
+usage:
+	fprintf(stderr, "Try 'layerfs-report --help' for more information.\n");
+	return -1;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Open and analyse one image (FOCUS: the one reported, which --layer is
+ * about); 0 or -errno, the message already printed.
+ */
+static int load(struct cli *o, char *const *src, size_t n, int focus, struct lfs_core **core,
+		struct report *r, double *t_open)
+{
+	struct report_opts ro = {.base = o->base, .ignore = o->ignore, .nignore = o->nignore};
+	double t0 = now();
+	int rc = lfs_core_open(core, src, n, &o->core);
+
+	if (rc < 0) {
+		fprintf(stderr, "layerfs-report: %s\n", lfs_err_get());
+		return rc;
+	}
+	*t_open += now() - t0;
+	ro.changes_layer = o->html ? -2 : -1;
+	if (o->layer_given && focus) {
+		long k = o->layer > 0 ? o->layer - 1 : (long)(*core)->nlayers + o->layer;
+
+		if (k < 0 || k >= (long)(*core)->nlayers) {
+			fprintf(stderr, "layerfs-report: --layer %ld: the image has %u layers\n",
+				o->layer, (*core)->nlayers);
+			return -EINVAL;
+		}
+		o->view.layer = (int)k;
+		if (ro.changes_layer == -1)
+			ro.changes_layer = (int)k;
+	}
+	return report_analyze(r, *core, &ro);
+}
+
+static int write_html(const char *path, const struct report *r, const struct report_view *v)
+{
+	int to_stdout = !strcmp(path, "-");
+	FILE *f = to_stdout ? stdout : fopen(path, "w");
+	int rc;
+
+	if (!f) {
+		rc = -errno;
+		fprintf(stderr, "layerfs-report: %s: %s\n", path, strerror(-rc));
+		return rc;
+	}
+	rc = report_html(f, r, v);
+	if ((to_stdout ? fflush(f) : fclose(f)) == EOF && !rc)
+		rc = -errno;
+	if (rc < 0)
+		fprintf(stderr, "layerfs-report: %s: %s\n", path, strerror(-rc));
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli o = {.layer = 0, .color = -1};
+	struct lfs_core *ca = NULL, *cb = NULL;
+	struct report ra = {0}, rb = {0}, *r = &ra;
+	struct report_compare cmp = {0};
+	struct report_gate *gates = NULL;
+	double t0 = now(), t_open = 0;
+	int first, rc, ret = 1, violated;
+	size_t nsrc;
+	char **src;
+
+	lfs_progname = "layerfs-report";
+	o.view.top = 10;
+	o.view.layer = -1;
+	o.view.min_waste = 1000000;
+	first = parse_args(argc, argv, &o);
+	if (first < 0) {
+		ret = first == -2 ? 0 : EXIT_USAGE;
+		goto out;
+	}
+	gates = lfs_xcalloc(o.ngates ? o.ngates : 1, sizeof(*gates));
+	for (size_t i = 0; i < o.ngates; i++) {
+		if (parse_gate(o.gates[i], &gates[i]) < 0) {
+			ret = EXIT_USAGE;
+			goto out;
+		}
+	}
+	src = argv + first;
+	nsrc = (size_t)(argc - first);
+	o.core.hash_content = 1;
+	o.core.progress = !lfs_quiet && isatty(STDERR_FILENO);
+	if (load(&o, src, o.layers_mode ? nsrc : 1, o.layers_mode || nsrc == 1, &ca, &ra, &t_open) <
+	    0)
+		goto out;
+	if (!o.layers_mode && nsrc == 2) {
+		if (load(&o, src + 1, 1, 1, &cb, &rb, &t_open) < 0)
+			goto out;
+		report_compare(&cmp, &ra, &rb);
+		if (!o.base_given)
+			report_set_base(&rb, cmp.shared_prefix);
+		r = &rb;
+		o.view.cmp = &cmp;
+	}
+	report_suggest(r);
+	if (r->totals.inconsistent)
+		lfs_warn("%llu files seen differently by the report and the mount: please report "
+			 "this bug",
+			 (unsigned long long)r->totals.inconsistent);
+	o.view.sources = src;
+	o.view.nsources = nsrc;
+	o.view.filter = o.filter;
+	o.view.nfilter = o.nfilter;
+	o.view.gates = gates;
+	o.view.ngates = o.ngates;
+	o.view.color = o.color < 0
+			   ? isatty(STDOUT_FILENO) && !(getenv("NO_COLOR") && *getenv("NO_COLOR"))
+			   : o.color;
+	violated = eval_gates(r, &o.view);
+	if (o.html && write_html(o.html, r, &o.view) < 0)
+		goto out;
+	rc = 0;
+	if (o.json)
+		rc = report_json(stdout, r, &o.view);
+	else if (!(o.html && !strcmp(o.html, "-")))
+		rc = report_text(stdout, r, &o.view);
+	/* the writers only see that a write failed: fflush says why */
+	if (fflush(stdout) == EOF)
+		rc = -errno;
+	if (rc < 0) {
+		if (rc != -EPIPE)
+			fprintf(stderr, "layerfs-report: writing the report: %s\n", strerror(-rc));
+		goto out;
+	}
+	if (o.timing)
+		fprintf(stderr, "layerfs-report: open and index %.3fs, analysis and output %.3fs\n",
+			t_open, now() - t0 - t_open);
+	ret = violated ? EXIT_GATE : 0;
+out:
+	report_compare_free(&cmp);
+	report_free(&rb);
+	report_free(&ra);
+	lfs_core_free(cb);
+	lfs_core_free(ca);
+	free(gates);
+	free(o.filter);
+	free(o.ignore);
+	free(o.gates);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- globs */
+
+/* One [...] class at *P against C: 1 match, 0 no match, -1 malformed. */
+static int class_match(const char **pp, char c)
+{
+	const char *p = *pp + 1;
+	int neg = 0, hit = 0;
+
+	if (*p == '!' || *p == '^') {
+		neg = 1;
+		p++;
+	}
+	if (*p == ']') {
+		hit |= c == ']';
+		p++;
+	}
+	for (; *p && *p != ']'; p++) {
+		if (p[1] == '-' && p[2] && p[2] != ']') {
+			hit |= (unsigned char)c >= (unsigned char)p[0] &&
+			       (unsigned char)c <= (unsigned char)p[2];
+			p += 2;
+		} else {
+			hit |= *p == c;
+		}
+	}
+	if (!*p)
+		return -1;
+	*pp = p + 1;
+	return c != '/' && hit != neg;
+}
+
+static int gmatch(const char *p, const char *s)
+{
+	while (*p) {
+		if (p[0] == '*' && p[1] == '*') {
+			p += 2;
+			/* "**" + "/" also matches no directory at all */
+			if (*p == '/' && gmatch(p + 1, s))
+				return 1;
+			for (;; s++) {
+				if (gmatch(p, s))
+					return 1;
+				if (!*s)
+					return 0;
+			}
+		}
+		if (*p == '*') {
+			p++;
+			for (;; s++) {
+				if (gmatch(p, s))
+					return 1;
+				if (!*s || *s == '/')
+					return 0;
+			}
+		}
+		if (!*s)
+			return 0;
+		if (*p == '[') {
+			const char *q = p;
+			int m = class_match(&q, *s);
+
+			if (m >= 0) {
+				if (!m)
+					return 0;
+				p = q;
+				s++;
+				continue;
+			}
+		} else if (*p == '?') {
+			if (*s == '/')
+				return 0;
+			p++;
+			s++;
+			continue;
+		} else if (*p == '\\' && p[1]) {
+			p++;
+		}
+		if (*p != *s)
+			return 0;
+		p++;
+		s++;
+	}
+	return !*s;
+}
+
+/*
+ * PAT against PATH (leading '/' optional on both).  A pattern matching a
+ * directory matches everything in it; a pattern without '/' matches a name
+ * at any depth, as in .gitignore.
+ */
+int report_glob_match(const char *pat, const char *path)
+{
+	char pbuf[PATH_MAX], sbuf[PATH_MAX * 2];
+	size_t pl, sl;
+	int anydepth;
+
+	while (*pat == '/')
+		pat++;
+	while (*path == '/')
+		path++;
+	pl = strlen(pat);
+	while (pl && pat[pl - 1] == '/')
+		pl--;
+	sl = strlen(path);
+	if (!pl || pl >= sizeof(pbuf) || sl >= sizeof(sbuf))
+		return 0;
+	memcpy(pbuf, pat, pl);
+	pbuf[pl] = '\0';
+	memcpy(sbuf, path, sl + 1);
+	anydepth = !memchr(pbuf, '/', pl);
+	/* Try PATH and each of its ancestors, longest first. */
+	for (;;) {
+		char *base = strrchr(sbuf, '/');
+
+		if (gmatch(pbuf, anydepth && base ? base + 1 : sbuf))
+			return 1;
+		if (!base)
+			return 0;
+		*base = '\0';
+	}
+}
+
+int report_filter_match(const struct report_view *v, const char *path)
+{
+	if (!v->nfilter)
+		return 1;
+	for (size_t i = 0; i < v->nfilter; i++)
+		if (report_glob_match(v->filter[i], path))
+			return 1;
+	return 0;
+}
