@@ -204,6 +204,7 @@ int lfs_scan_open(struct lfs_scan **out, int fd, uint64_t off, uint64_t len, con
 	s->base = off;
 	s->len = len;
 	s->max_plain = opts->max_plain ? opts->max_plain : DEFAULT_MAX_PLAIN;
+	s->sequential = opts->sequential;
 	if (opts->tmpdir)
 		s->tmpdir = lfs_xstrdup(opts->tmpdir);
 	s->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);

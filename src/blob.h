@@ -33,6 +33,11 @@ struct lfs_scan_opts {
 	uint64_t max_plain;
 	/* Directory for scratch data (unlinked files); NULL: $TMPDIR or /var/tmp. */
 	const char *tmpdir;
+	/*
+	 * The stream is read once and random reads need not be fast (reports):
+	 * a large zstd frame is not re-framed, reads start at its beginning.
+	 */
+	int sequential;
 };
 
 /* Detect the compression of the bytes at the start of a blob (by magic). */

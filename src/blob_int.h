@@ -67,6 +67,7 @@ struct lfs_scan {
 	uint64_t max_plain;
 	int want_stored, want_plain; /* digests the caller asked for */
 	int hash_stored, hash_plain; /* digests we compute */
+	int sequential;		     /* no re-framing: see lfs_scan_opts */
 	struct sha256_ctx sha_stored, sha_plain;
 	uint8_t *inbuf; /* LFS_SCAN_INBUF bytes */
 	int err;	/* sticky: once failed, the scan stays failed */

@@ -210,6 +210,9 @@ static int zs_take(struct lfs_scan *s, struct zs_scan *z, const uint8_t *p, size
 	size_t k;
 	int ret;
 
+	/* Every frame then gets a restart point at its start, as small ones do. */
+	if (s->sequential)
+		return 0;
 	while (n > 0) {
 		if (z->acc_len == SMALL_FRAME) {
 			z->big = 1;

@@ -51,7 +51,8 @@ static void *index_worker(void *arg)
 			atomic_fetch_add(&ix->bytes, d->len);
 		} else {
 			rc = lfs_layer_index(&c->layers[i], d, i, &ix->lopts);
-			if (rc == 0 && ix->cache)
+			/* A sequential index lacks what mounts need: keep it out of the cache. */
+			if (rc == 0 && ix->cache && !ix->lopts.sequential)
 				lfs_cache_store(ix->cache, d, c->layers[i]);
 		}
 		if (rc < 0) {
@@ -128,6 +129,7 @@ static int index_layers(struct lfs_core *c, const struct lfs_core_opts *opts)
 	ix.lopts.cancel = &ix.cancel;
 	ix.lopts.hash_content = opts->hash_content;
 	ix.lopts.progress = &ix.bytes;
+	ix.lopts.sequential = opts->sequential;
 	clock_gettime(CLOCK_MONOTONIC, &ix.start);
 	for (uint32_t i = 0; i < c->nlayers; i++)
 		ix.total += c->img->layers[i].len;

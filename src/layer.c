@@ -558,6 +558,7 @@ int lfs_layer_index(struct lfs_layer **out, const struct lfs_layer_desc *desc, u
 	so.hash_plain = desc->diff_id != NULL;
 	so.max_plain = opts ? opts->max_plain : 0;
 	so.tmpdir = opts ? opts->tmpdir : NULL;
+	so.sequential = opts && opts->sequential;
 	rc = lfs_scan_open(&ix.scan, desc->fd, desc->off, desc->len, desc->name, &so);
 	if (rc < 0)
 		goto fail_layer;

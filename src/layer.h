@@ -34,6 +34,7 @@ struct lfs_layer_opts {
 	const volatile int *cancel; /* set by another thread: stop early */
 	int hash_content;	    /* xxh3-128 of every regular file (for reports) */
 	_Atomic uint64_t *progress; /* stored bytes read, added to as the pass goes */
+	int sequential;		    /* random reads need not be fast (see lfs_scan_opts) */
 };
 
 /*

@@ -493,6 +493,33 @@ static void test_zstd_single(void **state)
 	free(comp.p);
 }
 
+/* A sequential scan (reports) skips re-framing; reads are slower but exact. */
+static void test_zstd_sequential(void **state)
+{
+	struct lfs_scan_opts o = {.sequential = 1};
+	struct buf comp = {0}, plain = {0};
+	struct lfs_blob *b = NULL;
+	uint8_t *got = malloc(70000);
+	uint64_t off;
+	int fd;
+
+	zstd_stream_frame(&comp, data, DATA_LEN, 3, 1);
+	fd = blob_file("seq.zst", &comp, 10, &off);
+	assert_int_equal(scan_all(fd, off, comp.n, &o, &plain, &b, NULL, NULL), 0);
+	close(fd);
+	assert_int_equal(plain.n, DATA_LEN);
+	assert_memory_equal(plain.p, data, DATA_LEN);
+	assert_int_equal(b->scratch_len, 0);
+	for (size_t at = 0; at + 70000 <= DATA_LEN; at += DATA_LEN / 7 + 12345) {
+		assert_int_equal(lfs_blob_pread(b, got, 70000, at), 70000);
+		assert_memory_equal(got, data + at, 70000);
+	}
+	lfs_blob_free(b);
+	free(plain.p);
+	free(comp.p);
+	free(got);
+}
+
 /* Small frames only: read in place, no scratch data. */
 static void test_zstd_small_frames(void **state)
 {
@@ -1397,6 +1424,7 @@ int main(void)
 	    cmocka_unit_test(test_gzip_multi),	  cmocka_unit_test(test_gzip_empty),
 	    cmocka_unit_test(test_zstd_single),	  cmocka_unit_test(test_zstd_small_frames),
 	    cmocka_unit_test(test_zstd_mixed),	  cmocka_unit_test(test_zstd_empty),
+	    cmocka_unit_test(test_zstd_sequential),
 	    cmocka_unit_test(test_threads),	  cmocka_unit_test(test_cursor_continues),
 	    cmocka_unit_test(test_gzip_damaged),  cmocka_unit_test(test_zstd_damaged),
 	    cmocka_unit_test(test_max_plain),	  cmocka_unit_test(test_bad_tmpdir),
