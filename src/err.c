@@ -50,6 +50,18 @@ void lfs_err_clear(void)
 	err_buf[0] = '\0';
 }
 
+const char *lfs_show(const char *s, char *buf, size_t n)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < n; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	buf[i] = '\0';
+	if (s[i] && n > 4)
+		memcpy(buf + n - 4, "...", 4);
+	return buf;
+}
+
 void lfs_warn(const char *fmt, ...)
 {
 	va_list ap;

@@ -70,18 +70,6 @@ void lfs_digest_format(const uint8_t sha[32], char out[72])
 	out[71] = '\0';
 }
 
-const char *lfs_img_show(const char *s, char *buf, size_t n)
-{
-	size_t i;
-
-	for (i = 0; s[i] && i + 1 < n; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	buf[i] = '\0';
-	if (s[i] && n > 4)
-		memcpy(buf + n - 4, "...", 4);
-	return buf;
-}
-
 static void sha256_of(const void *buf, size_t len, char out[72])
 {
 	uint8_t sum[SHA256_DIGEST_SIZE];
@@ -376,7 +364,7 @@ static int oci_select(const struct lfs_src *s, const struct lfs_index *x,
 		ret = -ENOENT;
 	} else if (!ncand) {
 		lfs_err_set("%s: no image matches --tag '%s'; available: %s", s->path,
-			    lfs_img_show(tag, shown, sizeof(shown)), list);
+			    lfs_show(tag, shown, sizeof(shown)), list);
 		ret = -ENOENT;
 	} else if (ndistinct == 1) {
 		*out = first;
@@ -385,7 +373,7 @@ static int oci_select(const struct lfs_src *s, const struct lfs_index *x,
 		ret = pick_platform(x, cand, p, s->path, out);
 	} else if (tag) {
 		lfs_err_set("%s: --tag '%s' is ambiguous; it matches %zu images: %s", s->path,
-			    lfs_img_show(tag, shown, sizeof(shown)), ndistinct, list);
+			    lfs_show(tag, shown, sizeof(shown)), ndistinct, list);
 		ret = -EINVAL;
 	} else {
 		lfs_err_set("%s: holds %zu images; choose one with --tag: %s", s->path, ndistinct,
@@ -584,7 +572,7 @@ static int docker_select(const struct lfs_src *s, const struct lfs_docker_manife
 		return 0;
 	lfs_err_set(nmatch ? "%s: --tag '%s' is ambiguous; available: %s"
 			   : "%s: no image matches --tag '%s'; available: %s",
-		    s->path, lfs_img_show(tag, shown, sizeof(shown)), list);
+		    s->path, lfs_show(tag, shown, sizeof(shown)), list);
 	return nmatch ? -EINVAL : -ENOENT;
 }
 
@@ -659,7 +647,8 @@ static int open_file(const char *path, int *fd, struct stat *st)
 {
 	int ret;
 
-	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not hang before the type check (files ignore it). */
+	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (*fd < 0 || fstat(*fd, st) < 0) {
 		ret = -errno;
 		lfs_err_set("%s: %s", path, strerror(-ret));

@@ -39,8 +39,6 @@ enum lfs_digest_alg {
  */
 int lfs_digest_check(const char *digest);
 
-/* A printable, bounded rendering of untrusted text for messages. */
-const char *lfs_img_show(const char *s, char *buf, size_t n);
 
 struct lfs_platform {
 	char *os;

@@ -219,7 +219,7 @@ static int check_digest_field(const char *d, const char *what, const char *name)
 		return bad(-EINVAL, what,
 			   "%s: '%s' is not a well-formed digest (sha256: and 64 lowercase hex "
 			   "digits)",
-			   name, lfs_img_show(d, shown, sizeof(shown)));
+			   name, lfs_show(d, shown, sizeof(shown)));
 	return 0;
 }
 
@@ -302,7 +302,7 @@ int lfs_platform_parse(struct lfs_platform *p, const char *s)
 	if (n < 2 || n > 3 || s[0] == '/' || s[strlen(s) - 1] == '/' || strstr(s, "//")) {
 		free(copy);
 		lfs_err_set("platform '%s': expected os/arch or os/arch/variant",
-			    lfs_img_show(s, shown, sizeof(shown)));
+			    lfs_show(s, shown, sizeof(shown)));
 		return -EINVAL;
 	}
 	p->os = lfs_xstrdup(parts[0]);
@@ -469,7 +469,7 @@ int lfs_json_layout(const char *buf, size_t len, const char *what)
 		char shown[96];
 
 		ret = bad(-ENOTSUP, what, "image layout version '%s' is not supported",
-			  lfs_img_show(version, shown, sizeof(shown)));
+			  lfs_show(version, shown, sizeof(shown)));
 	}
 	free(version);
 	json_decref(j);
@@ -487,7 +487,7 @@ int lfs_json_doc_kind(const char *media_type, const char *what)
 			   !strcmp(media_type, LFS_MT_DOCKER_MANIFEST)))
 		return LFS_DOC_MANIFEST;
 	return bad(-ENOTSUP, what, "unsupported manifest media type '%s'",
-		   media_type ? lfs_img_show(media_type, shown, sizeof(shown)) : "(none)");
+		   media_type ? lfs_show(media_type, shown, sizeof(shown)) : "(none)");
 }
 
 int lfs_json_index(const char *buf, size_t len, const char *what, struct lfs_index *out)
@@ -559,7 +559,7 @@ int lfs_json_manifest(const char *buf, size_t len, const char *what, struct lfs_
 		ret = get_str(j, "mediaType", false, what, "", &m.media_type);
 	if (!ret && m.media_type && lfs_json_doc_kind(m.media_type, what) != LFS_DOC_MANIFEST)
 		ret = bad(-EINVAL, what, "mediaType '%s' is not an image manifest",
-			  lfs_img_show(m.media_type, shown, sizeof(shown)));
+			  lfs_show(m.media_type, shown, sizeof(shown)));
 	if (!ret)
 		ret = get_typed(j, "config", JSON_OBJECT, true, what, "", &el);
 	if (!ret)
@@ -567,7 +567,7 @@ int lfs_json_manifest(const char *buf, size_t len, const char *what, struct lfs_
 	if (!ret && strcmp(m.config.media_type, LFS_MT_OCI_CONFIG) &&
 	    strcmp(m.config.media_type, LFS_MT_DOCKER_CONFIG))
 		ret = bad(-ENOTSUP, what, "not a container image: config media type '%s'",
-			  lfs_img_show(m.config.media_type, shown, sizeof(shown)));
+			  lfs_show(m.config.media_type, shown, sizeof(shown)));
 	if (!ret)
 		ret = get_typed(j, "annotations", JSON_OBJECT, false, what, "", &el);
 	if (!ret && el)
@@ -586,7 +586,7 @@ int lfs_json_manifest(const char *buf, size_t len, const char *what, struct lfs_
 		m.nlayers++;
 		if (!lfs_json_layer_type_ok(m.layers[i].media_type)) {
 			ret = bad(-ENOTSUP, what, "%s: unknown layer media type '%s'", ctx,
-				  lfs_img_show(m.layers[i].media_type, shown, sizeof(shown)));
+				  lfs_show(m.layers[i].media_type, shown, sizeof(shown)));
 			goto out;
 		}
 	}
@@ -620,7 +620,7 @@ static int member_path(const json_t *v, const char *what, const char *name, char
 		free(*out);
 		*out = NULL;
 		return bad(-EINVAL, what, "%s: '%s' is not a path inside the archive", name,
-			   lfs_img_show(s, shown, sizeof(shown)));
+			   lfs_show(s, shown, sizeof(shown)));
 	}
 	return 0;
 }
@@ -741,7 +741,7 @@ int lfs_json_config(const char *buf, size_t len, const char *what, struct lfs_co
 		ret = get_str(rootfs, "type", true, what, "rootfs", &type);
 	if (!ret && strcmp(type, "layers"))
 		ret = bad(-ENOTSUP, what, "rootfs.type '%s' is not supported (only 'layers')",
-			  lfs_img_show(type, name, sizeof(name)));
+			  lfs_show(type, name, sizeof(name)));
 	if (!ret)
 		ret = get_typed(rootfs, "diff_ids", JSON_ARRAY, true, what, "rootfs", &ids);
 	if (ret < 0)

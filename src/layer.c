@@ -21,6 +21,7 @@
 #include "layer.h"
 
 #define MAX_COMPONENTS (PATH_MAX / 2)
+#define SHOWN 256 /* room for a name in a message */
 #define WH_PREFIX ".wh."
 #define WH_OPAQUE ".wh..wh..opq"
 
@@ -318,10 +319,11 @@ static int add_hardlink(struct indexer *ix, const char *target, struct lfs_node 
 	uint32_t clen[MAX_COMPONENTS];
 	struct lfs_node *cur = ix->l->root, *old;
 	int n = lfs_path_split(target, comp, clen, MAX_COMPONENTS);
+	char s1[SHOWN], s2[SHOWN];
 
 	if (n == -EINVAL) {
-		lfs_warn("%s: skipping hard link '%s' to '%s' outside the root", ix->l->name, path,
-			 target);
+		lfs_warn("%s: skipping hard link '%s' to '%s' outside the root", ix->l->name,
+			 lfs_show(path, s1, sizeof(s1)), lfs_show(target, s2, sizeof(s2)));
 		return 0;
 	}
 	for (int i = 0; i < n && cur; i++)
@@ -329,7 +331,8 @@ static int add_hardlink(struct indexer *ix, const char *target, struct lfs_node 
 	if (n <= 0 || !cur || cur->dir || (cur->flags & LFS_NF_WHITEOUT)) {
 		lfs_err_set("%s: hard link '%s' points to '%s', which is not an earlier file of "
 			    "this layer",
-			    ix->l->name, path, target);
+			    ix->l->name, lfs_show(path, s1, sizeof(s1)),
+			    lfs_show(target, s2, sizeof(s2)));
 		return -EINVAL;
 	}
 	old = lfs_dir_set(dir, name, len, cur);
@@ -351,6 +354,7 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 	uint32_t len;
 	int nc, opaque = 0;
 	mode_t type = archive_entry_filetype(e);
+	char shown[SHOWN];
 
 	if (!path)
 		path = archive_entry_pathname_utf8(e);
@@ -360,7 +364,8 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 	}
 	nc = lfs_path_split(path, comp, clen, MAX_COMPONENTS);
 	if (nc == -EINVAL) {
-		lfs_warn("%s: skipping '%s': it would land outside the root", l->name, path);
+		lfs_warn("%s: skipping '%s': it would land outside the root", l->name,
+			 lfs_show(path, shown, sizeof(shown)));
 		return 0;
 	}
 	if (nc == -ENAMETOOLONG) {
@@ -399,7 +404,8 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 		len -= 4;
 		if (len == 0 || (len == 1 && name[0] == '.') ||
 		    (len == 2 && name[0] == '.' && name[1] == '.')) {
-			lfs_warn("%s: skipping meaningless whiteout '%s'", l->name, path);
+			lfs_warn("%s: skipping meaningless whiteout '%s'", l->name,
+				 lfs_show(path, shown, sizeof(shown)));
 			return 0;
 		}
 		type = 0; /* whiteout */
@@ -466,7 +472,8 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 		case AE_IFIFO:
 			break;
 		default:
-			lfs_warn("%s: skipping '%s' of unsupported type 0%o", l->name, path,
+			lfs_warn("%s: skipping '%s' of unsupported type 0%o", l->name,
+				 lfs_show(path, shown, sizeof(shown)),
 				 (unsigned)type);
 			return 0;
 		}
@@ -479,12 +486,12 @@ static int check_digest(const struct lfs_layer *l, const char *want, const uint8
 			const char *what)
 {
 	uint8_t w[32];
-	char s[72];
+	char s[SHOWN];
 
 	if (!want)
 		return 0;
 	if (lfs_digest_parse(want, w) < 0) {
-		lfs_err_set("%s: unsupported %s '%s'", l->name, what, want);
+		lfs_err_set("%s: unsupported %s '%s'", l->name, what, lfs_show(want, s, sizeof(s)));
 		return -ENOTSUP;
 	}
 	if (memcmp(w, got, 32)) {

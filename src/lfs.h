@@ -20,6 +20,13 @@ void lfs_err_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *lfs_err_get(void);
 void lfs_err_clear(void);
 
+/*
+ * NAME made safe to print: control characters become '?', and it is cut to
+ * fit BUF (ending in "...").  Names in images come from strangers; a message
+ * stays one line and sends no escape sequence to the terminal.
+ */
+const char *lfs_show(const char *name, char *buf, size_t n);
+
 /* Warnings go straight to stderr as "layerfs: warning: ...". */
 void lfs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -483,7 +483,7 @@ static int resolve(const struct lfs_tarmembers *t, const char *name, const struc
 	else if (m->sparse)
 		ret = -ENOTSUP;
 out:
-	lfs_img_show(name, shown, sizeof(shown));
+	lfs_show(name, shown, sizeof(shown));
 	switch (ret) {
 	case 0:
 		*out = m;
@@ -538,7 +538,7 @@ static int read_range(int fd, uint64_t off, uint64_t len, size_t max, const char
 	char *b;
 	int ret;
 
-	lfs_img_show(rel, shown, sizeof(shown));
+	lfs_show(rel, shown, sizeof(shown));
 	if (len > max) {
 		lfs_err_set("%s: %s: too large (%llu bytes; the limit is %zu)", name, shown,
 			    (unsigned long long)len, max);
@@ -589,7 +589,8 @@ int lfs_src_locate(const struct lfs_src *s, const char *rel, int *fd, uint64_t *
 		return lfs_tarmembers_find(s->tm, rel, off, len);
 	}
 	/* REL comes from checked digests or fixed names: it cannot climb out of the layout. */
-	*fd = openat(s->fd, rel, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted as a blob must not hang us before the type check. */
+	*fd = openat(s->fd, rel, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (*fd < 0 || fstat(*fd, &st) < 0) {
 		ret = -errno;
 		lfs_err_set("%s: %s: %s", s->path, rel, strerror(-ret));

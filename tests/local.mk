@@ -31,11 +31,15 @@ LFS_INTEGRATION_TESTS = \
 	tests/integration/difftest.sh \
 	tests/integration/report.sh \
 	tests/integration/report_html.sh \
-	tests/integration/real_image.sh
+	tests/integration/real_image.sh \
+	tests/integration/hostile.sh \
+	tests/integration/load.sh
 TESTS += $(LFS_INTEGRATION_TESTS)
 EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
 	tests/integration/difftest.py tests/integration/mkimage.py \
 	tests/integration/bad_input.py tests/integration/realcmp.py \
 	tests/integration/report_cases.py tests/integration/report_schema.py \
 	tests/integration/report_html_check.py tests/integration/report_real.py \
-	tests/data/report.schema.json
+	tests/data/report.schema.json \
+	tests/integration/hostile_image.py tests/integration/hostile_ops.py \
+	tests/integration/load_image.py tests/integration/load_reader.py
