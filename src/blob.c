@@ -266,6 +266,11 @@ uint64_t lfs_scan_pos(const struct lfs_scan *s)
 	return s->plain_pos;
 }
 
+int lfs_blob_slow(const struct lfs_blob *b)
+{
+	return b->slow;
+}
+
 uint64_t lfs_scan_stored_pos(const struct lfs_scan *s)
 {
 	return s->in_off;
@@ -436,6 +441,7 @@ int lfs_scan_finish(struct lfs_scan *s, struct lfs_blob **out, uint8_t stored_sh
 	s->pts.v = NULL;
 	*out = lfs_blob_new(s->comp, s->name, s->fd, s->base, s->len, s->plain_pos, s->scratch_fd,
 			    s->scratch_len, pts, s->pts.n);
+	(*out)->slow = s->skipped_reframe;
 	s->name = NULL;
 	s->fd = -1;
 	s->scratch_fd = -1;

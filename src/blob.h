@@ -89,6 +89,8 @@ ssize_t lfs_blob_pread(struct lfs_blob *b, void *buf, size_t len, uint64_t off);
  */
 int lfs_blob_raw_fd(const struct lfs_blob *b, int *fd, uint64_t *base);
 uint64_t lfs_blob_size(const struct lfs_blob *b);
+/* A sequential scan left a large frame un-re-framed: fine for one pass, not for mounts. */
+int lfs_blob_slow(const struct lfs_blob *b);
 enum lfs_comp lfs_blob_comp(const struct lfs_blob *b);
 void lfs_blob_free(struct lfs_blob *b);
 

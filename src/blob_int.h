@@ -68,6 +68,7 @@ struct lfs_scan {
 	int want_stored, want_plain; /* digests the caller asked for */
 	int hash_stored, hash_plain; /* digests we compute */
 	int sequential;		     /* no re-framing: see lfs_scan_opts */
+	int skipped_reframe;	     /* ...and a frame needed it */
 	struct sha256_ctx sha_stored, sha_plain;
 	uint8_t *inbuf; /* LFS_SCAN_INBUF bytes */
 	int err;	/* sticky: once failed, the scan stays failed */
@@ -105,6 +106,7 @@ struct lfs_blob {
 	/* Set by lfs_scan_finish, read-only afterwards, like the fields above: */
 	struct lfs_point *pts;
 	size_t npts;
+	int slow; /* a sequential scan skipped re-framing: random reads are slow */
 	pthread_mutex_t lock;
 	struct lfs_cursor cur[LFS_NCURSORS]; /* fields as marked in lfs_cursor */
 	uint64_t clock;			     /* guarded by lock */

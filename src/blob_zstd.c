@@ -211,8 +211,12 @@ static int zs_take(struct lfs_scan *s, struct zs_scan *z, const uint8_t *p, size
 	int ret;
 
 	/* Every frame then gets a restart point at its start, as small ones do. */
-	if (s->sequential)
+	if (s->sequential) {
+		z->acc_len += n;
+		if (z->acc_len > SMALL_FRAME)
+			s->skipped_reframe = 1;
 		return 0;
+	}
 	while (n > 0) {
 		if (z->acc_len == SMALL_FRAME) {
 			z->big = 1;

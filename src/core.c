@@ -51,8 +51,8 @@ static void *index_worker(void *arg)
 			atomic_fetch_add(&ix->bytes, d->len);
 		} else {
 			rc = lfs_layer_index(&c->layers[i], d, i, &ix->lopts);
-			/* A sequential index lacks what mounts need: keep it out of the cache. */
-			if (rc == 0 && ix->cache && !ix->lopts.sequential)
+			/* An index that would make mounts slow stays out of the cache. */
+			if (rc == 0 && ix->cache && !lfs_blob_slow(c->layers[i]->blob))
 				lfs_cache_store(ix->cache, d, c->layers[i]);
 		}
 		if (rc < 0) {

@@ -23,7 +23,7 @@ struct lfs_core_opts {
 	int progress; /* print progress on stderr */
 	int hash_content; /* hash every file's content while indexing (reports) */
 	int no_cache;	  /* neither read nor write the persistent index */
-	int sequential;	  /* one pass, no fast random reads needed (reports): not cached */
+	int sequential;	  /* one pass, no fast random reads needed (reports) */
 	const char *cache_dir;	/* NULL: $XDG_CACHE_HOME/layerfs */
 	uint64_t cache_max;	/* bytes; 0: no limit */
 };

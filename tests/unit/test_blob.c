@@ -510,10 +510,24 @@ static void test_zstd_sequential(void **state)
 	assert_int_equal(plain.n, DATA_LEN);
 	assert_memory_equal(plain.p, data, DATA_LEN);
 	assert_int_equal(b->scratch_len, 0);
+	/* not fit for a mount's cache: its big frame was not re-framed */
+	assert_true(lfs_blob_slow(b));
 	for (size_t at = 0; at + 70000 <= DATA_LEN; at += DATA_LEN / 7 + 12345) {
 		assert_int_equal(lfs_blob_pread(b, got, 70000, at), 70000);
 		assert_memory_equal(got, data + at, 70000);
 	}
+	lfs_blob_free(b);
+	free(plain.p);
+
+	/* Small frames lose nothing in a sequential scan. */
+	comp.n = 0;
+	plain = (struct buf){0};
+	for (size_t i = 0; i < DATA_LEN; i += 500000)
+		zstd_frame(&comp, data + i, DATA_LEN - i < 500000 ? DATA_LEN - i : 500000, 3);
+	fd = blob_file("seq2.zst", &comp, 0, &off);
+	assert_int_equal(scan_all(fd, off, comp.n, &o, &plain, &b, NULL, NULL), 0);
+	close(fd);
+	assert_false(lfs_blob_slow(b));
 	lfs_blob_free(b);
 	free(plain.p);
 	free(comp.p);
