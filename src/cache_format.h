@@ -15,21 +15,21 @@
 
 #include <stdint.h>
 
-#define LFS_CACHE_MAGIC "LFSIDX\r\n"
+#define LFS_CACHE_MAGIC	  "LFSIDX\r\n"
 #define LFS_CACHE_VERSION 1
 
 /* Header flags. */
 #define LFS_CACHE_F_HASHES 0x1 /* files carry xxh3-128 content hashes */
 
 struct lfs_cache_header {
-	char magic[8];		 /* LFS_CACHE_MAGIC */
-	uint32_t version;	 /* LFS_CACHE_VERSION */
-	uint32_t flags;		 /* LFS_CACHE_F_* */
-	uint8_t key[16];	 /* xxh3-128 of what identifies the layer blob */
-	uint64_t payload_len;	 /* compressed payload bytes following the header */
-	uint64_t raw_len;	 /* the payload once decompressed */
-	uint64_t payload_xxh3;	 /* xxh3-64 of the compressed payload */
-	uint64_t header_xxh3;	 /* xxh3-64 of the 56 bytes before this field */
+	char magic[8];	       /* LFS_CACHE_MAGIC */
+	uint32_t version;      /* LFS_CACHE_VERSION */
+	uint32_t flags;	       /* LFS_CACHE_F_* */
+	uint8_t key[16];       /* xxh3-128 of what identifies the layer blob */
+	uint64_t payload_len;  /* compressed payload bytes following the header */
+	uint64_t raw_len;      /* the payload once decompressed */
+	uint64_t payload_xxh3; /* xxh3-64 of the compressed payload */
+	uint64_t header_xxh3;  /* xxh3-64 of the 56 bytes before this field */
 };
 
 _Static_assert(sizeof(struct lfs_cache_header) == 64, "cache header is 64 bytes");

@@ -28,8 +28,8 @@ struct indexing {
 	uint64_t total;		/* stored bytes of all layers */
 	struct timespec start;
 	struct lfs_cache *cache; /* NULL: no persistent index */
-	volatile int cancel;	/* set on the first failure */
-	pthread_mutex_t lock;	/* guards rc and msg */
+	volatile int cancel;	 /* set on the first failure */
+	pthread_mutex_t lock;	 /* guards rc and msg */
 	int rc;
 	char msg[LFS_ERRMAX];
 };

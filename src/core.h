@@ -19,13 +19,13 @@ struct lfs_core_opts {
 	const char *platform;
 	uint64_t max_plain; /* per layer; 0: default */
 	const char *tmpdir;
-	int jobs;     /* indexing threads; 0: one per CPU */
-	int progress; /* print progress on stderr */
-	int hash_content; /* hash every file's content while indexing (reports) */
-	int no_cache;	  /* neither read nor write the persistent index */
-	int sequential;	  /* one pass, no fast random reads needed (reports) */
-	const char *cache_dir;	/* NULL: $XDG_CACHE_HOME/layerfs */
-	uint64_t cache_max;	/* bytes; 0: no limit */
+	int jobs;	       /* indexing threads; 0: one per CPU */
+	int progress;	       /* print progress on stderr */
+	int hash_content;      /* hash every file's content while indexing (reports) */
+	int no_cache;	       /* neither read nor write the persistent index */
+	int sequential;	       /* one pass, no fast random reads needed (reports) */
+	const char *cache_dir; /* NULL: $XDG_CACHE_HOME/layerfs */
+	uint64_t cache_max;    /* bytes; 0: no limit */
 };
 
 struct lfs_core {

@@ -10,20 +10,20 @@
 #include <stdint.h>
 
 enum lfs_image_kind {
-	LFS_IMAGE_LAYERS = 0,	/* explicit layer files */
-	LFS_IMAGE_DOCKER,	/* docker save, manifest.json form */
-	LFS_IMAGE_OCI_DIR,	/* OCI image layout directory */
-	LFS_IMAGE_OCI_ARCHIVE,	/* OCI layout inside a tarball (also newer docker save) */
+	LFS_IMAGE_LAYERS = 0,  /* explicit layer files */
+	LFS_IMAGE_DOCKER,      /* docker save, manifest.json form */
+	LFS_IMAGE_OCI_DIR,     /* OCI image layout directory */
+	LFS_IMAGE_OCI_ARCHIVE, /* OCI layout inside a tarball (also newer docker save) */
 };
 
 struct lfs_layer_desc {
-	char *name;	   /* for messages: "img.tar:blobs/sha256/ab12..." or a path */
-	int fd;		   /* holds the blob; owned by the image */
-	uint64_t off;	   /* the blob is bytes [off, off+len) of fd */
+	char *name;   /* for messages: "img.tar:blobs/sha256/ab12..." or a path */
+	int fd;	      /* holds the blob; owned by the image */
+	uint64_t off; /* the blob is bytes [off, off+len) of fd */
 	uint64_t len;
-	char *digest;	   /* expected "sha256:<hex>" of the stored bytes, or NULL */
-	char *diff_id;	   /* expected "sha256:<hex>" of the uncompressed tar, or NULL */
-	char *media_type;  /* from the manifest, or NULL */
+	char *digest;	  /* expected "sha256:<hex>" of the stored bytes, or NULL */
+	char *diff_id;	  /* expected "sha256:<hex>" of the uncompressed tar, or NULL */
+	char *media_type; /* from the manifest, or NULL */
 };
 
 struct lfs_image {
@@ -32,8 +32,8 @@ struct lfs_image {
 	struct lfs_layer_desc *layers; /* lowest first */
 	char *config;		       /* image config JSON (NUL-terminated), or NULL */
 	size_t config_len;
-	char *manifest_digest;	       /* "sha256:..." of the chosen manifest, or NULL */
-	char *ref;		       /* the tag / ref name chosen, or NULL */
+	char *manifest_digest; /* "sha256:..." of the chosen manifest, or NULL */
+	char *ref;	       /* the tag / ref name chosen, or NULL */
 };
 
 struct lfs_image_opts {

@@ -39,7 +39,6 @@ enum lfs_digest_alg {
  */
 int lfs_digest_check(const char *digest);
 
-
 struct lfs_platform {
 	char *os;
 	char *arch;

@@ -21,9 +21,9 @@
 #include "layer.h"
 
 #define MAX_COMPONENTS (PATH_MAX / 2)
-#define SHOWN 256 /* room for a name in a message */
-#define WH_PREFIX ".wh."
-#define WH_OPAQUE ".wh..wh..opq"
+#define SHOWN	       256 /* room for a name in a message */
+#define WH_PREFIX      ".wh."
+#define WH_OPAQUE      ".wh..wh..opq"
 
 struct indexer {
 	struct lfs_layer *l;
@@ -473,8 +473,7 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 			break;
 		default:
 			lfs_warn("%s: skipping '%s' of unsupported type 0%o", l->name,
-				 lfs_show(path, shown, sizeof(shown)),
-				 (unsigned)type);
+				 lfs_show(path, shown, sizeof(shown)), (unsigned)type);
 			return 0;
 		}
 	}
@@ -496,8 +495,8 @@ static int check_digest(const struct lfs_layer *l, const char *want, const uint8
 	}
 	if (memcmp(w, got, 32)) {
 		lfs_digest_format(got, s);
-		lfs_err_set("%s: %s mismatch: manifest says %s, content is %s", l->name, what,
-			    want, s);
+		lfs_err_set("%s: %s mismatch: manifest says %s, content is %s", l->name, what, want,
+			    s);
 		return -EBADMSG;
 	}
 	return 0;
@@ -521,9 +520,10 @@ static int index_entries(struct indexer *ix, const struct lfs_layer_opts *opts)
 			if (archive_filter_bytes(ix->a, 0) <= archive_read_header_position(ix->a)) {
 				if (ix->scan_err)
 					return archive_fail(ix, "tar");
-				lfs_err_set("%s: tar: truncated: no end-of-archive marker after %lld "
-					    "bytes",
-					    ix->l->name, (long long)archive_filter_bytes(ix->a, 0));
+				lfs_err_set(
+				    "%s: tar: truncated: no end-of-archive marker after %lld "
+				    "bytes",
+				    ix->l->name, (long long)archive_filter_bytes(ix->a, 0));
 				return -EIO;
 			}
 			return 0;

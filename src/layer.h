@@ -29,8 +29,8 @@ struct lfs_layer {
 };
 
 struct lfs_layer_opts {
-	uint64_t max_plain;	 /* decompression bomb limit, 0: default */
-	const char *tmpdir;	 /* scratch space for the blob reader */
+	uint64_t max_plain;	    /* decompression bomb limit, 0: default */
+	const char *tmpdir;	    /* scratch space for the blob reader */
 	const volatile int *cancel; /* set by another thread: stop early */
 	int hash_content;	    /* xxh3-128 of every regular file (for reports) */
 	_Atomic uint64_t *progress; /* stored bytes read, added to as the pass goes */

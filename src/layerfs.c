@@ -67,7 +67,8 @@ static void usage(FILE *f)
 		"      --cache DIR         keep layer indexes in DIR (default:\n"
 		"                          $XDG_CACHE_HOME/layerfs or ~/.cache/layerfs)\n"
 		"      --no-cache          neither read nor write the index cache\n"
-		"      --cache-size SIZE   evict the oldest indexes past SIZE (default 4G; 0: no limit)\n"
+		"      --cache-size SIZE   evict the oldest indexes past SIZE (default 4G; 0: no "
+		"limit)\n"
 		"  -j, --jobs N            index N layers at a time (default: one per CPU)\n"
 		"  -h, --help              show this help and exit\n"
 		"  -V, --version           show the version and exit\n"
@@ -93,12 +94,24 @@ static int parse_size(const char *s, uint64_t *out)
 	if (errno || end == s)
 		return -EINVAL;
 	switch (*end) {
-	case 'T': case 't': v <<= 10; /* fall through */
-	case 'G': case 'g': v <<= 10; /* fall through */
-	case 'M': case 'm': v <<= 10; /* fall through */
-	case 'K': case 'k': v <<= 10; end++; break;
-	case '\0': break;
-	default: return -EINVAL;
+	case 'T':
+	case 't':
+		v <<= 10; /* fall through */
+	case 'G':
+	case 'g':
+		v <<= 10; /* fall through */
+	case 'M':
+	case 'm':
+		v <<= 10; /* fall through */
+	case 'K':
+	case 'k':
+		v <<= 10;
+		end++;
+		break;
+	case '\0':
+		break;
+	default:
+		return -EINVAL;
 	}
 	if (*end)
 		return -EINVAL;
@@ -120,42 +133,62 @@ static void add_fuse_opt(struct options *o, const char *opt)
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option lopts[] = {
-		{"foreground", no_argument, NULL, 'f'},
-		{"debug", no_argument, NULL, 'd'},
-		{"single-thread", no_argument, NULL, 's'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"tag", required_argument, NULL, OPT_TAG},
-		{"platform", required_argument, NULL, OPT_PLATFORM},
-		{"tmpdir", required_argument, NULL, OPT_TMPDIR},
-		{"max-layer-size", required_argument, NULL, OPT_MAX_LAYER_SIZE},
-		{"jobs", required_argument, NULL, 'j'},
-		{"cache", required_argument, NULL, OPT_CACHE},
-		{"no-cache", no_argument, NULL, OPT_NO_CACHE},
-		{"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"debug", no_argument, NULL, 'd'},
+	    {"single-thread", no_argument, NULL, 's'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"tag", required_argument, NULL, OPT_TAG},
+	    {"platform", required_argument, NULL, OPT_PLATFORM},
+	    {"tmpdir", required_argument, NULL, OPT_TMPDIR},
+	    {"max-layer-size", required_argument, NULL, OPT_MAX_LAYER_SIZE},
+	    {"jobs", required_argument, NULL, 'j'},
+	    {"cache", required_argument, NULL, OPT_CACHE},
+	    {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+	    {"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+fdsqo:j:hV", lopts, NULL)) != -1) {
 		switch (c) {
-		case 'f': o->foreground = 1; break;
-		case 'd': o->debug = o->foreground = 1; break;
-		case 's': o->single_thread = 1; break;
-		case 'q': lfs_quiet = 1; break;
-		case 'o': add_fuse_opt(o, optarg); break;
-		case OPT_TAG: o->tag = optarg; break;
-		case OPT_PLATFORM: o->platform = optarg; break;
-		case OPT_TMPDIR: o->tmpdir = optarg; break;
+		case 'f':
+			o->foreground = 1;
+			break;
+		case 'd':
+			o->debug = o->foreground = 1;
+			break;
+		case 's':
+			o->single_thread = 1;
+			break;
+		case 'q':
+			lfs_quiet = 1;
+			break;
+		case 'o':
+			add_fuse_opt(o, optarg);
+			break;
+		case OPT_TAG:
+			o->tag = optarg;
+			break;
+		case OPT_PLATFORM:
+			o->platform = optarg;
+			break;
+		case OPT_TMPDIR:
+			o->tmpdir = optarg;
+			break;
 		case OPT_MAX_LAYER_SIZE:
 			if (parse_size(optarg, &o->max_plain) < 0 || !o->max_plain) {
 				fprintf(stderr, "layerfs: invalid size '%s'\n", optarg);
 				return -1;
 			}
 			break;
-		case OPT_CACHE: o->cache_dir = optarg; break;
-		case OPT_NO_CACHE: o->no_cache = 1; break;
+		case OPT_CACHE:
+			o->cache_dir = optarg;
+			break;
+		case OPT_NO_CACHE:
+			o->no_cache = 1;
+			break;
 		case OPT_CACHE_SIZE:
 			if (parse_size(optarg, &o->cache_max) < 0) {
 				fprintf(stderr, "layerfs: invalid size '%s'\n", optarg);
@@ -169,8 +202,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			break;
-		case 'h': usage(stdout); return -2;
-		case 'V': version(); return -2;
+		case 'h':
+			usage(stdout);
+			return -2;
+		case 'V':
+			version();
+			return -2;
 		default:
 			fprintf(stderr, "Try 'layerfs --help' for more information.\n");
 			return -1;
@@ -178,7 +215,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	if (argc - optind < 2) {
 		fprintf(stderr, "layerfs: %s\nTry 'layerfs --help' for more information.\n",
-			argc - optind == 0 ? "missing SOURCE and MOUNTPOINT" : "missing MOUNTPOINT");
+			argc - optind == 0 ? "missing SOURCE and MOUNTPOINT"
+					   : "missing MOUNTPOINT");
 		return -1;
 	}
 	return optind;

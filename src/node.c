@@ -12,7 +12,7 @@
 #include "lfs.h"
 #include "node.h"
 
-#define ARENA_CHUNK (256 * 1024)
+#define ARENA_CHUNK    (256 * 1024)
 #define DIR_LINEAR_MAX 8
 
 struct arena_chunk {

@@ -55,17 +55,17 @@ struct lfs_dirent {
 
 struct lfs_dir {
 	struct lfs_dirent *ents;
-	uint32_t n, cap;     /* entries used / allocated (incl. deleted) */
-	uint32_t live;	     /* entries not deleted */
-	uint32_t *slots;     /* open addressing, index+1 into ents; 0 = free */
-	uint32_t nslots;     /* power of two, or 0 while small */
-	uint32_t nsubdirs;   /* live subdirectories (for st_nlink) */
+	uint32_t n, cap;   /* entries used / allocated (incl. deleted) */
+	uint32_t live;	   /* entries not deleted */
+	uint32_t *slots;   /* open addressing, index+1 into ents; 0 = free */
+	uint32_t nslots;   /* power of two, or 0 while small */
+	uint32_t nsubdirs; /* live subdirectories (for st_nlink) */
 };
 
 struct lfs_node {
-	uint64_t ino;	    /* st_ino in the mount (0 until the tree is frozen) */
-	uint64_t size;	    /* regular: file size; symlink: target length */
-	uint64_t data_off;  /* regular: offset of the data in the layer's stream */
+	uint64_t ino;	   /* st_ino in the mount (0 until the tree is frozen) */
+	uint64_t size;	   /* regular: file size; symlink: target length */
+	uint64_t data_off; /* regular: offset of the data in the layer's stream */
 	uint64_t rdev;
 	int64_t mtime_sec;
 	uint32_t mtime_nsec;
@@ -78,8 +78,8 @@ struct lfs_node {
 	const struct lfs_xattrs *xattrs;
 	const struct lfs_sparse *sparse;
 	const struct lfs_hash128 *hash; /* regular files, when hashing was asked */
-	struct lfs_dir *dir;	 /* directories only */
-	struct lfs_node *parent; /* directories only */
+	struct lfs_dir *dir;		/* directories only */
+	struct lfs_node *parent;	/* directories only */
 };
 
 /*

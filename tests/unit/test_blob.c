@@ -1433,19 +1433,18 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_detect),	  cmocka_unit_test(test_raw),
-	    cmocka_unit_test(test_raw_skip),	  cmocka_unit_test(test_gzip_single),
-	    cmocka_unit_test(test_gzip_multi),	  cmocka_unit_test(test_gzip_empty),
-	    cmocka_unit_test(test_zstd_single),	  cmocka_unit_test(test_zstd_small_frames),
-	    cmocka_unit_test(test_zstd_mixed),	  cmocka_unit_test(test_zstd_empty),
-	    cmocka_unit_test(test_zstd_sequential),
-	    cmocka_unit_test(test_threads),	  cmocka_unit_test(test_cursor_continues),
-	    cmocka_unit_test(test_gzip_damaged),  cmocka_unit_test(test_zstd_damaged),
-	    cmocka_unit_test(test_max_plain),	  cmocka_unit_test(test_bad_tmpdir),
-	    cmocka_unit_test(test_persist_raw),	  cmocka_unit_test(test_persist_gzip),
-	    cmocka_unit_test(test_persist_zstd),  cmocka_unit_test(test_persist_threads),
-	    cmocka_unit_test(test_state_damaged), cmocka_unit_test(test_scratch_damaged),
-	    cmocka_unit_test(test_load_mismatch),
+	    cmocka_unit_test(test_detect),	     cmocka_unit_test(test_raw),
+	    cmocka_unit_test(test_raw_skip),	     cmocka_unit_test(test_gzip_single),
+	    cmocka_unit_test(test_gzip_multi),	     cmocka_unit_test(test_gzip_empty),
+	    cmocka_unit_test(test_zstd_single),	     cmocka_unit_test(test_zstd_small_frames),
+	    cmocka_unit_test(test_zstd_mixed),	     cmocka_unit_test(test_zstd_empty),
+	    cmocka_unit_test(test_zstd_sequential),  cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_cursor_continues), cmocka_unit_test(test_gzip_damaged),
+	    cmocka_unit_test(test_zstd_damaged),     cmocka_unit_test(test_max_plain),
+	    cmocka_unit_test(test_bad_tmpdir),	     cmocka_unit_test(test_persist_raw),
+	    cmocka_unit_test(test_persist_gzip),     cmocka_unit_test(test_persist_zstd),
+	    cmocka_unit_test(test_persist_threads),  cmocka_unit_test(test_state_damaged),
+	    cmocka_unit_test(test_scratch_damaged),  cmocka_unit_test(test_load_mismatch),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -135,8 +135,8 @@ static void compare(struct lfs_layer *x, struct lfs_layer *y, const char *const 
 	assert_memory_equal(x->stored_sha256, y->stored_sha256, 32);
 }
 
-static const char *const paths[] = {"dir", "dir/big", "dir/small", "dir/hard", "dir/sym",
-				    "other/gone", "deep/a/b/c", NULL};
+static const char *const paths[] = {"dir",     "dir/big",    "dir/small",  "dir/hard",
+				    "dir/sym", "other/gone", "deep/a/b/c", NULL};
 
 static void test_roundtrip(void **state)
 {
@@ -318,10 +318,10 @@ static void test_eviction(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_corruption),
-		cmocka_unit_test(test_decode_hostile),
-		cmocka_unit_test(test_eviction),
+	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_corruption),
+	    cmocka_unit_test(test_decode_hostile),
+	    cmocka_unit_test(test_eviction),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -132,8 +132,9 @@ static char *pattern(size_t len, unsigned seed)
 
 static void test_offsets_pax_and_gnu(void **state)
 {
-	static const int formats[] = {ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE,
-				      ARCHIVE_FORMAT_TAR_GNUTAR, ARCHIVE_FORMAT_TAR_USTAR};
+	static const int formats[] = {ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
+				      ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE, ARCHIVE_FORMAT_TAR_GNUTAR,
+				      ARCHIVE_FORMAT_TAR_USTAR};
 	char longname[400];
 
 	(void)state;
@@ -402,13 +403,13 @@ static void test_content_hash(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_offsets_pax_and_gnu),
-		cmocka_unit_test(test_sparse),
-		cmocka_unit_test(test_whiteouts_and_markers),
-		cmocka_unit_test(test_later_entry_wins_and_hardlinks),
-		cmocka_unit_test(test_bad_hardlink),
-		cmocka_unit_test(test_damaged),
-		cmocka_unit_test(test_content_hash),
+	    cmocka_unit_test(test_offsets_pax_and_gnu),
+	    cmocka_unit_test(test_sparse),
+	    cmocka_unit_test(test_whiteouts_and_markers),
+	    cmocka_unit_test(test_later_entry_wins_and_hardlinks),
+	    cmocka_unit_test(test_bad_hardlink),
+	    cmocka_unit_test(test_damaged),
+	    cmocka_unit_test(test_content_hash),
 	};
 	int rc;
 

@@ -61,8 +61,7 @@ static struct lfs_node *parent_of(struct stack *s, struct lfs_node *root, const 
 	return cur;
 }
 
-static struct lfs_node *put(struct stack *s, struct lfs_node *root, const char *path,
-			    uint32_t mode)
+static struct lfs_node *put(struct stack *s, struct lfs_node *root, const char *path, uint32_t mode)
 {
 	const char *base;
 	struct lfs_node *d = parent_of(s, root, path, &base);
@@ -386,17 +385,17 @@ static void test_dir_table_grows(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_whiteout_hides_file_and_subtree),
-		cmocka_unit_test(test_opaque_keeps_own_children),
-		cmocka_unit_test(test_nondir_replaces_dir),
-		cmocka_unit_test(test_dir_metadata_topmost_explicit),
-		cmocka_unit_test(test_implied_root_default),
-		cmocka_unit_test(test_hardlinks_share_inode),
-		cmocka_unit_test(test_inodes_unique),
-		cmocka_unit_test(test_readd_after_whiteout),
-		cmocka_unit_test(test_opaque_root_ignored),
-		cmocka_unit_test(test_implied_under_opaque_keeps_lower_meta),
-		cmocka_unit_test(test_dir_table_grows),
+	    cmocka_unit_test(test_whiteout_hides_file_and_subtree),
+	    cmocka_unit_test(test_opaque_keeps_own_children),
+	    cmocka_unit_test(test_nondir_replaces_dir),
+	    cmocka_unit_test(test_dir_metadata_topmost_explicit),
+	    cmocka_unit_test(test_implied_root_default),
+	    cmocka_unit_test(test_hardlinks_share_inode),
+	    cmocka_unit_test(test_inodes_unique),
+	    cmocka_unit_test(test_readd_after_whiteout),
+	    cmocka_unit_test(test_opaque_root_ignored),
+	    cmocka_unit_test(test_implied_under_opaque_keeps_lower_meta),
+	    cmocka_unit_test(test_dir_table_grows),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
