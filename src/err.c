@@ -13,9 +13,18 @@ int lfs_quiet;
 
 static __thread char err_buf[LFS_ERRMAX];
 
+/* Messages quote names from images: keep them one line, free of escape sequences. */
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 void lfs_err_vset(const char *fmt, va_list ap)
 {
 	vsnprintf(err_buf, sizeof(err_buf), fmt, ap);
+	one_line(err_buf);
 }
 
 void lfs_err_set(const char *fmt, ...)
@@ -38,6 +47,7 @@ void lfs_err_prefix(const char *fmt, ...)
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
 	snprintf(err_buf, sizeof(err_buf), "%.256s: %.760s", pre, old);
+	one_line(err_buf);
 }
 
 const char *lfs_err_get(void)
@@ -64,15 +74,16 @@ const char *lfs_show(const char *s, char *buf, size_t n)
 
 void lfs_warn(const char *fmt, ...)
 {
+	char msg[LFS_ERRMAX];
 	va_list ap;
 
 	if (lfs_quiet)
 		return;
 	va_start(ap, fmt);
-	fprintf(stderr, "%s: warning: ", lfs_progname);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	one_line(msg);
+	fprintf(stderr, "%s: warning: %s\n", lfs_progname, msg);
 }
 
 static void *oom(size_t n)

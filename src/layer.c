@@ -33,6 +33,8 @@ struct indexer {
 	char scan_msg[LFS_ERRMAX];
 	int warned_abs;
 	int hash_content;
+	struct lfs_node
+	    *pending; /* last regular file: its stored bytes are checked at the next header */
 	_Atomic uint64_t *progress; /* shared with the other indexers */
 	uint64_t reported;	    /* stored bytes already added to *progress */
 };
@@ -193,28 +195,41 @@ static const struct lfs_xattrs *read_xattrs(struct lfs_layer *l, struct archive_
 	return i ? xs : NULL;
 }
 
-static const struct lfs_sparse *read_sparse(struct lfs_layer *l, struct archive_entry *e)
+/*
+ * The sparse map, accepted only in the form real writers produce: extents in
+ * order, not overlapping, inside the file.  Anything else is reported as
+ * damage, since the bytes the layer stores could not be placed for sure.
+ * Empty extents (GNU tar ends maps with one) are dropped.
+ */
+static int read_sparse(struct lfs_layer *l, struct archive_entry *e, uint64_t size,
+		       const struct lfs_sparse **out)
 {
 	int n = archive_entry_sparse_reset(e);
 	la_int64_t off, len;
-	uint64_t stored = 0;
+	uint64_t stored = 0, end = 0;
 	struct lfs_sparse *sp;
 	int i = 0;
 
+	*out = NULL;
 	if (n <= 0)
-		return NULL;
+		return 0;
 	sp = lfs_arena_alloc(l->arena, sizeof(*sp) + (size_t)n * sizeof(sp->ext[0]));
-	while (i < n && archive_entry_sparse_next(e, &off, &len) == ARCHIVE_OK) {
-		if (off < 0 || len < 0)
-			break;
+	while (archive_entry_sparse_next(e, &off, &len) == ARCHIVE_OK) {
+		if (off < 0 || len < 0 || (uint64_t)off < end || (uint64_t)len > size ||
+		    (uint64_t)off > size - (uint64_t)len || i == n)
+			return -EIO;
+		if (!len)
+			continue;
 		sp->ext[i].off = (uint64_t)off;
 		sp->ext[i].len = (uint64_t)len;
 		sp->ext[i].stored = stored;
 		stored += (uint64_t)len;
+		end = (uint64_t)off + (uint64_t)len;
 		i++;
 	}
 	sp->n = (uint32_t)i;
-	return sp;
+	*out = sp;
+	return 0;
 }
 
 /*
@@ -352,7 +367,7 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 	const char *name;
 	struct lfs_node *dir, *n, *old;
 	uint32_t len;
-	int nc, opaque = 0;
+	int nc, opaque = 0, whiteout = 0;
 	mode_t type = archive_entry_filetype(e);
 	char shown[SHOWN];
 
@@ -408,14 +423,15 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 				 lfs_show(path, shown, sizeof(shown)));
 			return 0;
 		}
-		type = 0; /* whiteout */
+		whiteout = 1;
 	}
 	name = lfs_arena_strndup(l->arena, name, len);
 
-	if (archive_entry_hardlink(e))
+	/* A ".wh." name is a whiteout whatever its type, a hard link included. */
+	if (!whiteout && archive_entry_hardlink(e))
 		return add_hardlink(ix, archive_entry_hardlink(e), dir, name, len, path);
 
-	if (type == AE_IFDIR) {
+	if (!whiteout && type == AE_IFDIR) {
 		old = lfs_dir_lookup(dir, name, len);
 		if (old && old->dir) {
 			/* A directory over a directory of the same layer keeps its children. */
@@ -435,7 +451,7 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 
 	n = lfs_node_new(l->arena, 0);
 	n->layer = l->index;
-	if (type == 0 || (type == AE_IFCHR && archive_entry_rdev(e) == 0)) {
+	if (whiteout || (type == AE_IFCHR && archive_entry_rdev(e) == 0)) {
 		n->mode = S_IFCHR;
 		n->flags = LFS_NF_WHITEOUT;
 	} else {
@@ -445,8 +461,13 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 		case AE_IFREG:
 			n->size = (uint64_t)archive_entry_size(e);
 			n->data_off = data_off;
-			if (archive_entry_sparse_count(e) > 0)
-				n->sparse = read_sparse(l, e);
+			if (archive_entry_sparse_count(e) > 0 &&
+			    read_sparse(l, e, n->size, &n->sparse) < 0) {
+				lfs_err_set("%s: '%s': damaged sparse map", l->name,
+					    lfs_show(path, shown, sizeof(shown)));
+				return -EIO;
+			}
+			ix->pending = n;
 			if (ix->hash_content) {
 				int rc = hash_data(ix, n);
 
@@ -502,6 +523,31 @@ static int check_digest(const struct lfs_layer *l, const char *want, const uint8
 	return 0;
 }
 
+/*
+ * A file's data (a sparse file's extents) must account for exactly the bytes
+ * the tar stores for it, up to the next header: libarchive may drop an extent
+ * from a sparse map whose bytes are still there, or take a size whose bytes
+ * are not, and reads would then come from the wrong place.
+ */
+static int check_stored(struct indexer *ix)
+{
+	const struct lfs_node *n = ix->pending;
+	int64_t next = archive_read_header_position(ix->a);
+	uint64_t sum = n->sparse ? 0 : n->size;
+
+	ix->pending = NULL;
+	for (uint32_t i = 0; n->sparse && i < n->sparse->n; i++)
+		sum += n->sparse->ext[i].len;
+	if (next < 0 || (uint64_t)next < n->data_off ||
+	    ((sum + 511) & ~(uint64_t)511) != (uint64_t)next - n->data_off) {
+		lfs_err_set("%s: damaged entry: %llu bytes of data expected, %lld stored",
+			    ix->l->name, (unsigned long long)sum,
+			    (long long)(next - (int64_t)n->data_off));
+		return -EIO;
+	}
+	return 0;
+}
+
 static int index_entries(struct indexer *ix, const struct lfs_layer_opts *opts)
 {
 	struct archive_entry *e;
@@ -511,6 +557,9 @@ static int index_entries(struct indexer *ix, const struct lfs_layer_opts *opts)
 		if (opts && opts->cancel && *opts->cancel)
 			return -ECANCELED;
 		r = archive_read_next_header(ix->a, &e);
+		if ((r == ARCHIVE_OK || r == ARCHIVE_WARN || r == ARCHIVE_EOF) && ix->pending &&
+		    check_stored(ix) < 0)
+			return -EIO;
 		if (r == ARCHIVE_EOF) {
 			/*
 			 * libarchive also reports a clean EOF for a tar cut at an

@@ -1,0 +1,283 @@
+/*
+ * Fuzz target: the merge of 2-4 fuzzed layers.  The input is the layers
+ * (raw tar, gzip or zstd each) separated by the 8 bytes "LFSLAYER"; they are
+ * indexed as byte ranges of one memfd (as layers of an image archive are),
+ * merged with lfs_tree_apply/freeze, and the merged tree is checked:
+ *   - every entry's node has ino != 0 and lfs_tree_node(ino) is that node,
+ *     every numbered inode is reachable, directories are not shared;
+ *   - no whiteout is visible (neither a whiteout node nor a ".wh." name);
+ *   - each directory holds exactly what an independent overlayfs lookup
+ *     over the layer trees shows (whiteouts, opaque directories,
+ *     non-directories hiding lower subtrees), the very node for files;
+ *   - st_nlink of files as the layers count it, every visible file readable.
+ */
+#include "config.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "fuzzutil.h"
+#include "layer.h"
+#include "lfs.h"
+#include "tree.h"
+
+#define SEP	    "LFSLAYER"
+#define SEP_LEN	    8
+#define MAX_LAYERS  4
+#define MAX_PLAIN   (4u << 20)
+#define READ_BUDGET (8u << 20)
+
+/* A merged directory and its parts in the layers, topmost first. */
+struct part {
+	struct lfs_node *g;
+	uint32_t nd;
+	const struct lfs_node *d[MAX_LAYERS];
+};
+
+struct queue {
+	struct part *v;
+	size_t n, cap, head;
+};
+
+static void push(struct queue *q, const struct part *p)
+{
+	if (q->n == q->cap) {
+		q->cap = q->cap ? 2 * q->cap : 64;
+		q->v = lfs_xrealloc(q->v, q->cap * sizeof(*q->v));
+	}
+	q->v[q->n++] = *p;
+}
+
+/*
+ * What overlayfs shows for NAME in directory P: a non-directory (returned),
+ * a directory (NULL, with its parts in SUB), or nothing (NULL, SUB empty).
+ * The lookup goes down the layers: a whiteout ends it, a non-directory ends
+ * it (shown only if no directory was found above it), an opaque directory
+ * is the last part.
+ */
+static const struct lfs_node *resolve(const struct part *p, const char *name, uint32_t len,
+				      struct part *sub)
+{
+	sub->nd = 0;
+	for (uint32_t j = 0; j < p->nd; j++) {
+		const struct lfs_node *e = lfs_dir_lookup(p->d[j], name, len);
+
+		if (!e)
+			continue;
+		if (e->flags & LFS_NF_WHITEOUT)
+			break;
+		if (!e->dir)
+			return sub->nd ? NULL : e;
+		sub->d[sub->nd++] = e;
+		if (e->flags & LFS_NF_OPAQUE)
+			break;
+	}
+	return NULL;
+}
+
+/* Whether every part of a directory is one its layer only implies. */
+static bool implied_only(const struct part *p)
+{
+	if (!p->nd)
+		return false;
+	for (uint32_t j = 0; j < p->nd; j++)
+		if (!(p->d[j]->flags & LFS_NF_IMPLIED))
+			return false;
+	return true;
+}
+
+/* Whether NAME has a live entry in a part of P above part J. */
+static bool seen_above(const struct part *p, uint32_t j, const char *name, uint32_t len)
+{
+	for (uint32_t i = 0; i < j; i++)
+		if (lfs_dir_lookup(p->d[i], name, len))
+			return true;
+	return false;
+}
+
+static void check_dir(struct lfs_tree *t, struct queue *q, const struct part *p, uint8_t *seen,
+		      const struct lfs_core *c, uint64_t *budget, uint64_t *nentries)
+{
+	const struct lfs_dir *gd = p->g->dir;
+	uint32_t expected = 0;
+	struct part sub;
+
+	if (!gd || !lfs_node_is_dir(p->g))
+		fuzz_fail("merged directory without a table, or with mode 0%o", p->g->mode);
+	if (gd->live != gd->n)
+		fuzz_fail("frozen directory with deleted entries (%u of %u live)", gd->live, gd->n);
+	*nentries += gd->n;
+	/* Every entry is what the layers show, and numbered. */
+	for (uint32_t i = 0; i < gd->n; i++) {
+		const struct lfs_dirent *e = &gd->ents[i];
+		struct lfs_node *n = e->node;
+		const struct lfs_node *want;
+		int len = (int)e->len;
+
+		if (!n)
+			fuzz_fail("'%.*s': deleted entry in a frozen directory", len, e->name);
+		if (!n->ino || lfs_tree_node(t, n->ino) != n)
+			fuzz_fail("'%.*s': ino %llu does not lead back to its node", len, e->name,
+				  (unsigned long long)n->ino);
+		if (n->flags & LFS_NF_WHITEOUT)
+			fuzz_fail("'%.*s': a whiteout is visible", len, e->name);
+		if (lfs_dir_lookup(p->g, e->name, e->len) != n)
+			fuzz_fail("'%.*s': lookup in the merged directory finds another node", len,
+				  e->name);
+		want = resolve(p, e->name, e->len, &sub);
+		if (want && n != want)
+			fuzz_fail("'%.*s': shows another node than the topmost layer's (layer %u, "
+				  "want layer %u)",
+				  len, e->name, n->layer, want->layer);
+		if (!want && !sub.nd)
+			fuzz_fail("'%.*s' (layer %u) is visible, but the layers hide it", len,
+				  e->name, n->layer);
+		/*
+		 * A ".wh." name shows only as a directory that layers imply as the
+		 * parent of a deeper entry (containerd creates those too).
+		 */
+		if (e->len >= 4 && !memcmp(e->name, ".wh.", 4) && !implied_only(&sub))
+			fuzz_fail("'%.*s': a whiteout name is visible", len, e->name);
+		if (!want) {
+			if (!n->dir)
+				fuzz_fail(
+				    "'%.*s': a directory in the layers, a non-directory (layer "
+				    "%u) in the merge",
+				    len, e->name, n->layer);
+			if (n->parent != p->g)
+				fuzz_fail("'%.*s': wrong parent", len, e->name);
+			if (seen[n->ino])
+				fuzz_fail("'%.*s': directory reachable twice", len, e->name);
+			sub.g = n;
+			push(q, &sub);
+		} else {
+			if (n->layer >= c->nlayers || !n->nlink)
+				fuzz_fail("'%.*s': layer %u, st_nlink %u", len, e->name, n->layer,
+					  n->nlink);
+			if (S_ISREG(n->mode) && *budget)
+				fuzz_read_file(c, n, e->name, NULL, 1u << 18, budget);
+		}
+		seen[n->ino] = 1;
+	}
+	/* Every name the layers show is there. */
+	for (uint32_t j = 0; j < p->nd; j++) {
+		const struct lfs_dir *ld = p->d[j]->dir;
+
+		for (uint32_t i = 0; i < ld->n; i++) {
+			const struct lfs_dirent *e = &ld->ents[i];
+
+			if (!e->node || seen_above(p, j, e->name, e->len))
+				continue;
+			if (!resolve(p, e->name, e->len, &sub) && !sub.nd)
+				continue;
+			expected++;
+			if (!lfs_dir_lookup(p->g, e->name, e->len))
+				fuzz_fail("'%.*s' (layer %u) is missing from the merge",
+					  (int)e->len, e->name, e->node->layer);
+		}
+	}
+	if (expected != gd->n)
+		fuzz_fail("merged directory has %u entries, the layers show %u", gd->n, expected);
+}
+
+static void check_tree(struct lfs_tree *t, struct lfs_layer **layers, uint32_t n)
+{
+	struct lfs_core c = {.nlayers = n, .layers = layers};
+	uint64_t budget = READ_BUDGET, nentries = 0, reached = 1;
+	uint8_t *seen = lfs_xcalloc(t->ninodes + 1, 1);
+	struct queue q = {0};
+	struct part root = {.g = t->root};
+
+	if (t->root->ino != 1 || lfs_tree_node(t, 1) != t->root || t->root->parent != t->root)
+		fuzz_fail("the root is not inode 1, or not its own parent");
+	if (t->nlayers != n)
+		fuzz_fail("tree says %u layers, %u were applied", t->nlayers, n);
+	/* The kernel builds the root from every layer: an opaque root hides nothing. */
+	for (uint32_t i = n; i-- > 0;)
+		root.d[root.nd++] = layers[i]->root;
+	seen[1] = 1;
+	push(&q, &root);
+	while (q.head < q.n) {
+		struct part p = q.v[q.head++];
+
+		check_dir(t, &q, &p, seen, &c, &budget, &nentries);
+	}
+	for (uint64_t i = 1; i < t->ninodes; i++) {
+		if (!t->inodes[i] || t->inodes[i]->ino != i)
+			fuzz_fail("inode %llu: lfs_tree_node(ino)->ino != ino",
+				  (unsigned long long)i);
+		reached += i > 1 && seen[i];
+	}
+	if (reached != t->ninodes - 1)
+		fuzz_fail("%llu inodes numbered, %llu reachable",
+			  (unsigned long long)t->ninodes - 1, (unsigned long long)reached);
+	if (nentries != t->nentries)
+		fuzz_fail("tree counts %llu names, its directories hold %llu",
+			  (unsigned long long)t->nentries, (unsigned long long)nentries);
+	free(q.v);
+	free(seen);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct lfs_layer_opts o = {.max_plain = MAX_PLAIN};
+	struct lfs_layer *layers[MAX_LAYERS] = {0};
+	struct lfs_layer_desc d[MAX_LAYERS] = {0};
+	uint32_t n = 0, indexed = 0;
+	int lowest = fuzz_fd_lowest(), fd;
+	size_t start = 0;
+	struct lfs_tree *t;
+
+	/* Split at the separator; the last layer takes the rest. */
+	for (size_t i = 0; n < MAX_LAYERS - 1 && i + SEP_LEN <= size; i++) {
+		if (memcmp(data + i, SEP, SEP_LEN))
+			continue;
+		d[n].off = start;
+		d[n].len = i - start;
+		n++;
+		start = i + SEP_LEN;
+		i += SEP_LEN - 1;
+	}
+	d[n].off = start;
+	d[n].len = size - start;
+	n++;
+	if (n < 2)
+		return 0;
+	fd = fuzz_memfd(data, size);
+	for (uint32_t i = 0; i < n; i++) {
+		char name[32];
+		int rc;
+
+		snprintf(name, sizeof(name), "fuzz-layer%u", i);
+		d[i].name = name;
+		d[i].fd = fd;
+		lfs_err_clear();
+		rc = lfs_layer_index(&layers[i], &d[i], i, &o);
+		if (rc) {
+			fuzz_check_err(rc, name, "lfs_layer_index");
+			break;
+		}
+		fuzz_check_nlink(layers[i]);
+		indexed++;
+	}
+	close(fd);
+	if (indexed == n) {
+		t = lfs_tree_new();
+		for (uint32_t i = 0; i < n; i++)
+			lfs_tree_apply(t, layers[i]->root);
+		lfs_tree_freeze(t);
+		check_tree(t, layers, n);
+		fuzz_note("%u layers merged: %llu inodes, %llu names", n,
+			  (unsigned long long)t->ninodes - 1, (unsigned long long)t->nentries);
+		lfs_tree_free(t);
+	}
+	for (uint32_t i = 0; i < indexed; i++)
+		lfs_layer_free(layers[i]);
+	fuzz_fd_check(lowest);
+	return 0;
+}
