@@ -216,6 +216,8 @@ static void table_finish(struct lfs_tarmembers *t)
 {
 	size_t i, w = 0;
 
+	if (!t->n)
+		return; /* t->m may be NULL: qsort must not see it */
 	qsort(t->m, t->n, sizeof(*t->m), member_cmp);
 	for (i = 0; i < t->n; i++) {
 		if (i + 1 < t->n && !strcmp(t->m[i].name, t->m[i + 1].name)) {
