@@ -36,6 +36,16 @@ void lfs_err_set(const char *fmt, ...)
 	va_end(ap);
 }
 
+int lfs_error(int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	lfs_err_vset(fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
 void lfs_err_prefix(const char *fmt, ...)
 {
 	char old[LFS_ERRMAX];

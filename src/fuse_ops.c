@@ -1,16 +1,22 @@
 /*
  * FUSE low-level operations.  Each handler decodes the request, asks the
- * core, and replies exactly once.  The lower layers never change, so every
- * reply lets the kernel cache for a long time.
+ * mounted tree (cow.h), and replies exactly once.  Every change to the
+ * tree goes through this mount, so the kernel keeps its caches coherent
+ * itself and every reply lets it cache for a long time.
+ *
+ * File handles: fi->fh is 0 for a file read from the lower layers, else
+ * the upper file's fd + 1.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "fuse_ops.h"
 #include "lfs.h"
@@ -22,49 +28,37 @@ static struct lfs_fs *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+static struct lfs_cow *cow_of(fuse_req_t req)
+{
+	return fs_of(req)->cow;
+}
+
 static struct lfs_node *node_of(fuse_req_t req, fuse_ino_t ino)
 {
-	return lfs_tree_node(fs_of(req)->core->tree, ino);
+	return lfs_cow_node(cow_of(req), ino);
 }
 
-static void fill_stat(const struct lfs_node *n, struct stat *st)
+static int fd_of(const struct fuse_file_info *fi)
 {
-	memset(st, 0, sizeof(*st));
-	st->st_ino = n->ino;
-	st->st_mode = n->mode;
-	st->st_nlink = n->nlink;
-	st->st_uid = n->uid;
-	st->st_gid = n->gid;
-	st->st_rdev = n->rdev;
-	st->st_blksize = 4096;
-	if (n->dir) {
-		st->st_size = 4096;
-		st->st_blocks = 8;
-	} else {
-		uint64_t stored = n->size;
+	return fi && fi->fh ? (int)(fi->fh - 1) : -1;
+}
 
-		if (n->sparse) {
-			stored = 0;
-			for (uint32_t i = 0; i < n->sparse->n; i++)
-				stored += n->sparse->ext[i].len;
-		}
-		st->st_size = (off_t)n->size;
-		st->st_blocks = (blkcnt_t)((stored + 4095) / 4096 * 8);
+static void reply_entry(fuse_req_t req, int rc, const struct lfs_node *n, const struct stat *st)
+{
+	struct lfs_fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
 	}
-	st->st_mtim.tv_sec = n->mtime_sec;
-	st->st_mtim.tv_nsec = n->mtime_nsec;
-	st->st_atim = st->st_mtim;
-	st->st_ctim = st->st_mtim;
-}
-
-static void fill_entry(struct lfs_fs *fs, const struct lfs_node *n, struct fuse_entry_param *e)
-{
-	memset(e, 0, sizeof(*e));
-	e->ino = n->ino;
-	e->generation = 1;
-	e->attr_timeout = fs->timeout;
-	e->entry_timeout = fs->timeout;
-	fill_stat(n, &e->attr);
+	memset(&e, 0, sizeof(e));
+	e.ino = n->ino;
+	e.generation = 1;
+	e.attr_timeout = fs->timeout;
+	e.entry_timeout = fs->timeout;
+	e.attr = *st;
+	fuse_reply_entry(req, &e);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -78,33 +72,26 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* O_TRUNC arrives as a truncate first: a copy-up then skips the data. */
 	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct lfs_fs *fs = fs_of(req);
-	struct lfs_node *d = node_of(req, parent), *n;
-	struct fuse_entry_param e;
+	struct lfs_node *n = NULL;
+	struct stat st;
+	int rc = lfs_cow_lookup(cow_of(req), parent, name, &n, &st);
 
-	if (!d) {
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	if (!d->dir) {
-		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
-	n = lfs_dir_lookup(d, name, strlen(name));
-	if (!n) {
-		/* A negative entry the kernel may cache as long as the rest. */
+	if (rc == -ENOENT) {
+		/* A negative entry the kernel may cache: it hears of every change. */
+		struct fuse_entry_param e;
+
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = fs->timeout;
+		e.entry_timeout = fs_of(req)->timeout;
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	fill_entry(fs, n, &e);
-	fuse_reply_entry(req, &e);
+	reply_entry(req, rc, n, &st);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -125,79 +112,127 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct lfs_node *n = node_of(req, ino);
+	int fd = fd_of(fi), rc;
 	struct stat st;
 
-	(void)fi;
 	if (!n) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	fill_stat(n, &st);
-	fuse_reply_attr(req, &st, fs_of(req)->timeout);
+	/* An open upper file answers even once unlinked. */
+	if (fd >= 0) {
+		rc = fstat(fd, &st) < 0 ? -errno : 0;
+		st.st_ino = n->ino;
+	} else {
+		rc = lfs_cow_getattr(cow_of(req), n, &st);
+	}
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, fs_of(req)->timeout);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	static const struct {
+		int fuse, lfs;
+	} map[] = {
+	    {FUSE_SET_ATTR_MODE, LFS_SET_MODE},		  {FUSE_SET_ATTR_UID, LFS_SET_UID},
+	    {FUSE_SET_ATTR_GID, LFS_SET_GID},		  {FUSE_SET_ATTR_SIZE, LFS_SET_SIZE},
+	    {FUSE_SET_ATTR_ATIME, LFS_SET_ATIME},	  {FUSE_SET_ATTR_MTIME, LFS_SET_MTIME},
+	    {FUSE_SET_ATTR_ATIME_NOW, LFS_SET_ATIME_NOW}, {FUSE_SET_ATTR_MTIME_NOW, LFS_SET_MTIME_NOW},
+	};
+	struct lfs_node *n = node_of(req, ino);
+	struct stat st;
+	int set = 0, rc;
+
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	for (size_t i = 0; i < LFS_ARRAY_SIZE(map); i++)
+		if (to_set & map[i].fuse)
+			set |= map[i].lfs;
+	rc = lfs_cow_setattr(cow_of(req), n, fd_of(fi), attr, set, &st);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, fs_of(req)->timeout);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct lfs_node *n = node_of(req, ino);
-
-	if (!n)
-		fuse_reply_err(req, ESTALE);
-	else if (!S_ISLNK(n->mode))
-		fuse_reply_err(req, EINVAL);
-	else
-		fuse_reply_readlink(req, n->link);
-}
-
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct lfs_node *n = node_of(req, ino);
+	char buf[PATH_MAX + 1];
+	int rc;
 
 	if (!n) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		fuse_reply_err(req, EROFS);
+	rc = lfs_cow_readlink(cow_of(req), n, buf, sizeof(buf));
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, buf);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct lfs_node *n = node_of(req, ino);
+	int fd, rc;
+
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	if (n->dir) {
-		fuse_reply_err(req, EISDIR);
+	rc = lfs_cow_open_file(cow_of(req), n, fi->flags, &fd);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
 		return;
 	}
+	fi->fh = fd >= 0 ? (uint64_t)fd + 1 : 0;
 	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) != 0 && fd >= 0)
+		close(fd);
+}
+
+static void reply_fd_data(fuse_req_t req, int fd, size_t size, off_t pos)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+	bv.buf[0].fd = fd;
+	bv.buf[0].pos = pos;
+	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	const struct lfs_core *core = fs_of(req)->core;
+	struct lfs_cow *w = cow_of(req);
 	struct lfs_node *n = node_of(req, ino);
-	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
 	uint64_t pos;
 	size_t len;
 	ssize_t r;
 	char *buf;
-	int fd;
+	int fd = fd_of(fi);
 
-	(void)fi;
-	if (!n || !S_ISREG(n->mode)) {
-		fuse_reply_err(req, n ? EINVAL : ESTALE);
-		return;
-	}
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
+	if (!n || !S_ISREG(n->mode) || off < 0) {
+		fuse_reply_err(req, !n ? ESTALE : EINVAL);
 		return;
 	}
 	if (size > MAX_READ)
 		size = MAX_READ;
-	/* Uncompressed layer: let the kernel splice straight from the file. */
-	if (lfs_core_data_fd(core, n, (uint64_t)off, size, &fd, &pos, &len) == 0) {
-		bv.buf[0].size = len;
-		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
-		bv.buf[0].fd = fd;
-		bv.buf[0].pos = (off_t)pos;
-		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+	if (fd >= 0) {
+		reply_fd_data(req, fd, size, off);
+		return;
+	}
+	/* Uncompressed lower layer: let the kernel splice straight from the file. */
+	if (!(n->flags & LFS_NF_UPPER) &&
+	    lfs_core_data_fd(fs_of(req)->core, n, (uint64_t)off, size, &fd, &pos, &len) == 0) {
+		reply_fd_data(req, fd, len, (off_t)pos);
 		return;
 	}
 	buf = malloc(size ? size : 1);
@@ -205,7 +240,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	r = lfs_core_read(core, n, buf, size, (uint64_t)off);
+	r = lfs_cow_read(w, n, buf, size, (uint64_t)off);
 	if (r < 0)
 		fuse_reply_err(req, (int)-r);
 	else
@@ -213,16 +248,70 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
+			 struct fuse_file_info *fi)
+{
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	ssize_t r;
+
+	(void)ino;
+	if (fd_of(fi) < 0) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = fd_of(fi);
+	out.buf[0].pos = off;
+	r = fuse_buf_copy(&out, in, 0);
+	if (r < 0)
+		fuse_reply_err(req, (int)-r);
+	else
+		fuse_reply_write(req, (size_t)r);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	if (fd_of(fi) >= 0)
+		close(fd_of(fi));
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	int fd = fd_of(fi), rc = 0;
+
+	(void)ino;
+	if (fd >= 0 && (datasync ? fdatasync(fd) : fsync(fd)) < 0)
+		rc = errno;
+	fuse_reply_err(req, rc);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
+{
+	int fd = fd_of(fi);
+
+	(void)ino;
+	if (fd < 0)
+		fuse_reply_err(req, EBADF);
+	else
+		fuse_reply_err(req, fallocate(fd, mode, off, len) < 0 ? errno : 0);
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct lfs_node *n = node_of(req, ino);
 
-	if (!n) {
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	if (!n->dir) {
-		fuse_reply_err(req, ENOTDIR);
+	if (!n || !n->dir) {
+		fuse_reply_err(req, !n ? ESTALE : ENOTDIR);
 		return;
 	}
 	fi->cache_readdir = 1;
@@ -230,16 +319,48 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_open(req, fi);
 }
 
-/* Offsets: 1 after ".", 2 after "..", 3+i after child i. */
+struct dirbuf {
+	fuse_req_t req;
+	char *p;
+	size_t rem;
+	int plus;
+	double timeout;
+};
+
+static int add_dirent(void *ctx, const char *name, const struct stat *st, uint64_t next)
+{
+	struct dirbuf *b = ctx;
+	size_t need;
+
+	if (b->plus) {
+		struct fuse_entry_param e;
+
+		memset(&e, 0, sizeof(e));
+		e.ino = st->st_ino;
+		e.generation = 1;
+		e.attr_timeout = b->timeout;
+		e.entry_timeout = b->timeout;
+		e.attr = *st;
+		need = fuse_add_direntry_plus(b->req, b->p, b->rem, name, &e, (off_t)next);
+	} else {
+		need = fuse_add_direntry(b->req, b->p, b->rem, name, st, (off_t)next);
+	}
+	if (need > b->rem)
+		return 1;
+	b->p += need;
+	b->rem -= need;
+	return 0;
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 {
-	struct lfs_fs *fs = fs_of(req);
 	struct lfs_node *d = node_of(req, ino);
-	char *buf, *p;
-	size_t rem = size;
+	struct dirbuf b;
+	char *buf;
+	int rc;
 
-	if (!d || !d->dir) {
-		fuse_reply_err(req, d ? ENOTDIR : ESTALE);
+	if (!d) {
+		fuse_reply_err(req, ESTALE);
 		return;
 	}
 	buf = malloc(size ? size : 1);
@@ -247,38 +368,16 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	p = buf;
-	for (uint64_t i = (uint64_t)(off < 0 ? 0 : off); i < (uint64_t)d->dir->n + 2; i++) {
-		const struct lfs_node *n;
-		const char *name;
-		size_t need;
-
-		if (i == 0) {
-			n = d;
-			name = ".";
-		} else if (i == 1) {
-			n = d->parent ? d->parent : d;
-			name = "..";
-		} else {
-			n = d->dir->ents[i - 2].node;
-			name = d->dir->ents[i - 2].name;
-		}
-		if (plus) {
-			struct fuse_entry_param e;
-
-			fill_entry(fs, n, &e);
-			need = fuse_add_direntry_plus(req, p, rem, name, &e, (off_t)(i + 1));
-		} else {
-			struct stat st = {.st_ino = n->ino, .st_mode = n->mode};
-
-			need = fuse_add_direntry(req, p, rem, name, &st, (off_t)(i + 1));
-		}
-		if (need > rem)
-			break;
-		p += need;
-		rem -= need;
-	}
-	fuse_reply_buf(req, buf, size - rem);
+	b.req = req;
+	b.p = buf;
+	b.rem = size;
+	b.plus = plus;
+	b.timeout = fs_of(req)->timeout;
+	rc = lfs_cow_readdir(cow_of(req), d, (uint64_t)(off < 0 ? 0 : off), plus, add_dirent, &b);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, buf, size - b.rem);
 	free(buf);
 }
 
@@ -296,129 +395,201 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	do_readdir(req, ino, size, off, 1);
 }
 
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	const struct lfs_core *c = fs_of(req)->core;
 	struct statvfs sv;
-	uint64_t bytes = 0;
+	int rc = lfs_cow_statfs(cow_of(req), &sv);
 
 	(void)ino;
-	for (uint32_t i = 0; i < c->nlayers; i++)
-		bytes += c->layers[i]->plain_size;
-	memset(&sv, 0, sizeof(sv));
-	sv.f_bsize = 4096;
-	sv.f_frsize = 4096;
-	sv.f_blocks = (fsblkcnt_t)((bytes + 4095) / 4096);
-	sv.f_files = (fsfilcnt_t)c->tree->ninodes;
-	sv.f_namemax = 255;
-	sv.f_flag = ST_RDONLY;
-	fuse_reply_statfs(req, &sv);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_statfs(req, &sv);
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct lfs_node *n = node_of(req, ino);
-	const void *val;
-	size_t len;
+	char *buf = NULL;
+	ssize_t r;
+
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	r = lfs_cow_getxattr(cow_of(req), n, name, buf, size);
+	if (r < 0)
+		fuse_reply_err(req, (int)-r);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)r);
+	else
+		fuse_reply_buf(req, buf, (size_t)r);
+	free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct lfs_node *n = node_of(req, ino);
+	char *buf = NULL;
+	ssize_t r;
+
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	r = lfs_cow_listxattr(cow_of(req), n, buf, size);
+	if (r < 0)
+		fuse_reply_err(req, (int)-r);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)r);
+	else
+		fuse_reply_buf(req, buf, (size_t)r);
+	free(buf);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	struct lfs_node *n = node_of(req, ino);
+
+	if (!n)
+		fuse_reply_err(req, ESTALE);
+	else
+		fuse_reply_err(req, -lfs_cow_setxattr(cow_of(req), n, name, value, size, flags));
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct lfs_node *n = node_of(req, ino);
+
+	if (!n)
+		fuse_reply_err(req, ESTALE);
+	else
+		fuse_reply_err(req, -lfs_cow_removexattr(cow_of(req), n, name));
+}
+
+/* Create NAME in PARENT as NW describes, with the caller as owner. */
+static int do_create(fuse_req_t req, fuse_ino_t parent, const char *name, struct lfs_cow_new *nw,
+		     struct lfs_node **n, struct stat *st, int *fd)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	nw->uid = ctx->uid;
+	nw->gid = ctx->gid;
+	return lfs_cow_create(cow_of(req), parent, name, nw, n, st, fd);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	struct lfs_cow_new nw = {.mode = mode, .rdev = rdev};
+	struct lfs_node *n = NULL;
+	struct stat st;
+	int fd, rc;
+
+	if (S_ISREG(mode) || (mode & S_IFMT) == 0)
+		nw.mode = S_IFREG | (mode & 07777);
+	rc = do_create(req, parent, name, &nw, &n, &st, &fd);
+	if (fd >= 0)
+		close(fd);
+	reply_entry(req, rc, n, &st);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct lfs_cow_new nw = {.mode = S_IFDIR | (mode & 07777)};
+	struct lfs_node *n = NULL;
+	struct stat st;
+	int fd;
+	int rc = do_create(req, parent, name, &nw, &n, &st, &fd);
+
+	reply_entry(req, rc, n, &st);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct lfs_cow_new nw = {.mode = S_IFLNK | 0777, .link = link};
+	struct lfs_node *n = NULL;
+	struct stat st;
+	int fd;
+	int rc = do_create(req, parent, name, &nw, &n, &st, &fd);
+
+	reply_entry(req, rc, n, &st);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct lfs_cow_new nw = {.mode = S_IFREG | (mode & 07777), .flags = fi->flags};
+	struct fuse_entry_param e;
+	struct lfs_node *n = NULL;
+	struct stat st;
+	int fd, rc = do_create(req, parent, name, &nw, &n, &st, &fd);
+
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.ino = n->ino;
+	e.generation = 1;
+	e.attr_timeout = fs_of(req)->timeout;
+	e.entry_timeout = fs_of(req)->timeout;
+	e.attr = st;
+	fi->fh = (uint64_t)fd + 1;
+	if (fuse_reply_create(req, &e, fi) != 0)
+		close(fd);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct lfs_node *n = node_of(req, ino);
+	struct stat st;
 	int rc;
 
 	if (!n) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	rc = lfs_core_getxattr(n, name, &val, &len);
-	if (rc < 0)
-		fuse_reply_err(req, -rc);
-	else if (size == 0)
-		fuse_reply_xattr(req, len);
-	else if (size < len)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, val, len);
+	rc = lfs_cow_link(cow_of(req), n, newparent, newname, &st);
+	reply_entry(req, rc, n, &st);
 }
 
-static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct lfs_node *n = node_of(req, ino);
-	size_t need;
-	char *buf;
-
-	if (!n) {
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	need = lfs_core_listxattr(n, NULL, 0);
-	if (size == 0) {
-		fuse_reply_xattr(req, need);
-		return;
-	}
-	if (size < need) {
-		fuse_reply_err(req, ERANGE);
-		return;
-	}
-	buf = malloc(need ? need : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	lfs_core_listxattr(n, buf, need);
-	fuse_reply_buf(req, buf, need);
-	free(buf);
+	fuse_reply_err(req, -lfs_cow_unlink(cow_of(req), parent, name, 0));
 }
 
-/* The read-only mount: everything that would change the tree. */
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct fuse_file_info *fi)
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_remove(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
-{
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, -lfs_cow_unlink(cow_of(req), parent, name, 1));
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		      struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			size_t size, int flags)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, -lfs_cow_rename(cow_of(req), parent, name, newparent, newname, flags));
 }
 
 const struct fuse_lowlevel_ops lfs_fuse_ops = {
@@ -427,24 +598,30 @@ const struct fuse_lowlevel_ops lfs_fuse_ops = {
     .forget = op_forget,
     .forget_multi = op_forget_multi,
     .getattr = op_getattr,
+    .setattr = op_setattr,
     .readlink = op_readlink,
     .open = op_open,
     .read = op_read,
+    .write_buf = op_write_buf,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .fallocate = op_fallocate,
     .opendir = op_opendir,
     .readdir = op_readdir,
     .readdirplus = op_readdirplus,
+    .fsyncdir = op_fsyncdir,
     .statfs = op_statfs,
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,
-    .setattr = op_setattr,
-    .mknod = op_mknod,
-    .mkdir = op_mkdir,
-    .unlink = op_remove,
-    .rmdir = op_remove,
-    .symlink = op_symlink,
-    .rename = op_rename,
-    .link = op_link,
-    .create = op_create,
     .setxattr = op_setxattr,
     .removexattr = op_removexattr,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .symlink = op_symlink,
+    .create = op_create,
+    .link = op_link,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .rename = op_rename,
 };

@@ -6,9 +6,11 @@
 #include <fuse_lowlevel.h>
 
 #include "core.h"
+#include "cow.h"
 
 struct lfs_fs {
-	struct lfs_core *core; /* read-only after mount: no lock */
+	struct lfs_cow *cow;   /* the mounted tree (locks inside) */
+	struct lfs_core *core; /* the lower layers: read-only after mount */
 	double timeout;	       /* entry and attr cache timeout, seconds */
 };
 

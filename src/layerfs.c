@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -29,6 +30,9 @@ enum {
 	OPT_CACHE,
 	OPT_NO_CACHE,
 	OPT_CACHE_SIZE,
+	OPT_UPPER,
+	OPT_WORK,
+	OPT_READ_ONLY,
 };
 
 struct options {
@@ -39,6 +43,8 @@ struct options {
 	int no_cache;
 	uint64_t cache_max;
 	int jobs;
+	const char *upper, *work;
+	int read_only;
 	char *fuse_opts; /* comma-joined -o values */
 };
 
@@ -47,11 +53,16 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: layerfs [OPTION]... SOURCE... MOUNTPOINT\n"
 		"Mount the merged root filesystem of a container image, read straight from its\n"
-		"layer tarballs, exactly as the kernel's overlayfs would show it.\n"
+		"layer tarballs, exactly as the kernel's overlayfs would show it.  The mount is\n"
+		"writable: changes go to a copy-on-write upper directory in overlayfs' format,\n"
+		"a private one removed at unmount unless --upper is given.\n"
 		"\n"
 		"SOURCE is a docker-save tarball, an OCI image layout directory, an OCI archive,\n"
 		"or several layer files (tar, tar.gz, tar.zst), lowest first.\n"
 		"\n"
+		"      --upper DIR         keep changes in DIR (created if missing)\n"
+		"      --work DIR          scratch directory on the filesystem of --upper\n"
+		"      --read-only         no upper layer: every change fails with EROFS\n"
 		"  -f, --foreground        stay in the foreground\n"
 		"  -d, --debug             print FUSE requests (implies -f)\n"
 		"  -s, --single-thread     serve requests on one thread\n"
@@ -63,7 +74,9 @@ static void usage(FILE *f)
 		"      --max-layer-size SIZE\n"
 		"                          refuse layers that decompress past SIZE bytes\n"
 		"                          (suffixes K, M, G, T; default 1T)\n"
-		"      --tmpdir DIR        scratch space for compressed layers when not cached\n"
+		"      --tmpdir DIR        scratch space for compressed layers when not cached,\n"
+		"                          and for the private upper directory (default:\n"
+		"                          $TMPDIR, else /var/tmp)\n"
 		"      --cache DIR         keep layer indexes in DIR (default:\n"
 		"                          $XDG_CACHE_HOME/layerfs or ~/.cache/layerfs)\n"
 		"      --no-cache          neither read nor write the index cache\n"
@@ -145,6 +158,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"cache", required_argument, NULL, OPT_CACHE},
 	    {"no-cache", no_argument, NULL, OPT_NO_CACHE},
 	    {"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
+	    {"upper", required_argument, NULL, OPT_UPPER},
+	    {"work", required_argument, NULL, OPT_WORK},
+	    {"read-only", no_argument, NULL, OPT_READ_ONLY},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -173,6 +189,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_PLATFORM:
 			o->platform = optarg;
+			break;
+		case OPT_UPPER:
+			o->upper = optarg;
+			break;
+		case OPT_WORK:
+			o->work = optarg;
+			break;
+		case OPT_READ_ONLY:
+			o->read_only = 1;
 			break;
 		case OPT_TMPDIR:
 			o->tmpdir = optarg;
@@ -213,6 +238,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 			return -1;
 		}
 	}
+	if (!o->upper != !o->work) {
+		fprintf(stderr, "layerfs: --upper and --work go together\n"
+				"Try 'layerfs --help' for more information.\n");
+		return -1;
+	}
+	if (o->read_only && o->upper) {
+		fprintf(stderr, "layerfs: --read-only and --upper exclude each other\n"
+				"Try 'layerfs --help' for more information.\n");
+		return -1;
+	}
 	if (argc - optind < 2) {
 		fprintf(stderr, "layerfs: %s\nTry 'layerfs --help' for more information.\n",
 			argc - optind == 0 ? "missing SOURCE and MOUNTPOINT"
@@ -237,6 +272,17 @@ static char *fsname_opt(const char *source)
 	return s;
 }
 
+/* Copy-up and upper directories walk with one fd per level: allow many. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int run_session(struct lfs_fs *fs, const struct options *o, const char *mnt,
 		       const char *source)
 {
@@ -247,7 +293,8 @@ static int run_session(struct lfs_fs *fs, const struct options *o, const char *m
 
 	fuse_opt_add_arg(&args, "layerfs");
 	fuse_opt_add_arg(&args, "-o");
-	fuse_opt_add_arg(&args, "ro,default_permissions,subtype=layerfs");
+	fuse_opt_add_arg(&args, o->read_only ? "ro,default_permissions,subtype=layerfs"
+					     : "default_permissions,subtype=layerfs");
 	fuse_opt_add_arg(&args, "-o");
 	fuse_opt_add_arg(&args, fsname);
 	/* As root the mount is for everyone, like a kernel mount. */
@@ -303,6 +350,8 @@ int main(int argc, char **argv)
 {
 	struct options o = {.cache_max = 4ULL << 30};
 	struct lfs_core_opts co = {0};
+	struct lfs_cow_opts wo = {0};
+	char *tmpdir = NULL;
 	struct lfs_fs fs = {.timeout = 86400.0};
 	const char *mnt;
 	struct stat st;
@@ -338,8 +387,28 @@ int main(int argc, char **argv)
 		free(o.fuse_opts);
 		return 1;
 	}
+	raise_fd_limit();
+	/* The daemon leaves the working directory: the private upper needs a full path. */
+	if (!o.upper && !o.read_only && o.tmpdir && !(tmpdir = realpath(o.tmpdir, NULL))) {
+		fprintf(stderr, "layerfs: %s: %s\n", o.tmpdir, strerror(errno));
+		lfs_core_free(fs.core);
+		free(o.fuse_opts);
+		return 1;
+	}
+	wo.read_only = o.read_only;
+	wo.upper = o.upper;
+	wo.work = o.work;
+	wo.tmpdir = tmpdir;
+	rc = lfs_cow_open(&fs.cow, fs.core, &wo);
+	if (rc < 0) {
+		fprintf(stderr, "layerfs: %s\n", lfs_err_get());
+		free(tmpdir);
+		free(o.fuse_opts);
+		return 1;
+	}
 	rc = run_session(&fs, &o, mnt, argv[first]);
-	lfs_core_free(fs.core);
+	lfs_cow_close(fs.cow);
+	free(tmpdir);
 	free(o.fuse_opts);
 	return rc;
 }

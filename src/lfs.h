@@ -18,6 +18,8 @@ void lfs_err_vset(const char *fmt, va_list ap);
 /* Prefix the current message with "PREFIX: " (adds context on the way up). */
 void lfs_err_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *lfs_err_get(void);
+/* lfs_err_set, then return RC (a -errno): `return lfs_error(rc, ...)`. */
+int lfs_error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void lfs_err_clear(void);
 
 /*

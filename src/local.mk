@@ -8,7 +8,9 @@ src_liblayerfs_a_SOURCES = \
 	src/layer.h src/layer.c \
 	src/node.h src/node.c src/tree.h src/tree.c \
 	src/cache.h src/cache_format.h src/cache.c src/cache_codec.c \
-	src/core.h src/core.c
+	src/core.h src/core.c \
+	src/upper.h src/upper.c \
+	src/cow.h src/cow_int.h src/cow.c src/cow_ops.c src/cow_mount.c src/copyup.c
 
 bin_PROGRAMS += src/layerfs
 src_layerfs_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)

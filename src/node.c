@@ -115,6 +115,31 @@ struct lfs_node *lfs_node_new(struct lfs_arena *a, uint32_t mode)
 	return n;
 }
 
+static void arena_own_dir(struct lfs_arena *a, struct lfs_dir *d)
+{
+	if (a->ndirs == a->capdirs) {
+		a->capdirs = a->capdirs ? a->capdirs * 2 : 64;
+		a->dirs = lfs_xrealloc(a->dirs, a->capdirs * sizeof(*a->dirs));
+	}
+	a->dirs[a->ndirs++] = d;
+}
+
+struct lfs_dir *lfs_dir_clone(struct lfs_arena *a, const struct lfs_dir *src)
+{
+	struct lfs_dir *d = lfs_arena_alloc(a, sizeof(*d));
+
+	*d = *src;
+	d->lower = NULL;
+	d->ents = d->cap ? lfs_xmalloc(d->cap * sizeof(*d->ents)) : NULL;
+	if (d->n)
+		memcpy(d->ents, src->ents, d->n * sizeof(*d->ents));
+	d->slots = d->nslots ? lfs_xmalloc(d->nslots * sizeof(*d->slots)) : NULL;
+	if (d->nslots)
+		memcpy(d->slots, src->slots, d->nslots * sizeof(*d->slots));
+	arena_own_dir(a, d);
+	return d;
+}
+
 struct lfs_node *lfs_dir_new(struct lfs_arena *a, struct lfs_node *parent)
 {
 	struct lfs_node *n = lfs_node_new(a, 0040755);
@@ -123,11 +148,7 @@ struct lfs_node *lfs_dir_new(struct lfs_arena *a, struct lfs_node *parent)
 	memset(d, 0, sizeof(*d));
 	n->dir = d;
 	n->parent = parent;
-	if (a->ndirs == a->capdirs) {
-		a->capdirs = a->capdirs ? a->capdirs * 2 : 64;
-		a->dirs = lfs_xrealloc(a->dirs, a->capdirs * sizeof(*a->dirs));
-	}
-	a->dirs[a->ndirs++] = d;
+	arena_own_dir(a, d);
 	return n;
 }
 

@@ -18,6 +18,7 @@ enum {
 	LFS_NF_OPAQUE = 1 << 1,	  /* directory hides the layers below it */
 	LFS_NF_WHITEOUT = 1 << 2, /* hides the path in the layers below */
 	LFS_NF_MERGED = 1 << 3,	  /* merged directory with lower parts (st_nlink 1) */
+	LFS_NF_UPPER = 1 << 4,	  /* lives in the upper directory (cow.c) */
 };
 
 struct lfs_xattr {
@@ -60,6 +61,11 @@ struct lfs_dir {
 	uint32_t *slots;   /* open addressing, index+1 into ents; 0 = free */
 	uint32_t nslots;   /* power of two, or 0 while small */
 	uint32_t nsubdirs; /* live subdirectories (for st_nlink) */
+	/*
+	 * Writable mounts: the table of the lower layers' merged view at this
+	 * path, kept when the directory is copied up (NULL: no lower part).
+	 */
+	struct lfs_dir *lower;
 };
 
 struct lfs_node {
@@ -79,7 +85,13 @@ struct lfs_node {
 	const struct lfs_sparse *sparse;
 	const struct lfs_hash128 *hash; /* regular files, when hashing was asked */
 	struct lfs_dir *dir;		/* directories only */
-	struct lfs_node *parent;	/* directories only */
+	/*
+	 * In the merged tree: the directory holding the node and its name there
+	 * (for a hard link, one of its names).  Layer trees set it for
+	 * directories only.
+	 */
+	struct lfs_node *parent;
+	const char *name;
 };
 
 /*
@@ -100,6 +112,9 @@ static inline int lfs_node_is_dir(const struct lfs_node *n)
 {
 	return (n->mode & 0170000) == 0040000;
 }
+
+/* A copy of SRC's table (same nodes and names) owned by A. */
+struct lfs_dir *lfs_dir_clone(struct lfs_arena *a, const struct lfs_dir *src);
 
 uint32_t lfs_name_hash(const char *name, size_t len);
 /* The entry NAME of directory D, or NULL. */

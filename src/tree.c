@@ -152,8 +152,8 @@ void lfs_tree_freeze(struct lfs_tree *t)
 		for (uint32_t i = 0; i < d->dir->n; i++) {
 			struct lfs_node *c = d->dir->ents[i].node;
 
-			if (c->dir)
-				c->parent = d;
+			c->parent = d;
+			c->name = d->dir->ents[i].name;
 			if (!c->ino)
 				add_inode(t, c, &cap);
 		}

@@ -1,0 +1,258 @@
+/*
+ * Setting up the mounted tree: the upper and work directories, the root
+ * (always merged with the upper directory, as in the kernel's overlayfs),
+ * and an existing upper directory read back as the top layer, so that a
+ * later mount continues where an earlier one (or the kernel) stopped.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "cow_int.h"
+#include "lfs.h"
+
+/* Upper files with several links seen so far (st_ino -> node). */
+struct linkmap {
+	struct {
+		ino_t ino;
+		struct lfs_node *node;
+	} *v;
+	size_t n, cap;
+};
+
+static struct lfs_node *linkmap_get(const struct linkmap *m, ino_t ino)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i].ino == ino)
+			return m->v[i].node;
+	return NULL;
+}
+
+static void linkmap_put(struct linkmap *m, ino_t ino, struct lfs_node *n)
+{
+	if (m->n == m->cap) {
+		m->cap = m->cap ? m->cap * 2 : 16;
+		m->v = lfs_xrealloc(m->v, m->cap * sizeof(*m->v));
+	}
+	m->v[m->n].ino = ino;
+	m->v[m->n++].node = n;
+}
+
+static void set_name(struct lfs_cow *w, struct lfs_node *d, const char *name, struct lfs_node *n)
+{
+	size_t len = strlen(name);
+	char *stable = lfs_arena_strndup(w->arena, name, len);
+
+	lfs_dir_set(d, stable, len, n);
+	n->parent = d;
+	n->name = stable;
+}
+
+static int load_dir(struct lfs_cow *w, struct lfs_node *d, int fd, struct linkmap *links,
+		    int *redirects);
+
+/* Entry NAME of the upper directory FD, which is merged node D. */
+static int load_entry(struct lfs_cow *w, struct lfs_node *d, int fd, const char *name,
+		      struct linkmap *links, int *redirects)
+{
+	struct lfs_node *old = lfs_dir_lookup(d, name, strlen(name)), *n;
+	struct stat st;
+	int cfd, rc, opq;
+
+	if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
+		lfs_dir_remove(d, name, strlen(name));
+		return 0;
+	}
+	if (!strncmp(name, ".wh.", 4)) {
+		if (strcmp(name, ".wh..wh..opq") != 0)
+			lfs_dir_remove(d, name + 4, strlen(name + 4));
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		n = st.st_nlink > 1 ? linkmap_get(links, st.st_ino) : NULL;
+		if (!n) {
+			n = lfs_node_new(w->arena, st.st_mode);
+			n->flags = LFS_NF_UPPER;
+			lfs_cow_add_inode(w, n);
+			if (st.st_nlink > 1)
+				linkmap_put(links, st.st_ino, n);
+			set_name(w, d, name, n);
+		} else {
+			struct lfs_node *keep = n->parent;
+			const char *keepname = n->name;
+
+			set_name(w, d, name, n);
+			n->parent = keep;
+			n->name = keepname;
+		}
+		return 0;
+	}
+	opq = lfs_upper_is_opaque(&w->up, fd, name);
+	if (opq < 0)
+		return opq;
+	{
+		char path[64 + NAME_MAX];
+
+		lfs_upper_procpath(path, sizeof(path), fd, name);
+		if (lgetxattr(path, "trusted.overlay.redirect", NULL, 0) >= 0 ||
+		    lgetxattr(path, "user.overlay.redirect", NULL, 0) >= 0)
+			(*redirects)++;
+	}
+	if (old && old->dir && !opq && !lfs_cow_is_upper(old)) {
+		struct lfs_dir *low = old->dir;
+
+		old->dir = lfs_dir_clone(w->arena, low);
+		old->dir->lower = low;
+		old->flags |= LFS_NF_UPPER;
+		n = old;
+	} else {
+		n = lfs_dir_new(w->arena, d);
+		n->flags = LFS_NF_UPPER;
+		lfs_cow_add_inode(w, n);
+		set_name(w, d, name, n);
+	}
+	n->mode = st.st_mode;
+	cfd = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (cfd < 0)
+		return -errno;
+	rc = load_dir(w, n, cfd, links, redirects);
+	close(cfd);
+	return rc;
+}
+
+static int load_dir(struct lfs_cow *w, struct lfs_node *d, int fd, struct linkmap *links,
+		    int *redirects)
+{
+	struct dirent *de;
+	DIR *dir;
+	int dfd = dup(fd), rc = 0;
+
+	if (dfd < 0)
+		return -errno;
+	dir = fdopendir(dfd);
+	if (!dir) {
+		rc = -errno;
+		close(dfd);
+		return rc;
+	}
+	while (rc == 0 && (de = readdir(dir)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		rc = load_entry(w, d, fd, de->d_name, links, redirects);
+	}
+	closedir(dir);
+	return rc;
+}
+
+int lfs_cow_load_upper(struct lfs_cow *w)
+{
+	struct linkmap links = {0};
+	int fd, rc, redirects = 0;
+
+	fd = openat(w->up.root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return lfs_error(-errno, "cannot read the upper directory: %s", strerror(errno));
+	rc = load_dir(w, w->tree->root, fd, &links, &redirects);
+	close(fd);
+	free(links.v);
+	if (rc < 0)
+		return lfs_error(rc, "cannot read the upper directory: %s", strerror(-rc));
+	if (redirects)
+		lfs_warn("the upper directory has %d redirected directories (redirect_dir=on); "
+			 "they show their own contents only",
+			 redirects);
+	return 0;
+}
+
+/* A fresh private upper root takes the image root's metadata (what a chroot expects). */
+static void init_root(struct lfs_cow *w, const struct lfs_node *r)
+{
+	char path[64];
+	struct timespec ts[2];
+
+	lfs_upper_procpath(path, sizeof(path), w->up.root, NULL);
+	if (w->chown_new && chown(path, r->uid, r->gid) < 0)
+		lfs_warn("cannot set the owner of the upper directory: %s", strerror(errno));
+	for (uint32_t i = 0; r->xattrs && i < r->xattrs->n; i++)
+		if (!lfs_upper_private_xattr(r->xattrs->x[i].name))
+			setxattr(path, r->xattrs->x[i].name, r->xattrs->x[i].value,
+				 r->xattrs->x[i].len, 0);
+	chmod(path, r->mode & 07777);
+	ts[0].tv_sec = ts[1].tv_sec = r->mtime_sec;
+	ts[0].tv_nsec = ts[1].tv_nsec = r->mtime_nsec;
+	utimensat(AT_FDCWD, path, ts, 0);
+}
+
+int lfs_cow_open(struct lfs_cow **out, struct lfs_core *core, const struct lfs_cow_opts *o)
+{
+	struct lfs_cow *w = lfs_xcalloc(1, sizeof(*w));
+	pthread_rwlockattr_t ra;
+	struct lfs_node *root;
+	int rc;
+
+	w->core = core;
+	w->tree = core->tree;
+	w->up.root = w->up.work = -1;
+	w->writable = !o->read_only;
+	w->arena = lfs_arena_new();
+	w->cap = w->tree->ninodes;
+	/* Writers first: a steady stream of lookups must not starve a change. */
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&w->lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	for (int i = 0; i < LFS_COW_STRIPES; i++)
+		pthread_mutex_init(&w->stripe[i], NULL);
+	*out = w;
+	if (!w->writable)
+		return 0;
+	w->chown_new = geteuid() == 0;
+	rc = lfs_upper_open(&w->up, o->upper, o->work, o->tmpdir);
+	if (rc < 0)
+		goto fail;
+	root = w->tree->root;
+	if (w->up.ephemeral)
+		init_root(w, root);
+	{
+		struct lfs_dir *low = root->dir;
+
+		root->dir = lfs_dir_clone(w->arena, low);
+		root->dir->lower = low;
+		root->flags |= LFS_NF_UPPER;
+	}
+	if (!w->up.ephemeral) {
+		rc = lfs_cow_load_upper(w);
+		if (rc < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	lfs_cow_close(w);
+	*out = NULL;
+	return rc;
+}
+
+void lfs_cow_close(struct lfs_cow *w)
+{
+	if (!w)
+		return;
+	if (w->up.root >= 0 || w->up.ephemeral)
+		lfs_upper_close(&w->up);
+	lfs_core_free(w->core);
+	lfs_arena_free(w->arena);
+	pthread_rwlock_destroy(&w->lock);
+	for (int i = 0; i < LFS_COW_STRIPES; i++)
+		pthread_mutex_destroy(&w->stripe[i]);
+	free(w);
+}

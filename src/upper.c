@@ -1,0 +1,433 @@
+/*
+ * The upper directory in overlayfs' on-disk format.  Whiteouts are 0:0
+ * character devices (the OCI ".wh." files only where mknod is refused);
+ * opaque directories carry trusted.overlay.opaque=y as root and
+ * user.overlay.opaque=y otherwise (what the kernel's userxattr option
+ * reads).  New entries are built in WORK/work and renamed into place, so a
+ * crash never leaves a half-made entry visible.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "lfs.h"
+#include "upper.h"
+
+#define WH_PREFIX     ".wh."
+#define WH_PREFIX_LEN 4
+#define OPAQUE_FILE   ".wh..wh..opq"
+
+void lfs_upper_procpath(char *buf, size_t n, int dirfd, const char *name)
+{
+	if (name && *name)
+		snprintf(buf, n, "/proc/self/fd/%d/%s", dirfd, name);
+	else
+		snprintf(buf, n, "/proc/self/fd/%d", dirfd);
+}
+
+int lfs_upper_private_xattr(const char *name)
+{
+	return strncmp(name, "trusted.overlay.", 16) == 0 || strncmp(name, "user.overlay.", 13) == 0;
+}
+
+void lfs_upper_tmpname(struct lfs_upper *u, char buf[40])
+{
+	unsigned long long s = (unsigned long long)atomic_fetch_add(&u->seq, 1);
+
+	snprintf(buf, 40, "#lfs-%ld-%llu", (long)getpid(), s);
+}
+
+/* The name ".wh.NAME" in BUF, or -ENAMETOOLONG. */
+static int wh_name(char *buf, size_t n, const char *name)
+{
+	if (strlen(name) + WH_PREFIX_LEN > NAME_MAX || strlen(name) + WH_PREFIX_LEN >= n)
+		return -ENAMETOOLONG;
+	snprintf(buf, n, WH_PREFIX "%s", name);
+	return 0;
+}
+
+int lfs_upper_rmtree(int dirfd, const char *name)
+{
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = 0;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		rc = lfs_upper_rmtree(fd, de->d_name);
+		if (rc < 0)
+			break;
+	}
+	closedir(d);
+	if (rc == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		rc = -errno;
+	return rc;
+}
+
+int lfs_upper_empty(int dirfd, const char *name)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = 0;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		rc = lfs_upper_rmtree(fd, de->d_name);
+		if (rc < 0)
+			break;
+	}
+	closedir(d);
+	return rc;
+}
+
+int lfs_upper_opendir(const struct lfs_upper *u, const char *const *names, size_t n)
+{
+	int fd = openat(u->root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	for (size_t i = 0; i < n; i++) {
+		int next = openat(fd, names[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int e = errno;
+
+		close(fd);
+		if (next < 0)
+			return -e;
+		fd = next;
+	}
+	return fd;
+}
+
+int lfs_upper_is_whiteout(const struct lfs_upper *u, int dirfd, const char *name)
+{
+	char wh[NAME_MAX + 2];
+	struct stat st;
+
+	(void)u;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0);
+	if (errno != ENOENT)
+		return -errno;
+	if (wh_name(wh, sizeof(wh), name) < 0)
+		return 0;
+	if (fstatat(dirfd, wh, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	return errno == ENOENT ? 0 : -errno;
+}
+
+int lfs_upper_exists(const struct lfs_upper *u, int dirfd, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	if (errno != ENOENT)
+		return -errno;
+	return lfs_upper_is_whiteout(u, dirfd, name);
+}
+
+int lfs_upper_drop_whiteout(const struct lfs_upper *u, int dirfd, const char *name)
+{
+	char wh[NAME_MAX + 2];
+	struct stat st;
+
+	(void)u;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISCHR(st.st_mode) &&
+	    st.st_rdev == makedev(0, 0))
+		return unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
+	if (wh_name(wh, sizeof(wh), name) < 0)
+		return 0;
+	if (unlinkat(dirfd, wh, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/* Build a whiteout for NAME in the work directory: its name there in TMP. */
+static int make_whiteout(struct lfs_upper *u, char tmp[40])
+{
+	int fd;
+
+	lfs_upper_tmpname(u, tmp);
+	if (!u->wh_files)
+		return mknodat(u->work, tmp, S_IFCHR | 0, makedev(0, 0)) < 0 ? -errno : 0;
+	fd = openat(u->work, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+int lfs_upper_whiteout(struct lfs_upper *u, int dirfd, const char *name)
+{
+	char tmp[40], wh[NAME_MAX + 2];
+	int rc;
+
+	if (u->wh_files) {
+		rc = wh_name(wh, sizeof(wh), name);
+		if (rc < 0)
+			return rc;
+		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+			return -errno;
+		name = wh;
+	}
+	rc = make_whiteout(u, tmp);
+	if (rc < 0)
+		return rc;
+	if (renameat(u->work, tmp, dirfd, name) < 0) {
+		rc = -errno;
+		unlinkat(u->work, tmp, 0);
+	}
+	return rc;
+}
+
+int lfs_upper_whiteout_dir(struct lfs_upper *u, int dirfd, const char *name)
+{
+	char tmp[40];
+	int rc;
+
+	if (u->wh_files) {
+		lfs_upper_tmpname(u, tmp);
+		if (renameat(dirfd, name, u->work, tmp) < 0)
+			return -errno;
+		lfs_upper_rmtree(u->work, tmp);
+		return lfs_upper_whiteout(u, dirfd, name);
+	}
+	rc = make_whiteout(u, tmp);
+	if (rc < 0)
+		return rc;
+	if (renameat2(u->work, tmp, dirfd, name, RENAME_EXCHANGE) < 0) {
+		rc = -errno;
+		unlinkat(u->work, tmp, 0);
+		return rc;
+	}
+	/* The old directory is in the work directory now: out of sight. */
+	return lfs_upper_rmtree(u->work, tmp);
+}
+
+int lfs_upper_install(struct lfs_upper *u, const char *tmp, int dirfd, const char *name)
+{
+	struct stat st, wst;
+	int wh;
+
+	wh = lfs_upper_is_whiteout(u, dirfd, name);
+	if (wh < 0)
+		return wh;
+	if (!wh)
+		return renameat2(u->work, tmp, dirfd, name, RENAME_NOREPLACE) < 0 ? -errno : 0;
+	if (fstatat(dirfd, name, &wst, AT_SYMLINK_NOFOLLOW) < 0) {
+		/* A .wh. file: the name itself is free. */
+		if (renameat2(u->work, tmp, dirfd, name, RENAME_NOREPLACE) < 0)
+			return -errno;
+		return lfs_upper_drop_whiteout(u, dirfd, name);
+	}
+	if (fstatat(u->work, tmp, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return renameat(u->work, tmp, dirfd, name) < 0 ? -errno : 0;
+	/* A directory cannot replace a device: swap them, then drop the whiteout. */
+	if (renameat2(u->work, tmp, dirfd, name, RENAME_EXCHANGE) < 0)
+		return -errno;
+	unlinkat(u->work, tmp, 0);
+	return 0;
+}
+
+int lfs_upper_set_opaque(const struct lfs_upper *u, int dirfd, const char *name)
+{
+	char path[64 + NAME_MAX];
+
+	lfs_upper_procpath(path, sizeof(path), dirfd, name);
+	return lsetxattr(path, u->opaque_xattr, "y", 1, 0) < 0 ? -errno : 0;
+}
+
+static int xattr_is_y(const char *path, const char *xname)
+{
+	char v[4];
+	ssize_t r = lgetxattr(path, xname, v, sizeof(v));
+
+	return r == 1 && v[0] == 'y';
+}
+
+int lfs_upper_is_opaque(const struct lfs_upper *u, int dirfd, const char *name)
+{
+	char path[64 + NAME_MAX + 16];
+	struct stat st;
+
+	(void)u;
+	lfs_upper_procpath(path, sizeof(path) - 16, dirfd, name);
+	if (xattr_is_y(path, "trusted.overlay.opaque") || xattr_is_y(path, "user.overlay.opaque"))
+		return 1;
+	strcat(path, "/" OPAQUE_FILE);
+	return stat(path, &st) == 0;
+}
+
+/* Create DIR (one level) unless it exists; open it. */
+static int open_made_dir(const char *dir)
+{
+	int fd;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* What this process may do in the work directory decides the formats. */
+static void probe_formats(struct lfs_upper *u)
+{
+	char tmp[40], path[96];
+
+	lfs_upper_tmpname(u, tmp);
+	if (mknodat(u->work, tmp, S_IFCHR | 0, makedev(0, 0)) == 0)
+		unlinkat(u->work, tmp, 0);
+	else
+		u->wh_files = 1;
+	u->opaque_xattr = "user.overlay.opaque";
+	lfs_upper_tmpname(u, tmp);
+	if (mkdirat(u->work, tmp, 0700) == 0) {
+		lfs_upper_procpath(path, sizeof(path), u->work, tmp);
+		if (lsetxattr(path, "trusted.overlay.opaque", "y", 1, 0) == 0)
+			u->opaque_xattr = "trusted.overlay.opaque";
+		unlinkat(u->work, tmp, AT_REMOVEDIR);
+	}
+}
+
+int lfs_upper_open(struct lfs_upper *u, const char *upper, const char *work, const char *tmpdir)
+{
+	char *base = NULL, *up = NULL, *wk = NULL, sb[256], sb2[256];
+	struct stat su, sw;
+	int wfd = -1, rc;
+
+	memset(u, 0, sizeof(*u));
+	u->root = u->work = -1;
+	if (!upper) {
+		if (!tmpdir)
+			tmpdir = getenv("TMPDIR");
+		if (!tmpdir || !*tmpdir)
+			tmpdir = "/var/tmp";
+		if (asprintf(&base, "%s/layerfs-upper.XXXXXX", tmpdir) < 0)
+			return lfs_error(-ENOMEM, "out of memory");
+		if (!mkdtemp(base)) {
+			rc = lfs_error(-errno, "%s: cannot create a private upper directory: %s",
+				       lfs_show(tmpdir, sb, sizeof(sb)), strerror(errno));
+			free(base);
+			return rc;
+		}
+		u->ephemeral = base;
+		if (asprintf(&up, "%s/upper", base) < 0 || asprintf(&wk, "%s/work", base) < 0) {
+			rc = lfs_error(-ENOMEM, "out of memory");
+			goto fail;
+		}
+		upper = up;
+		work = wk;
+	}
+	rc = open_made_dir(upper);
+	if (rc < 0) {
+		rc = lfs_error(rc, "%s: cannot open the upper directory: %s", lfs_show(upper, sb, sizeof(sb)),
+			       strerror(-rc));
+		goto fail;
+	}
+	u->root = rc;
+	rc = open_made_dir(work);
+	if (rc < 0) {
+		rc = lfs_error(rc, "%s: cannot open the work directory: %s", lfs_show(work, sb, sizeof(sb)),
+			       strerror(-rc));
+		goto fail;
+	}
+	wfd = rc;
+	if (fstat(u->root, &su) < 0 || fstat(wfd, &sw) < 0) {
+		rc = lfs_error(-errno, "cannot stat the upper or work directory: %s",
+			       strerror(errno));
+		goto fail;
+	}
+	if (su.st_dev != sw.st_dev) {
+		rc = lfs_error(-EXDEV, "%s and %s: the upper and work directories must be on one "
+				       "filesystem",
+			       lfs_show(upper, sb, sizeof(sb)), lfs_show(work, sb2, sizeof(sb2)));
+		goto fail;
+	}
+	if (su.st_ino == sw.st_ino) {
+		rc = lfs_error(-EINVAL, "%s: the upper and work directories must differ",
+			       lfs_show(upper, sb, sizeof(sb)));
+		goto fail;
+	}
+	/* As the kernel does: WORK/work holds only what a crash left behind. */
+	rc = lfs_upper_rmtree(wfd, "work");
+	if (rc == 0 && mkdirat(wfd, "work", 0700) < 0)
+		rc = -errno;
+	if (rc == 0) {
+		u->work = openat(wfd, "work", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (u->work < 0)
+			rc = -errno;
+	}
+	if (rc < 0) {
+		rc = lfs_error(rc, "%s/work: cannot prepare the work directory: %s",
+			       lfs_show(work, sb, sizeof(sb)), strerror(-rc));
+		goto fail;
+	}
+	close(wfd);
+	free(up);
+	free(wk);
+	probe_formats(u);
+	return 0;
+fail:
+	if (wfd >= 0)
+		close(wfd);
+	free(up);
+	free(wk);
+	lfs_upper_close(u);
+	return rc;
+}
+
+void lfs_upper_close(struct lfs_upper *u)
+{
+	if (u->work >= 0)
+		close(u->work);
+	if (u->root >= 0)
+		close(u->root);
+	u->work = u->root = -1;
+	if (u->ephemeral) {
+		char sb[256];
+		int rc = lfs_upper_rmtree(AT_FDCWD, u->ephemeral);
+
+		if (rc < 0)
+			lfs_warn("%s: cannot remove the private upper directory: %s",
+				 lfs_show(u->ephemeral, sb, sizeof(sb)), strerror(-rc));
+		free(u->ephemeral);
+		u->ephemeral = NULL;
+	}
+}
