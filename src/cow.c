@@ -124,6 +124,77 @@ void lfs_cow_stat_lower(const struct lfs_node *n, struct stat *st)
 	st->st_ctim = st->st_mtim;
 }
 
+static struct lfs_cow_open *find_open(struct lfs_cow *w, uint64_t ino)
+{
+	for (size_t i = 0; i < w->nopens; i++)
+		if (w->opens[i].ino == ino)
+			return &w->opens[i];
+	return NULL;
+}
+
+void lfs_cow_note_open(struct lfs_cow *w, const struct lfs_node *n)
+{
+	struct lfs_cow_open *o;
+
+	pthread_mutex_lock(&w->open_lock);
+	o = find_open(w, n->ino);
+	if (!o) {
+		if (w->nopens == w->capopens) {
+			w->capopens = w->capopens ? w->capopens * 2 : 16;
+			w->opens = lfs_xrealloc(w->opens, w->capopens * sizeof(*w->opens));
+		}
+		o = &w->opens[w->nopens++];
+		o->ino = n->ino;
+		o->count = 0;
+		o->keep = -1;
+	}
+	o->count++;
+	pthread_mutex_unlock(&w->open_lock);
+}
+
+void lfs_cow_release(struct lfs_cow *w, struct lfs_node *n, int fd)
+{
+	struct lfs_cow_open *o;
+
+	if (fd >= 0)
+		close(fd);
+	pthread_mutex_lock(&w->open_lock);
+	o = find_open(w, n->ino);
+	if (o && --o->count == 0) {
+		if (o->keep >= 0)
+			close(o->keep);
+		*o = w->opens[--w->nopens];
+	}
+	pthread_mutex_unlock(&w->open_lock);
+}
+
+void lfs_cow_keep_open(struct lfs_cow *w, const struct lfs_node *n, int pfd, const char *name)
+{
+	struct lfs_cow_open *o;
+
+	if (n->dir || !lfs_cow_is_upper(n))
+		return;
+	pthread_mutex_lock(&w->open_lock);
+	o = find_open(w, n->ino);
+	if (o && o->keep < 0)
+		o->keep = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	pthread_mutex_unlock(&w->open_lock);
+}
+
+/* The attributes of an upper file that lost its last name while open. */
+static int stat_kept(struct lfs_cow *w, const struct lfs_node *n, struct stat *st)
+{
+	struct lfs_cow_open *o;
+	int rc = -ESTALE;
+
+	pthread_mutex_lock(&w->open_lock);
+	o = find_open(w, n->ino);
+	if (o && o->keep >= 0)
+		rc = fstat(o->keep, st) < 0 ? -errno : 0;
+	pthread_mutex_unlock(&w->open_lock);
+	return rc;
+}
+
 int lfs_cow_stat_node(struct lfs_cow *w, const struct lfs_node *n, int pfd, struct stat *st)
 {
 	int fd = pfd, rc = 0;
@@ -144,8 +215,10 @@ int lfs_cow_stat_node(struct lfs_cow *w, const struct lfs_node *n, int pfd, stru
 			rc = -errno;
 		if (pfd < 0)
 			close(fd);
+		if (rc == -ENOENT)
+			rc = stat_kept(w, n, st);
 		if (rc < 0)
-			return rc == -ENOENT ? -ESTALE : rc;
+			return rc;
 	}
 	st->st_ino = n->ino;
 	/* The kernel's overlayfs: a directory with lower parts has one link. */
@@ -324,6 +397,8 @@ int lfs_cow_open_file(struct lfs_cow *w, struct lfs_node *n, int flags, int *fd)
 		upath_put(&p);
 	}
 	unlock(w);
+	if (rc == 0)
+		lfs_cow_note_open(w, n);
 	return rc;
 }
 
@@ -345,7 +420,7 @@ ssize_t lfs_cow_read(struct lfs_cow *w, struct lfs_node *n, void *buf, size_t si
 	r = pread(fd, buf, size, (off_t)off);
 	if (r < 0)
 		r = -errno;
-	close(fd);
+	lfs_cow_release(w, n, fd);
 	return r;
 }
 

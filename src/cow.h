@@ -51,6 +51,8 @@ int lfs_cow_readdir(struct lfs_cow *w, struct lfs_node *d, uint64_t off, int plu
  * file is read from the lower layers.
  */
 int lfs_cow_open_file(struct lfs_cow *w, struct lfs_node *n, int flags, int *fd);
+/* A handle lfs_cow_open_file gave is closed (FD: its fd, or -1). */
+void lfs_cow_release(struct lfs_cow *w, struct lfs_node *n, int fd);
 /* Read a lower-opened file (it may have been copied up since). */
 ssize_t lfs_cow_read(struct lfs_cow *w, struct lfs_node *n, void *buf, size_t size, uint64_t off);
 

@@ -30,7 +30,25 @@ struct lfs_cow {
 	pthread_mutex_t stripe[LFS_COW_STRIPES];
 	struct lfs_arena *arena; /* new nodes and names; lock held for writing */
 	uint64_t cap;		 /* slots allocated in tree->inodes; lock */
+	/*
+	 * Open files, so that one unlinked while open still answers stat (the
+	 * kernel sends no file handle with it): guarded by open_lock.
+	 */
+	pthread_mutex_t open_lock;
+	struct lfs_cow_open *opens;
+	size_t nopens, capopens;
 };
+
+struct lfs_cow_open {
+	uint64_t ino;
+	uint32_t count; /* open handles */
+	int keep;	/* O_PATH fd of the file once its last name is gone, or -1 */
+};
+
+/* N has one more open handle. */
+void lfs_cow_note_open(struct lfs_cow *w, const struct lfs_node *n);
+/* Lock held for writing: N's last name, NAME in PFD, is about to go. */
+void lfs_cow_keep_open(struct lfs_cow *w, const struct lfs_node *n, int pfd, const char *name);
 
 static inline int lfs_cow_is_upper(const struct lfs_node *n)
 {

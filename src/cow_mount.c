@@ -214,6 +214,7 @@ int lfs_cow_open(struct lfs_cow **out, struct lfs_core *core, const struct lfs_c
 	pthread_rwlockattr_destroy(&ra);
 	for (int i = 0; i < LFS_COW_STRIPES; i++)
 		pthread_mutex_init(&w->stripe[i], NULL);
+	pthread_mutex_init(&w->open_lock, NULL);
 	*out = w;
 	if (!w->writable)
 		return 0;
@@ -254,5 +255,10 @@ void lfs_cow_close(struct lfs_cow *w)
 	pthread_rwlock_destroy(&w->lock);
 	for (int i = 0; i < LFS_COW_STRIPES; i++)
 		pthread_mutex_destroy(&w->stripe[i]);
+	pthread_mutex_destroy(&w->open_lock);
+	for (size_t i = 0; i < w->nopens; i++)
+		if (w->opens[i].keep >= 0)
+			close(w->opens[i].keep);
+	free(w->opens);
 	free(w);
 }

@@ -173,6 +173,8 @@ int lfs_cow_create(struct lfs_cow *w, uint64_t parent, const char *name,
 	link_in(w, p, name, n);
 	rc = lfs_cow_stat_node(w, n, pfd, st);
 	*out = n;
+	if (*fd >= 0)
+		lfs_cow_note_open(w, n);
 out:
 	if (pfd >= 0)
 		close(pfd);
@@ -246,6 +248,16 @@ out:
 	return rc;
 }
 
+/* NAME in PFD, a name of N, goes: if it is the last one, an open N still needs it. */
+static void keep_if_last(struct lfs_cow *w, const struct lfs_node *n, int pfd, const char *name)
+{
+	struct stat st;
+
+	if (!n->dir && lfs_cow_is_upper(n) &&
+	    fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_nlink == 1)
+		lfs_cow_keep_open(w, n, pfd, name);
+}
+
 int lfs_cow_unlink(struct lfs_cow *w, uint64_t parent, const char *name, int dir)
 {
 	struct lfs_node *p, *n;
@@ -273,6 +285,7 @@ int lfs_cow_unlink(struct lfs_cow *w, uint64_t parent, const char *name, int dir
 	if (rc < 0)
 		goto out;
 	lower = lfs_cow_lower_positive(p, name);
+	keep_if_last(w, n, pfd, name);
 	if (!lfs_cow_is_upper(n))
 		rc = lfs_upper_whiteout(&w->up, pfd, name);
 	else if (n->dir)
@@ -421,6 +434,8 @@ again:
 		rc = parent_dir(w, p2i, &p2, &pfd2);
 	if (rc < 0)
 		goto out;
+	if (t && !(flags & RENAME_EXCHANGE))
+		keep_if_last(w, t, pfd2, n2);
 	if (flags & RENAME_EXCHANGE) {
 		rc = renameat2(pfd1, n1, pfd2, n2, RENAME_EXCHANGE) < 0 ? -errno : 0;
 		if (rc == 0 && t->dir && p1->dir->lower)

@@ -278,8 +278,11 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	if (fd_of(fi) >= 0)
+	struct lfs_node *n = node_of(req, ino);
+
+	if (n)
+		lfs_cow_release(cow_of(req), n, fd_of(fi));
+	else if (fd_of(fi) >= 0)
 		close(fd_of(fi));
 	fuse_reply_err(req, 0);
 }

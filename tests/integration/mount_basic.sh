@@ -64,6 +64,10 @@ PY
 gzip -9 "$t/l1.tar"
 zstd -q --rm -19 "$t/l2.tar"
 mnt="$t/mnt"; mkdir "$mnt"
+# where the private upper directory goes (checked for removal below)
+mkdir -m 1777 "$t/tmp"
+TMPDIR=$t/tmp
+export TMPDIR
 lfs_mount "$t/l0.tar" "$t/l1.tar.gz" "$t/l2.tar.zst" "$mnt"
 
 [ "$(cat "$mnt/etc/hostname")" = "gzip layer" ] || fail "upper file must win"
@@ -83,14 +87,29 @@ for i in 0 1 2; do
 done
 # stable inode numbers
 [ "$(stat -c %i "$mnt/etc/hostname")" = "$(stat -c %i "$mnt/etc/hostname")" ] || fail ino
-# read-only
-if touch "$mnt/newfile" 2>"$t/err"; then fail "write must fail"; fi
-grep -qi 'read-only' "$t/err" || fail "write must fail with EROFS: $(cat "$t/err")"
-if rm "$mnt/etc/hostname" 2>/dev/null; then fail "unlink must fail"; fi
+# writable by default: changes land in a private upper directory that goes away
+ino=$(stat -c %i "$mnt/etc/hostname")
+echo more >>"$mnt/etc/hostname" || fail "append must work"
+[ "$(cat "$mnt/etc/hostname")" = "gzip layer
+more" ] || fail "appended content"
+[ "$(stat -c %i "$mnt/etc/hostname")" = "$ino" ] || fail "st_ino must survive a copy-up"
+touch "$mnt/newfile" || fail "create must work"
+rm "$mnt/data/big0" || fail "unlink must work"
+[ ! -e "$mnt/data/big0" ] || fail "unlinked file still there"
+cmp "$t/big.bin" "$mnt/data/big1" || fail "a sibling of an unlinked file"
 df "$mnt" >/dev/null || fail statfs
 stat -f -c %T "$mnt" | grep -q fuse || fail "statfs type"
 lfs_umount "$mnt"
 grep -q " $mnt " /proc/self/mountinfo && fail "still mounted"
+[ -z "$(ls "$t/tmp")" ] || fail "the private upper directory must be removed"
+
+# --read-only: every change fails with EROFS
+lfs_mount --read-only "$t/l0.tar" "$t/l1.tar.gz" "$t/l2.tar.zst" "$mnt"
+if touch "$mnt/newfile" 2>"$t/err"; then fail "write must fail"; fi
+grep -qi 'read-only' "$t/err" || fail "write must fail with EROFS: $(cat "$t/err")"
+if rm "$mnt/etc/hostname" 2>/dev/null; then fail "unlink must fail"; fi
+[ "$(cat "$mnt/etc/hostname")" = "gzip layer" ] || fail "a private upper must not outlive its mount"
+lfs_umount "$mnt"
 
 # --- the index cache: a warm mount serves the same bytes, and damaged index
 # files are rebuilt, never trusted
