@@ -248,20 +248,29 @@ out:
 	return rc;
 }
 
-/* NAME in PFD, a name of N, goes: if it is the last one, an open N still needs it. */
-static void keep_if_last(struct lfs_cow *w, const struct lfs_node *n, int pfd, const char *name)
+/*
+ * NAME in PFD, a name of N, is about to go.  Returns whether N may have
+ * other names; if not, an open N keeps an fd to answer stat with.
+ */
+static int name_goes(struct lfs_cow *w, const struct lfs_node *n, int pfd, const char *name)
 {
 	struct stat st;
 
-	if (!n->dir && lfs_cow_is_upper(n) &&
-	    fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_nlink == 1)
+	if (n->dir)
+		return 0;
+	if (!lfs_cow_is_upper(n))
+		return n->nlink > 1;
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 1;
+	if (st.st_nlink == 1)
 		lfs_cow_keep_open(w, n, pfd, name);
+	return st.st_nlink > 1;
 }
 
 int lfs_cow_unlink(struct lfs_cow *w, uint64_t parent, const char *name, int dir)
 {
 	struct lfs_node *p, *n;
-	int pfd = -1, rc, lower;
+	int pfd = -1, rc, lower, multi;
 
 	if (!w->writable)
 		return -EROFS;
@@ -285,7 +294,7 @@ int lfs_cow_unlink(struct lfs_cow *w, uint64_t parent, const char *name, int dir
 	if (rc < 0)
 		goto out;
 	lower = lfs_cow_lower_positive(p, name);
-	keep_if_last(w, n, pfd, name);
+	multi = name_goes(w, n, pfd, name);
 	if (!lfs_cow_is_upper(n))
 		rc = lfs_upper_whiteout(&w->up, pfd, name);
 	else if (n->dir)
@@ -297,7 +306,8 @@ int lfs_cow_unlink(struct lfs_cow *w, uint64_t parent, const char *name, int dir
 	if (rc < 0)
 		goto out;
 	lfs_dir_remove(p, name, strlen(name));
-	lfs_cow_renamed_away(w, n);
+	if (multi)
+		lfs_cow_renamed_away(w, n);
 out:
 	if (pfd >= 0)
 		close(pfd);
@@ -387,7 +397,7 @@ int lfs_cow_rename(struct lfs_cow *w, uint64_t p1i, const char *n1, uint64_t p2i
 		   unsigned flags)
 {
 	struct lfs_node *p1, *p2, *s, *t;
-	int pfd1 = -1, pfd2 = -1, rc, tries = 0;
+	int pfd1 = -1, pfd2 = -1, rc, tries = 0, tmulti = 0;
 
 	if (!w->writable)
 		return -EROFS;
@@ -435,7 +445,7 @@ again:
 	if (rc < 0)
 		goto out;
 	if (t && !(flags & RENAME_EXCHANGE))
-		keep_if_last(w, t, pfd2, n2);
+		tmulti = name_goes(w, t, pfd2, n2);
 	if (flags & RENAME_EXCHANGE) {
 		rc = renameat2(pfd1, n1, pfd2, n2, RENAME_EXCHANGE) < 0 ? -errno : 0;
 		if (rc == 0 && t->dir && p1->dir->lower)
@@ -454,7 +464,7 @@ again:
 	} else {
 		lfs_dir_remove(p1, n1, strlen(n1));
 		link_in(w, p2, n2, s);
-		if (t)
+		if (t && tmulti)
 			lfs_cow_renamed_away(w, t);
 	}
 out:
