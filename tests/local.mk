@@ -36,6 +36,7 @@ LFS_INTEGRATION_TESTS = \
 	tests/integration/report_html.sh \
 	tests/integration/real_image.sh \
 	tests/integration/pkg_chroot.sh \
+	tests/integration/copyup_stall.sh \
 	tests/integration/hostile.sh \
 	tests/integration/load.sh
 TESTS += $(LFS_INTEGRATION_TESTS)
