@@ -117,7 +117,7 @@ static int copy_meta(struct lfs_cow *w, const struct lfs_node *n, const char *na
 				return -e;
 		}
 	}
-	if (!S_ISLNK(n->mode) && fchmodat(work, name, n->mode & 07777, 0) < 0)
+	if (!S_ISLNK(n->mode) && fchmodat(work, name, n->mode & 07777, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	ts[0].tv_sec = ts[1].tv_sec = n->mtime_sec;
 	ts[0].tv_nsec = ts[1].tv_nsec = n->mtime_nsec;

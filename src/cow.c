@@ -450,7 +450,7 @@ int lfs_cow_setattr(struct lfs_cow *w, struct lfs_node *n, int fd, const struct 
 		}
 	}
 	if ((to_set & LFS_SET_MODE) && !S_ISLNK(n->mode) &&
-	    fchmodat(p.dirfd, p.name, attr->st_mode & 07777, 0) < 0) {
+	    fchmodat(p.dirfd, p.name, attr->st_mode & 07777, nofollow) < 0) {
 		rc = -errno;
 		goto out_path;
 	}

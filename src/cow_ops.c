@@ -150,7 +150,7 @@ int lfs_cow_create(struct lfs_cow *w, uint64_t parent, const char *name,
 		goto out;
 	if (w->chown_new && fchownat(dirfd, ename, nw->uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		rc = -errno;
-	if (rc == 0 && !S_ISLNK(mode) && fchmodat(dirfd, ename, mode & 07777, 0) < 0)
+	if (rc == 0 && !S_ISLNK(mode) && fchmodat(dirfd, ename, mode & 07777, AT_SYMLINK_NOFOLLOW) < 0)
 		rc = -errno;
 	if (rc == 0 && wh && S_ISDIR(mode))
 		rc = lfs_upper_set_opaque(&w->up, dirfd, ename);

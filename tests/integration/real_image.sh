@@ -13,6 +13,10 @@
 #  2. builds the same reference independently with GNU tar (realcmp.py
 #     extract) and compares it with layerfs mounted twice, with a cold and
 #     then a warm index cache.
+#  3. a package manager in a chroot on a writable mount: apt-get update and
+#     apt-get install inside it (needs Debian's mirror; LFS_REAL_APT=0 skips
+#     this part), the package still installed after a remount with the same
+#     --upper, and on the kernel's overlayfs over the layers with that upper.
 # About 30 s per source kind once the image exists.
 #
 # Slow, so opt-in: skipped (77) unless LFS_REAL_IMAGE=1, and unless root,
@@ -158,6 +162,53 @@ for pass in cold warm; do
 	fusermount3 -u "$mnt"
 	results+=("tar reference vs layerfs oci-gzip, $pass index: $res (mount ${t_mount}s)")
 done
+
+# ---------------------------------------------------------------- 3. apt-get in a chroot
+if [ "${LFS_REAL_APT:-1}" = 1 ]; then
+	echo "real_image: --- apt-get install in a chroot on the mount"
+	mnt=$work/mnt-apt
+	up=$work/apt-upper
+	mkdir "$mnt"
+	mounts+=("$mnt/proc" "$mnt/dev" "$mnt")
+	chroot_run() {    # ROOT COMMAND
+		mount --bind /dev "$1/dev" && mount -t proc proc "$1/proc" &&
+			cp /etc/resolv.conf "$1/etc/resolv.conf" &&
+			chroot "$1" /bin/sh -c "$2" >>"$work/apt.log" 2>&1
+		_rc=$?
+		umount "$1/proc" "$1/dev" 2>/dev/null
+		return $_rc
+	}
+	res=ok
+	if ! "$LAYERFS" -q --upper "$up" --work "$work/apt-work" "$img/oci" "$mnt" 2>"$work/err"; then
+		res="layerfs did not mount: $(cat "$work/err")"
+	elif ! chroot_run "$mnt" 'export DEBIAN_FRONTEND=noninteractive
+		# the image replaced /usr/share/man with a file (a dir -> file test)
+		if [ -f /usr/share/man ]; then rm /usr/share/man && mkdir /usr/share/man; fi
+		apt-get update -q && apt-get install -y -q hello && hello'; then
+		res="apt-get install failed (see below)"
+		tail -n 20 "$work/apt.log"
+	else
+		fusermount3 -u "$mnt"
+		if ! "$LAYERFS" -q --upper "$up" --work "$work/apt-work" "$img/oci" "$mnt" 2>"$work/err"; then
+			res="remount failed: $(cat "$work/err")"
+		elif ! chroot_run "$mnt" 'hello && dpkg -s hello | grep -q "ok installed" && dpkg --audit'; then
+			res="not installed after a remount"
+		else
+			fusermount3 -u "$mnt"
+			kmnt=$work/kernel-apt
+			mkdir "$kmnt" "$work/kwork"
+			mounts+=("$kmnt/proc" "$kmnt/dev" "$kmnt")
+			cp -a "$up" "$work/kupper"
+			if ! mount -t overlay lfs-apt -o "lowerdir=$lower,upperdir=$work/kupper,workdir=$work/kwork,redirect_dir=off" "$kmnt"; then
+				res="the kernel did not mount layerfs' upper"
+			elif ! chroot_run "$kmnt" 'hello && dpkg -s hello | grep -q "ok installed"'; then
+				res="not installed on the kernel's overlayfs over layerfs' upper"
+			fi
+		fi
+	fi
+	[ "$res" = ok ] || failed=1
+	results+=("apt-get install in a chroot, remount, kernel overlayfs: $res")
+fi
 
 echo "real_image: summary"
 printf '  %s\n' "${results[@]}"
