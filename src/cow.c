@@ -579,34 +579,11 @@ out:
 	return r;
 }
 
-int lfs_cow_setxattr(struct lfs_cow *w, struct lfs_node *n, const char *name, const void *val,
-		     size_t size, int flags)
+/* Set (VAL non-NULL) or remove xattr NAME of N, copying N up first. */
+static int change_xattr(struct lfs_cow *w, struct lfs_node *n, const char *name, const void *val,
+			size_t size, int flags)
 {
-	struct upath p;
-	int rc;
-
-	if (!w->writable)
-		return -EROFS;
-	if (lfs_upper_private_xattr(name))
-		return -EOPNOTSUPP;
-	rc = lfs_cow_copyup(w, n, 1);
-	if (rc < 0)
-		return rc;
-	rdlock(w);
-	rc = upath_get(w, n, &p);
-	if (rc == 0) {
-		rc = p.follow ? setxattr(p.proc, name, val, size, flags)
-			      : lsetxattr(p.proc, name, val, size, flags);
-		rc = rc < 0 ? -errno : 0;
-		upath_put(&p);
-	}
-	unlock(w);
-	return rc;
-}
-
-int lfs_cow_removexattr(struct lfs_cow *w, struct lfs_node *n, const char *name)
-{
-	const void *val;
+	const void *cur;
 	struct upath p;
 	size_t len;
 	int rc;
@@ -615,24 +592,42 @@ int lfs_cow_removexattr(struct lfs_cow *w, struct lfs_node *n, const char *name)
 		return -EROFS;
 	if (lfs_upper_private_xattr(name))
 		return -EOPNOTSUPP;
-	rdlock(w);
-	rc = lfs_cow_is_upper(n) ? 0 : lfs_core_getxattr(n, name, &val, &len);
-	unlock(w);
-	/* Nothing to remove: no copy-up, as the kernel's overlayfs. */
-	if (rc < 0)
-		return rc;
+	if (!val) {
+		rdlock(w);
+		rc = lfs_cow_is_upper(n) ? 0 : lfs_core_getxattr(n, name, &cur, &len);
+		unlock(w);
+		/* Nothing to remove: no copy-up, as the kernel's overlayfs. */
+		if (rc < 0)
+			return rc;
+	}
 	rc = lfs_cow_copyup(w, n, 1);
 	if (rc < 0)
 		return rc;
 	rdlock(w);
 	rc = upath_get(w, n, &p);
 	if (rc == 0) {
-		rc = p.follow ? removexattr(p.proc, name) : lremovexattr(p.proc, name);
+		if (val)
+			rc = p.follow ? setxattr(p.proc, name, val, size, flags)
+				      : lsetxattr(p.proc, name, val, size, flags);
+		else
+			rc = p.follow ? removexattr(p.proc, name) : lremovexattr(p.proc, name);
 		rc = rc < 0 ? -errno : 0;
 		upath_put(&p);
 	}
 	unlock(w);
 	return rc;
+}
+
+int lfs_cow_setxattr(struct lfs_cow *w, struct lfs_node *n, const char *name, const void *val,
+		     size_t size, int flags)
+{
+	/* A zero-length value still is a value. */
+	return change_xattr(w, n, name, val ? val : "", size, flags);
+}
+
+int lfs_cow_removexattr(struct lfs_cow *w, struct lfs_node *n, const char *name)
+{
+	return change_xattr(w, n, name, NULL, 0, 0);
 }
 
 int lfs_cow_statfs(struct lfs_cow *w, struct statvfs *sv)

@@ -56,39 +56,6 @@ static int wh_name(char *buf, size_t n, const char *name)
 	return 0;
 }
 
-int lfs_upper_rmtree(int dirfd, const char *name)
-{
-	struct stat st;
-	struct dirent *de;
-	DIR *d;
-	int fd, rc = 0;
-
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISDIR(st.st_mode))
-		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		rc = lfs_upper_rmtree(fd, de->d_name);
-		if (rc < 0)
-			break;
-	}
-	closedir(d);
-	if (rc == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		rc = -errno;
-	return rc;
-}
-
 int lfs_upper_empty(int dirfd, const char *name)
 {
 	struct dirent *de;
@@ -112,6 +79,21 @@ int lfs_upper_empty(int dirfd, const char *name)
 			break;
 	}
 	closedir(d);
+	return rc;
+}
+
+int lfs_upper_rmtree(int dirfd, const char *name)
+{
+	struct stat st;
+	int rc;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+	rc = lfs_upper_empty(dirfd, name);
+	if (rc == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		rc = -errno;
 	return rc;
 }
 
