@@ -195,7 +195,9 @@ static int stat_kept(struct lfs_cow *w, const struct lfs_node *n, struct stat *s
 	return rc;
 }
 
-int lfs_cow_stat_node(struct lfs_cow *w, const struct lfs_node *n, int pfd, struct stat *st)
+/* N's attributes, through its name NAME in the directory PFD (-1: its own). */
+static int stat_named(struct lfs_cow *w, const struct lfs_node *n, int pfd, const char *name,
+		      struct stat *st)
 {
 	int fd = pfd, rc = 0;
 
@@ -210,8 +212,8 @@ int lfs_cow_stat_node(struct lfs_cow *w, const struct lfs_node *n, int pfd, stru
 		if (fd < 0)
 			fd = lfs_cow_dirfd(w, n->parent);
 		if (fd < 0)
-			return fd;
-		if (fstatat(fd, n->name, st, AT_SYMLINK_NOFOLLOW) < 0)
+			return fd == -ENOENT ? stat_kept(w, n, st) : fd;
+		if (fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
 			rc = -errno;
 		if (pfd < 0)
 			close(fd);
@@ -225,6 +227,11 @@ int lfs_cow_stat_node(struct lfs_cow *w, const struct lfs_node *n, int pfd, stru
 	if (n->dir && lfs_cow_has_lower(n))
 		st->st_nlink = 1;
 	return 0;
+}
+
+int lfs_cow_stat_node(struct lfs_cow *w, const struct lfs_node *n, int pfd, struct stat *st)
+{
+	return stat_named(w, n, pfd, n->name, st);
 }
 
 int lfs_cow_lookup(struct lfs_cow *w, uint64_t parent, const char *name, struct lfs_node **out,
@@ -357,7 +364,9 @@ int lfs_cow_readdir(struct lfs_cow *w, struct lfs_node *d, uint64_t off, int plu
 				continue;
 		}
 		if (plus) {
-			if (lfs_cow_stat_node(w, n, i >= 2 ? pfd : -1, &st) < 0)
+			/* A hard link: its attributes through this name, not its first one. */
+			if ((i >= 2 ? stat_named(w, n, pfd, name, &st)
+				    : lfs_cow_stat_node(w, n, -1, &st)) < 0)
 				continue;
 		} else {
 			memset(&st, 0, sizeof(st));

@@ -38,7 +38,9 @@ LFS_INTEGRATION_TESTS = \
 	tests/integration/pkg_chroot.sh \
 	tests/integration/copyup_stall.sh \
 	tests/integration/hostile.sh \
-	tests/integration/load.sh
+	tests/integration/load.sh \
+	tests/integration/cowdiff.sh \
+	tests/integration/chroot.sh
 TESTS += $(LFS_INTEGRATION_TESTS)
 EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
 	tests/integration/difftest.py tests/integration/mkimage.py \
@@ -47,4 +49,6 @@ EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
 	tests/integration/report_html_check.py tests/integration/report_real.py \
 	tests/data/report.schema.json \
 	tests/integration/hostile_image.py tests/integration/hostile_ops.py \
-	tests/integration/load_image.py tests/integration/load_reader.py
+	tests/integration/load_image.py tests/integration/load_reader.py \
+	tests/integration/cowdiff.py tests/integration/cowdiff_ops.py \
+	tests/integration/chroot_image.py

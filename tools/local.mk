@@ -4,3 +4,9 @@ tools_layerfs_report_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)
 tools_layerfs_report_SOURCES = tools/report.h tools/report_main.c tools/report_analyze.c \
 	tools/report_text.c tools/report_json.c tools/report_html.c
 tools_layerfs_report_LDADD = $(LFS_CORE_LIBS)
+
+bin_PROGRAMS += tools/layerfs-chroot
+tools_layerfs_chroot_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)
+tools_layerfs_chroot_SOURCES = tools/chroot.h tools/chroot_main.c tools/chroot_config.c \
+	tools/chroot_run.c tools/chroot_init.c tools/chroot_ns.c tools/chroot_exec.c
+tools_layerfs_chroot_LDADD = $(LFS_CORE_LIBS)

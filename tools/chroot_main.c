@@ -1,0 +1,273 @@
+/*
+ * layerfs-chroot: run a command inside a container image without a
+ * container engine.  This file: the options, reading the image config with
+ * the core library, and the exit status.
+ *
+ * Exit status: the command's (128+N when a signal N killed it); 125 when
+ * layerfs-chroot or the layerfs daemon failed (bad usage included), 126
+ * when the command cannot be executed, 127 when it is not found.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <locale.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chroot.h"
+#include "image.h"
+#include "lfs.h"
+
+enum {
+	OPT_UPPER = 256,
+	OPT_WORK,
+	OPT_BIND,
+	OPT_ENTRYPOINT,
+	OPT_TAG,
+	OPT_PLATFORM,
+	OPT_USERNS,
+	OPT_NOSUID,
+};
+
+void lfs_chroot_msg(const char *fmt, ...)
+{
+	char buf[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "layerfs-chroot: %s\n", buf);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: layerfs-chroot [OPTION]... IMAGE [--] [CMD [ARG]...]\n"
+		"Run a command inside a container image without a container engine: mount the\n"
+		"image with layerfs, give it /proc, a minimal /dev, a read-only /sys, a fresh\n"
+		"/tmp and the host's resolv.conf in private namespaces, and run CMD in it (by\n"
+		"default the image's Entrypoint and Cmd, with its Env, WorkingDir and User).\n"
+		"As an ordinary user it runs in a user namespace mapping you to root.\n"
+		"\n"
+		"IMAGE is a docker-save tarball, an OCI image layout directory, an OCI archive,\n"
+		"or one layer file.\n"
+		"\n"
+		"      --upper DIR         keep the changes in DIR (default: a private upper\n"
+		"                          directory removed at the end)\n"
+		"      --work DIR          layerfs' work directory for --upper (default: a\n"
+		"                          temporary one next to DIR)\n"
+		"      --bind SRC:DST[:ro] bind-mount host path SRC on DST in the image\n"
+		"                          (repeatable; DST is created if missing)\n"
+		"  -e, --env NAME=VALUE    set a variable (NAME alone: take it from here;\n"
+		"                          repeatable)\n"
+		"  -w, --workdir DIR       working directory of the command\n"
+		"  -u, --user USER[:GROUP] run as USER (name or uid; names are looked up in\n"
+		"                          the image's /etc/passwd and /etc/group)\n"
+		"      --entrypoint PROG   replace the image's Entrypoint (and drop its Cmd);\n"
+		"                          '' for none\n"
+		"      --tag NAME          pick the image by tag, ref name or manifest digest\n"
+		"      --platform OS/ARCH[/VARIANT]\n"
+		"                          pick from a multi-platform index\n"
+		"      --userns            use a user namespace even as root\n"
+		"      --nosuid            ignore setuid bits and file capabilities in the image\n"
+		"  -q, --quiet             no warnings, no progress\n"
+		"  -h, --help              show this help and exit\n"
+		"  -V, --version           show the version and exit\n"
+		"\n"
+		"The layerfs binary is $LAYERFS, else the one next to layerfs-chroot, else the\n"
+		"one on $PATH.  The private upper directory goes to $TMPDIR, else /var/tmp.\n"
+		"\n"
+		"Exit status: the command's (128+N when killed by signal N); 125 when\n"
+		"layerfs-chroot or layerfs failed, 126 when CMD cannot run, 127 when CMD is not\n"
+		"found.\n");
+}
+
+static void *grow(void *p, size_t n, size_t size)
+{
+	/* arrays grow one element at a time: they are a few command-line words */
+	return lfs_xrealloc(p, (n + 1) * size);
+}
+
+/* SRC:DST[:ro|:rw] */
+static int parse_bind(struct lfs_chroot_opts *o, const char *arg)
+{
+	char *s = lfs_xstrdup(arg), *dst, *mode, *src;
+	struct lfs_chroot_bind *b;
+
+	dst = strchr(s, ':');
+	if (!dst || dst == s)
+		goto bad;
+	*dst++ = '\0';
+	mode = strchr(dst, ':');
+	if (mode)
+		*mode++ = '\0';
+	if (dst[0] != '/' || (mode && strcmp(mode, "ro") && strcmp(mode, "rw")))
+		goto bad;
+	src = realpath(s, NULL);
+	if (!src) {
+		lfs_chroot_msg("--bind %s: %s: %s", arg, s, strerror(errno));
+		free(s);
+		return -1;
+	}
+	o->binds = grow(o->binds, o->nbinds, sizeof(*o->binds));
+	b = &o->binds[o->nbinds++];
+	b->src = src;
+	b->dst = lfs_xstrdup(dst);
+	b->ro = mode && !strcmp(mode, "ro");
+	free(s);
+	return 0;
+bad:
+	lfs_chroot_msg("--bind %s: expected SRC:DST[:ro|:rw] with an absolute DST", arg);
+	free(s);
+	return -1;
+}
+
+/* Returns the index of IMAGE, or -1 (bad usage), or -2 (done: --help). */
+static int parse_args(int argc, char **argv, struct lfs_chroot_opts *o)
+{
+	static const struct option lopts[] = {
+	    {"upper", required_argument, NULL, OPT_UPPER},
+	    {"work", required_argument, NULL, OPT_WORK},
+	    {"bind", required_argument, NULL, OPT_BIND},
+	    {"env", required_argument, NULL, 'e'},
+	    {"workdir", required_argument, NULL, 'w'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"entrypoint", required_argument, NULL, OPT_ENTRYPOINT},
+	    {"tag", required_argument, NULL, OPT_TAG},
+	    {"platform", required_argument, NULL, OPT_PLATFORM},
+	    {"userns", no_argument, NULL, OPT_USERNS},
+	    {"nosuid", no_argument, NULL, OPT_NOSUID},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+e:w:u:qhV", lopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_UPPER:
+			o->upper = optarg;
+			break;
+		case OPT_WORK:
+			o->work = optarg;
+			break;
+		case OPT_BIND:
+			if (parse_bind(o, optarg) < 0)
+				return -1;
+			break;
+		case 'e':
+			if (!*optarg || optarg[0] == '=') {
+				lfs_chroot_msg("--env %s: expected NAME=VALUE or NAME", optarg);
+				return -1;
+			}
+			o->envs = grow(o->envs, o->nenvs, sizeof(*o->envs));
+			o->envs[o->nenvs++] = optarg;
+			break;
+		case 'w':
+			o->workdir = optarg;
+			break;
+		case 'u':
+			o->user = optarg;
+			break;
+		case OPT_ENTRYPOINT:
+			o->entrypoint = optarg;
+			o->entrypoint_given = 1;
+			break;
+		case OPT_TAG:
+			o->tag = optarg;
+			break;
+		case OPT_PLATFORM:
+			o->platform = optarg;
+			break;
+		case OPT_USERNS:
+			o->userns = 1;
+			break;
+		case OPT_NOSUID:
+			o->nosuid = 1;
+			break;
+		case 'q':
+			o->quiet = 1;
+			lfs_quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return -2;
+		case 'V':
+			printf("layerfs-chroot %s\n", PACKAGE_VERSION);
+			return -2;
+		default:
+			fprintf(stderr, "Try 'layerfs-chroot --help' for more information.\n");
+			return -1;
+		}
+	}
+	if (o->work && !o->upper) {
+		lfs_chroot_msg("--work needs --upper");
+		return -1;
+	}
+	if (optind >= argc) {
+		lfs_chroot_msg("missing IMAGE\nTry 'layerfs-chroot --help' for more information.");
+		return -1;
+	}
+	o->image = argv[optind];
+	if (optind + 1 < argc && !strcmp(argv[optind + 1], "--"))
+		o->cmd = argv + optind + 2;
+	else
+		o->cmd = argv + optind + 1;
+	return optind;
+}
+
+static void free_opts(struct lfs_chroot_opts *o)
+{
+	for (size_t i = 0; i < o->nbinds; i++) {
+		free(o->binds[i].src);
+		free(o->binds[i].dst);
+	}
+	free(o->binds);
+	free(o->envs);
+}
+
+int main(int argc, char **argv)
+{
+	struct lfs_chroot_opts o = {0};
+	struct lfs_chroot_spec spec;
+	struct lfs_image_opts io = {0};
+	struct lfs_image *img = NULL;
+	char *src[1];
+	int rc;
+
+	if (!setlocale(LC_CTYPE, "C.UTF-8"))
+		setlocale(LC_CTYPE, "");
+	lfs_progname = "layerfs-chroot";
+	rc = parse_args(argc, argv, &o);
+	if (rc < 0) {
+		free_opts(&o);
+		return rc == -2 ? 0 : LFS_CHROOT_EXIT_FAIL;
+	}
+	/* The image config: what to run.  The daemon opens the image again to mount it. */
+	io.tag = o.tag;
+	io.platform = o.platform;
+	src[0] = (char *)o.image;
+	rc = lfs_image_open(&img, src, 1, &io);
+	if (rc < 0) {
+		lfs_chroot_msg("%s", lfs_err_get());
+		free_opts(&o);
+		return LFS_CHROOT_EXIT_FAIL;
+	}
+	rc = lfs_chroot_spec_build(&spec, img->config, &o);
+	lfs_image_free(img);
+	if (rc < 0) {
+		free_opts(&o);
+		return LFS_CHROOT_EXIT_FAIL;
+	}
+	rc = lfs_chroot_run(&o, &spec);
+	lfs_chroot_spec_free(&spec);
+	free_opts(&o);
+	return rc;
+}

@@ -1,0 +1,352 @@
+/*
+ * layerfs-chroot: the mounts inside the mounted image, made by the pid
+ * namespace's init before the command starts: /proc (of the new pid
+ * namespace), a tmpfs /dev with the host's null, zero, full, random,
+ * urandom and tty bound in, a new devpts instance and /dev/shm, /sys bound
+ * read-only, a fresh tmpfs /tmp, the host's /etc/resolv.conf (read-only)
+ * and the --bind mounts.
+ *
+ * The image comes from strangers: a path in it is walked one component at
+ * a time from a directory fd with O_NOFOLLOW, and the mount goes onto
+ * /proc/self/fd/N of the fd found, so a symlink in the image can never
+ * send a mount outside it.  Missing mount points are created through the
+ * writable mount (they land in the upper directory).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "chroot.h"
+#include "lfs.h"
+
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+/* struct mount_attr of <linux/mount.h>, which clashes with <sys/mount.h> */
+struct lfs_mount_attr {
+	uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+#define LFS_MOUNT_ATTR_RDONLY 0x1
+#define LFS_MOUNT_ATTR_NOSUID 0x2
+#define LFS_MOUNT_ATTR_NODEV  0x4
+#define LFS_MOUNT_ATTR_NOEXEC 0x8
+
+#define FDPATH_MAX 32
+
+static const char *fdpath(int fd, char buf[FDPATH_MAX])
+{
+	snprintf(buf, FDPATH_MAX, "/proc/self/fd/%d", fd);
+	return buf;
+}
+
+/* Is NAME in DIRFD a symlink?  Then say so in lfs_err_get(). */
+static int symlink_error(int dirfd, const char *name, const char *path, int rc)
+{
+	struct stat st;
+	char sb[256];
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+		return lfs_error(-ELOOP, "%s is a symlink in the image (not followed)",
+				 lfs_show(path, sb, sizeof(sb)));
+	return lfs_error(rc, "%s: %s", lfs_show(path, sb, sizeof(sb)), strerror(-rc));
+}
+
+/* with the kind to create in walk(): a symlink as the last component is returned */
+#define WALK_LINK_OK 01
+
+/*
+ * PATH (relative to ROOTFD; "." and empty components skipped, ".."
+ * refused) as an O_PATH fd, following no symlink.  CREATE (S_IFDIR or
+ * S_IFREG, 0: none; | WALK_LINK_OK) makes missing components: directories,
+ * the last one of that kind with MODE.  Returns the fd or -errno
+ * (lfs_err_get() says what).
+ */
+static int walk(int rootfd, const char *path, mode_t create, mode_t mode)
+{
+	char *dup = lfs_xstrdup(path), *save = NULL, *comp, *next, done[PATH_MAX] = "";
+	int link_ok = create & WALK_LINK_OK, fd = -1, dfd, rc = 0;
+	struct stat st;
+
+	create &= (mode_t)~WALK_LINK_OK;
+	dfd = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+	if (dfd < 0) {
+		free(dup);
+		return lfs_error(-errno, "dup: %s", strerror(errno));
+	}
+	comp = strtok_r(dup, "/", &save);
+	while (comp && !strcmp(comp, "."))
+		comp = strtok_r(NULL, "/", &save);
+	if (!comp) {
+		rc = lfs_error(-EINVAL, "/%s: not below the image's root", path);
+		goto out;
+	}
+	for (; comp; comp = next) {
+		int last;
+
+		next = strtok_r(NULL, "/", &save);
+		while (next && !strcmp(next, "."))
+			next = strtok_r(NULL, "/", &save);
+		last = !next;
+		snprintf(done + strlen(done), sizeof(done) - strlen(done), "/%s", comp);
+		if (!strcmp(comp, "..")) {
+			rc = lfs_error(-EINVAL, "%s: '..' is not allowed", done);
+			goto out;
+		}
+		fd = openat(dfd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY));
+		if (fd < 0 && errno == ENOENT && create) {
+			if (!last || create == S_IFDIR) {
+				if (mkdirat(dfd, comp, last ? mode : 0755) < 0 && errno != EEXIST)
+					goto fail;
+			} else {
+				int w = openat(dfd, comp,
+					       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+					       mode);
+
+				if (w < 0 && errno != EEXIST)
+					goto fail;
+				if (w >= 0)
+					close(w);
+			}
+			fd = openat(dfd, comp,
+				    O_PATH | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY));
+		}
+		if (fd < 0)
+			goto fail;
+		if (last && !link_ok && fstat(fd, &st) == 0 && S_ISLNK(st.st_mode)) {
+			close(fd);
+			fd = -1;
+			rc = lfs_error(-ELOOP, "%s is a symlink in the image (not followed)", done);
+			goto out;
+		}
+		close(dfd);
+		dfd = fd;
+		fd = -1;
+	}
+	free(dup);
+	return dfd;
+fail:
+	rc = symlink_error(dfd, comp, done, -errno);
+out:
+	close(dfd);
+	free(dup);
+	return rc;
+}
+
+/* Mount on PATH in the image, created as CREATE if missing. */
+static int mount_in(int rootfd, const char *path, mode_t create, mode_t mode, const char *src,
+		    const char *type, unsigned long flags, const char *data)
+{
+	char buf[FDPATH_MAX];
+	int fd = walk(rootfd, path, create, mode), rc = 0;
+
+	if (fd < 0) {
+		lfs_chroot_msg("%s", lfs_err_get());
+		return fd;
+	}
+	if (mount(src, fdpath(fd, buf), type, flags, data) < 0) {
+		rc = -errno;
+		lfs_chroot_msg("cannot mount %s on /%s: %s", type ? type : src, path,
+			       strerror(errno));
+	}
+	close(fd);
+	return rc;
+}
+
+/* Make the mount at FD (its root) and every mount below it read-only. */
+static int make_readonly(int fd, unsigned extra)
+{
+	struct lfs_mount_attr attr = {.attr_set = LFS_MOUNT_ATTR_RDONLY | extra};
+	unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+	char buf[FDPATH_MAX];
+	struct statvfs sv;
+	long rc;
+
+	rc = syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr));
+	if (rc == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return -errno;
+	/* Before Linux 5.12: the top mount only, keeping its other (maybe locked) flags. */
+	if (fstatvfs(fd, &sv) == 0) {
+		if (sv.f_flag & ST_NOSUID)
+			flags |= MS_NOSUID;
+		if (sv.f_flag & ST_NODEV)
+			flags |= MS_NODEV;
+		if (sv.f_flag & ST_NOEXEC)
+			flags |= MS_NOEXEC;
+		if (sv.f_flag & ST_NOATIME)
+			flags |= MS_NOATIME;
+		if (sv.f_flag & ST_RELATIME)
+			flags |= MS_RELATIME;
+	}
+	return mount(NULL, fdpath(fd, buf), NULL, flags, NULL) < 0 ? -errno : 0;
+}
+
+/* Bind host path SRC on PATH in the image (read-only if RO). */
+static int bind_in(int rootfd, const char *path, const char *src, int ro, unsigned ro_extra)
+{
+	struct stat st;
+	int rc, fd;
+
+	if (stat(src, &st) < 0)
+		return -errno;
+	rc = mount_in(rootfd, path, S_ISDIR(st.st_mode) ? S_IFDIR : S_IFREG,
+		      S_ISDIR(st.st_mode) ? 0755 : 0644, src, NULL, MS_BIND | MS_REC, NULL);
+	if (rc < 0 || !ro)
+		return rc;
+	/* the mount's root, now that it is mounted */
+	fd = walk(rootfd, path, 0, 0);
+	if (fd < 0) {
+		lfs_chroot_msg("%s", lfs_err_get());
+		return fd;
+	}
+	rc = make_readonly(fd, ro_extra);
+	if (rc < 0)
+		lfs_chroot_msg("cannot make /%s read-only: %s", path, strerror(-rc));
+	close(fd);
+	return rc;
+}
+
+/* A tmpfs /dev with the host's device nodes, a new devpts, /dev/shm. */
+static int setup_dev(int rootfd, int rootless)
+{
+	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+	static const char *const links[][2] = {
+	    {"fd", "/proc/self/fd"},	   {"stdin", "/proc/self/fd/0"},
+	    {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
+	    {"ptmx", "pts/ptmx"},
+	};
+	char buf[FDPATH_MAX], host[64];
+	int rc, dev;
+
+	rc = mount_in(rootfd, "dev", S_IFDIR, 0755, "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC,
+		      "mode=755,size=65536k");
+	if (rc < 0)
+		return rc;
+	dev = walk(rootfd, "dev", 0, 0);
+	if (dev < 0) {
+		lfs_chroot_msg("%s", lfs_err_get());
+		return dev;
+	}
+	for (size_t i = 0; i < LFS_ARRAY_SIZE(nodes); i++) {
+		int fd;
+
+		snprintf(host, sizeof(host), "/dev/%s", nodes[i]);
+		if (access(host, F_OK) < 0)
+			continue;
+		/* a device node cannot be made in a user namespace: bind the host's */
+		fd = openat(dev, nodes[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd >= 0)
+			close(fd);
+		fd = openat(dev, nodes[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || mount(host, fdpath(fd, buf), NULL, MS_BIND, NULL) < 0) {
+			rc = -errno;
+			lfs_chroot_msg("cannot bind %s: %s", host, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			goto out;
+		}
+		close(fd);
+	}
+	rc = mount_in(dev, "pts", S_IFDIR, 0755, "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+		      rootless ? "newinstance,ptmxmode=0666,mode=0620"
+			       : "newinstance,ptmxmode=0666,mode=0620,gid=5");
+	if (rc == 0)
+		rc = mount_in(dev, "shm", S_IFDIR, 01777, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV,
+			      "mode=1777");
+	for (size_t i = 0; rc == 0 && i < LFS_ARRAY_SIZE(links); i++)
+		if (symlinkat(links[i][1], dev, links[i][0]) < 0 && errno != EEXIST) {
+			rc = -errno;
+			lfs_chroot_msg("/dev/%s: %s", links[i][0], strerror(errno));
+		}
+out:
+	close(dev);
+	return rc;
+}
+
+/*
+ * The host's resolv.conf on the image's, read-only.  When the image's is a
+ * symlink (to systemd-resolved's file, say), the mount covers the symlink
+ * itself, which is never followed.
+ */
+static int setup_resolv(int rootfd)
+{
+	const char *path = "etc/resolv.conf";
+	char buf[FDPATH_MAX], real[PATH_MAX];
+	struct stat st;
+	int fd, rc;
+
+	if (!realpath("/etc/resolv.conf", real))
+		return 0;
+	fd = walk(rootfd, path, S_IFREG | WALK_LINK_OK, 0644);
+	if (fd < 0) {
+		lfs_chroot_msg("%s", lfs_err_get());
+		return fd;
+	}
+	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))) {
+		lfs_warn("/etc/resolv.conf in the image is not a file: the host's is not mounted");
+		close(fd);
+		return 0;
+	}
+	if (mount(real, fdpath(fd, buf), NULL, MS_BIND, NULL) < 0) {
+		rc = -errno;
+		lfs_chroot_msg("cannot bind /etc/resolv.conf: %s", strerror(errno));
+		close(fd);
+		return rc;
+	}
+	close(fd);
+	/* reopen: the fd we had is what lies under the mount */
+	fd = walk(rootfd, path, 0, 0);
+	if (fd < 0)
+		return fd;
+	rc = make_readonly(fd, LFS_MOUNT_ATTR_NOSUID | LFS_MOUNT_ATTR_NODEV);
+	if (rc < 0)
+		lfs_chroot_msg("cannot make /etc/resolv.conf read-only: %s", strerror(-rc));
+	close(fd);
+	return rc;
+}
+
+int lfs_chroot_setup_mounts(const char *mnt, const struct lfs_chroot_opts *o, int rootless)
+{
+	int root, rc;
+
+	root = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0) {
+		rc = -errno;
+		lfs_chroot_msg("%s: %s", mnt, strerror(errno));
+		return rc;
+	}
+	rc = mount_in(root, "proc", S_IFDIR, 0555, "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		      NULL);
+	if (rc == 0)
+		rc = setup_dev(root, rootless);
+	if (rc == 0)
+		rc = bind_in(root, "sys", "/sys", 1,
+			     LFS_MOUNT_ATTR_NOSUID | LFS_MOUNT_ATTR_NODEV | LFS_MOUNT_ATTR_NOEXEC);
+	if (rc == 0)
+		rc = mount_in(root, "tmp", S_IFDIR, 01777, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV,
+			      "mode=1777");
+	if (rc == 0)
+		rc = setup_resolv(root);
+	for (size_t i = 0; rc == 0 && i < o->nbinds; i++) {
+		rc = bind_in(root, o->binds[i].dst + 1, o->binds[i].src, o->binds[i].ro, 0);
+		if (rc < 0)
+			lfs_chroot_msg("--bind %s:%s failed", o->binds[i].src, o->binds[i].dst);
+	}
+	close(root);
+	return rc;
+}
