@@ -45,32 +45,9 @@ export TMPDIR
 
 # ------------------------------------------------------------------ images
 root=$t/rootfs
-mkdir -p "$root"
-for d in bin sbin lib lib32 lib64 libx32; do    # merged /usr as on the host
-	if [ -L "/$d" ]; then
-		ln -s "$(readlink "/$d")" "$root/$d"
-		mkdir -p "$root/$(readlink "/$d")"
-	fi
-done
-tools="sh dash cat ls id sleep mkdir env rm ln touch readlink stat tr grep \
+lfs_host_rootfs "$root" sh dash cat ls id sleep mkdir env rm ln touch readlink stat tr grep \
 	dpkg dpkg-deb dpkg-query dpkg-split dpkg-trigger dpkg-divert dpkg-maintscript-helper \
-	tar diff find sed mv rmdir chmod ldconfig start-stop-daemon"
-for c in $tools; do
-	p=$(command -v "$c") || fail "host tool $c missing"
-	real=$(readlink -f "$p")
-	mkdir -p "$root$(dirname "$p")" "$root$(dirname "$real")"
-	cp -a "$real" "$root$real"
-	[ "$real" = "$p" ] || ln -sf "$real" "$root$p"
-	ldd "$real" 2>/dev/null | awk '/=>/ { print $3 } /^[[:space:]]*\// { print $1 }' |
-		while read -r lib; do
-			[ -f "$lib" ] || continue
-			mkdir -p "$root$(dirname "$lib")"
-			cp -aL "$lib" "$root$lib"
-		done
-done
-for ld in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1; do
-	[ -e "$ld" ] && mkdir -p "$root$(dirname "$ld")" && cp -aL "$ld" "$root$ld"
-done
+	tar diff find sed mv rmdir chmod ldconfig start-stop-daemon
 mkdir -p "$root/etc" "$root/root" "$root/home/app" "$root/var/lib/dpkg/info" \
 	"$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/triggers" "$root/var/log"
 : >"$root/var/lib/dpkg/status"

@@ -10,6 +10,9 @@
 #                             MNT is mounted (fails if layerfs exits first)
 #   lfs_umount MNT            unmount, wait for the daemon to exit
 #   lfs_is_mounted PATH [FSTYPE-PREFIX]
+#   lfs_host_rootfs DIR TOOL...
+#                             a chroot-able tree in DIR: the host's TOOLs with
+#                             their shared libraries, merged /usr as the host
 #
 # A mount made some other way can still be handed to the trap:
 #   echo "none $MNT" >>"$lfs_state/mounts"
@@ -74,6 +77,36 @@ lfs_is_mounted() {
 		  for (i = 6; i <= NF; i++) if ($i == "-") break
 		  if (p == m && index($(i + 1), t) == 1) found = 1 }
 		END { exit !found }' /proc/self/mountinfo
+}
+
+lfs_host_rootfs() {
+	_root=$1
+	shift
+	mkdir -p "$_root"
+	for _d in bin sbin lib lib32 lib64 libx32; do
+		if [ -L "/$_d" ]; then
+			ln -s "$(readlink "/$_d")" "$_root/$_d"
+			mkdir -p "$_root/$(readlink "/$_d")"
+		fi
+	done
+	for _c in "$@"; do
+		_p=$(command -v "$_c") || lfs_fail "host tool $_c missing"
+		_real=$(readlink -f "$_p")
+		mkdir -p "$_root$(dirname "$_p")" "$_root$(dirname "$_real")"
+		cp -a "$_real" "$_root$_real"
+		[ "$_real" = "$_p" ] || ln -sf "$_real" "$_root$_p"
+		ldd "$_real" 2>/dev/null | awk '/=>/ { print $3 } /^[[:space:]]*\// { print $1 }' |
+			while read -r _lib; do
+				[ -f "$_lib" ] || continue
+				mkdir -p "$_root$(dirname "$_lib")"
+				cp -aL "$_lib" "$_root$_lib"
+			done
+	done
+	# the dynamic loader under the name the binaries ask for
+	for _ld in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1; do
+		[ -e "$_ld" ] && mkdir -p "$_root$(dirname "$_ld")" && cp -aL "$_ld" "$_root$_ld"
+	done
+	return 0
 }
 
 # Is process $1 alive (and not a zombie)?

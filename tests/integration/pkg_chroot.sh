@@ -28,34 +28,9 @@ fail() { lfs_fail "$*"; }
 
 # --- the image: dpkg and what it runs, with their shared libraries
 root=$t/l0
-mkdir -p "$root"
-# merged /usr as on the host: /bin -> usr/bin ...
-for d in bin sbin lib lib32 lib64 libx32; do
-	if [ -L "/$d" ]; then
-		ln -s "$(readlink "/$d")" "$root/$d"
-		mkdir -p "$root/$(readlink "/$d")"
-	fi
-done
-tools="sh dash rm tar diff find sed mv cat ls ln mkdir rmdir chmod readlink \
+lfs_host_rootfs "$root" sh dash rm tar diff find sed mv cat ls ln mkdir rmdir chmod readlink \
 	dpkg dpkg-deb dpkg-query dpkg-split dpkg-trigger dpkg-divert dpkg-maintscript-helper \
-	ldconfig start-stop-daemon"
-for c in $tools; do
-	p=$(command -v "$c") || fail "host tool $c missing"
-	real=$(readlink -f "$p")
-	mkdir -p "$root$(dirname "$p")" "$root$(dirname "$real")"
-	cp -a "$real" "$root$real"
-	[ "$real" = "$p" ] || ln -sf "$real" "$root$p"
-	ldd "$real" 2>/dev/null | awk '/=>/ { print $3 } /^[[:space:]]*\// { print $1 }' |
-		while read -r lib; do
-			[ -f "$lib" ] || continue
-			mkdir -p "$root$(dirname "$lib")"
-			cp -aL "$lib" "$root$lib"
-		done
-done
-# the dynamic loader under every name the binaries ask for
-for ld in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1; do
-	[ -e "$ld" ] && mkdir -p "$root$(dirname "$ld")" && cp -aL "$ld" "$root$ld"
-done
+	ldconfig start-stop-daemon
 mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/triggers" \
 	"$root/tmp" "$root/etc" "$root/usr/share/doc/old" "$root/var/log"
 : >"$root/var/lib/dpkg/status"
