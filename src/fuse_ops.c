@@ -72,8 +72,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
-	/* O_TRUNC arrives as a truncate first: a copy-up then skips the data. */
-	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
+	/* O_TRUNC comes with the open: a copy-up then skips the data, as the kernel's. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -39,6 +39,8 @@ LFS_INTEGRATION_TESTS = \
 	tests/integration/copyup_stall.sh \
 	tests/integration/hostile.sh \
 	tests/integration/load.sh \
+	tests/integration/crash.sh \
+	tests/integration/enospc.sh \
 	tests/integration/cowdiff.sh \
 	tests/integration/chroot.sh
 TESTS += $(LFS_INTEGRATION_TESTS)
@@ -50,5 +52,8 @@ EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
 	tests/data/report.schema.json \
 	tests/integration/hostile_image.py tests/integration/hostile_ops.py \
 	tests/integration/load_image.py tests/integration/load_reader.py \
+	tests/integration/load_writer.py \
+	tests/integration/crash_image.py tests/integration/crash_ops.py \
+	tests/integration/enospc_ops.py \
 	tests/integration/cowdiff.py tests/integration/cowdiff_ops.py \
 	tests/integration/chroot_image.py

@@ -14,10 +14,20 @@ name below it; and on a few plain paths.  Prints one line per attempt:
 
 hostile.sh runs it on layerfs and on the kernel's overlayfs over the same
 layers and compares.  Needs root (chroot).
+
+    hostile_ops.py --tree ROOT [SKIP...]
+
+prints the tree below ROOT, one line per entry, sorted, never following a
+symlink nor opening anything but regular files: path, type, mode, owner,
+size (not for directories), link target, sha256 of the contents, user.*
+xattrs.  No times.  SKIP: names (relative to ROOT) left out with what is
+below them.  hostile.sh compares the writable mounts with it.
 """
 
 import errno
+import hashlib
 import os
+import stat
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -60,7 +70,56 @@ def writes(p):
     ]
 
 
+def tree(root, skip):
+    out = []
+
+    def entry(rel):
+        p = os.path.join(root, rel) if rel else root
+        st = os.lstat(p)
+        kind = stat.S_IFMT(st.st_mode)
+        fields = [repr(rel or "."), "%o" % kind, "%04o" % stat.S_IMODE(st.st_mode),
+                  "%d:%d" % (st.st_uid, st.st_gid)]
+        if stat.S_ISDIR(st.st_mode):
+            fields.append("-")
+        else:
+            fields.append(str(st.st_size))
+        if stat.S_ISLNK(st.st_mode):
+            fields.append("-> " + repr(os.readlink(p)))
+        elif stat.S_ISREG(st.st_mode):
+            h = hashlib.sha256()
+            fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            try:
+                while True:
+                    b = os.read(fd, 1 << 20)
+                    if not b:
+                        break
+                    h.update(b)
+            finally:
+                os.close(fd)
+            fields.append(h.hexdigest())
+        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            fields.append("%d,%d" % (os.major(st.st_rdev), os.minor(st.st_rdev)))
+        xs = []
+        for x in sorted(os.listxattr(p, follow_symlinks=False)):
+            if x.startswith("user."):
+                xs.append("%s=%r" % (x, os.getxattr(p, x, follow_symlinks=False)))
+        fields.append("[" + " ".join(xs) + "]")
+        out.append(" ".join(fields))
+        if stat.S_ISDIR(st.st_mode):
+            for n in os.listdir(p):
+                r = os.path.join(rel, n) if rel else n
+                if r not in skip:
+                    entry(r)
+
+    entry("")
+    for line in sorted(out):
+        print(line)
+
+
 def main():
+    if sys.argv[1] == "--tree":
+        tree(sys.argv[2], set(sys.argv[3:]))
+        return
     root, canary = sys.argv[1], sys.argv[2]
     paths = ["/", "/data/file", "/dir", "/dir/existing", "/data/new", "/nonexistent/x"]
     for _, link, _, existing in links(canary):

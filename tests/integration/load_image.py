@@ -1,11 +1,18 @@
 #!/usr/bin/env python3
-"""load_image.py OUT - the image of load.sh: about 5,000 entries in four layers.
+"""load_image.py OUT - the image of load.sh: about 5,500 entries in four layers.
 
   l0.tar       2,000 small files in 50 directories, symlinks, an 8 MiB file
   l1.tar.gz    1,500 files, 200 overrides of l0, hard links, 16 + 8 MiB files
   l2.tar.zst   1,200 files (one zstd frame), whiteouts, an opaque directory,
                16 + 8 MiB files
   l3.tar.zst   300 files in 6 zstd frames, a 12 MiB file
+
+plus, under w/0 ... w/3, one subtree per writer of load.sh (load_writer.py),
+spread over the four layers the same way: small files in l0 (a/, o/, a
+2 MiB big0), overrides, files with hard links and a 3 MiB big1 in l1 (b/),
+whiteouts, an opaque directory and files of another owner in l2 (c/, o/),
+files with xattrs and a 2 MiB big3 in l3.  Nothing else of the image is
+below w/, so readers and walkers leave it out.
 
 The big files are half random, half zeros (in 4 KiB blocks), so the
 compressed layers need restart points to be read at random offsets.  Prints
@@ -34,6 +41,38 @@ def big(rnd, size):
 
 def small(rnd):
     return rnd.randbytes(rnd.choice((0, 1, 17, 512, 4096, 5000, 9000, 30000)))
+
+
+WRITERS = 4
+
+
+def add_writer_trees(l0, l1, l2, l3, mt):
+    """The subtrees w/K of load.sh's writers (their own random stream)."""
+    rnd = random.Random(7070)
+    E = mk.Entry
+
+    def F(p, d, **kw):
+        return E("file", p, data=d, mtime=mt + rnd.randrange(10**9), **kw)
+
+    def data():
+        return rnd.randbytes(rnd.choice((0, 1, 100, 4096, 5000, 70000)))
+
+    l0.append(E("dir", "w", mode=0o755, mtime=mt))
+    for k in range(WRITERS):
+        w = "w/%d/" % k
+        l0.append(E("dir", w[:-1], mode=0o755, mtime=mt))
+        l0 += [F(w + "a/f%02d" % i, data(), mode=0o644) for i in range(30)]
+        l0 += [F(w + "o/old%d" % i, data()) for i in range(5)]
+        l0.append(F(w + "big0", big(rnd, 2 * MiB)))
+        l1 += [F(w + "b/g%02d" % i, data(), mode=0o600) for i in range(20)]
+        l1 += [E("hardlink", w + "b/h%02d" % i, target=w + "b/g%02d" % i) for i in range(4)]
+        l1 += [F(w + "a/f%02d" % i, b"override %d\n" % i) for i in range(0, 30, 5)]
+        l1.append(F(w + "big1", big(rnd, 3 * MiB)))
+        l2 += [F(w + "c/z%02d" % i, data(), uid=1000, gid=100) for i in range(15)]
+        l2 += [E("whiteout", w + "a/f%02d" % i) for i in (3, 13, 23)]
+        l2 += [E("opaque", w + "o"), F(w + "o/new", b"opaque\n")]
+        l3 += [F(w + "c/x%02d" % i, data(), xattrs={"user.x": b"%d" % i}) for i in range(5)]
+        l3.append(F(w + "big3", big(rnd, 2 * MiB)))
 
 
 def main():
@@ -79,6 +118,8 @@ def main():
     for i in range(300):
         l3.append(F("y%02d/k%04d" % (i % 10, i), small(rnd), xattrs={"user.i": b"%d" % i}))
     add_big(l3, "big/zst12", 12 * MiB)
+
+    add_writer_trees(l0, l1, l2, l3, mt)
 
     for name, entries, comp, kw in (("l0.tar", l0, "none", {}),
                                     ("l1.tar.gz", l1, "gzip", {"level": 1}),
