@@ -199,11 +199,14 @@ static int read_payload(int fd, const uint8_t key[16], int need_hashes, void **o
 	if (need_hashes && !(le32toh(h.flags) & LFS_CACHE_F_HASHES))
 		return -ENOENT;
 	comp = lfs_xmalloc(le64toh(h.payload_len));
-	raw = lfs_xmalloc(le64toh(h.raw_len));
 	rc = read_all(fd, comp, le64toh(h.payload_len), sizeof(h));
 	if (rc == 0 && XXH3_64bits(comp, le64toh(h.payload_len)) != le64toh(h.payload_xxh3))
 		rc = -EBADMSG;
+	/* Allocate raw_len (up to MAX_RAW) only when the zstd frame says so too. */
+	if (rc == 0 && ZSTD_getFrameContentSize(comp, le64toh(h.payload_len)) != le64toh(h.raw_len))
+		rc = -EBADMSG;
 	if (rc == 0) {
+		raw = lfs_xmalloc(le64toh(h.raw_len));
 		got = ZSTD_decompress(raw, le64toh(h.raw_len), comp, le64toh(h.payload_len));
 		if (ZSTD_isError(got) || got != le64toh(h.raw_len))
 			rc = -EBADMSG;
@@ -245,6 +248,10 @@ int lfs_cache_load(struct lfs_cache *c, const struct lfs_layer_desc *d, uint32_t
 	if (sfd >= 0)
 		close(sfd);
 	free(raw);
+	if (rc == 0 && need_hashes && !(*out)->hashed) {
+		lfs_layer_free(*out);
+		rc = -ENOENT; /* the header said hashes, the payload has none */
+	}
 	if (rc < 0) {
 		lfs_err_clear();
 		return -ENOENT;

@@ -229,6 +229,24 @@ int lfs_cache_encode(struct lfs_layer *l, uint64_t scratch_len, void **out, size
 
 /* ---- decoding: everything is checked, the bytes come from disk */
 
+/*
+ * Only what the indexer makes: the merge and the FUSE operations rely on
+ * it (a symlink has its target, flags and file types they know).
+ */
+static int node_ok(const struct lfs_node *n, uint8_t has)
+{
+	const uint32_t type = n->mode & 0170000;
+
+	if (n->mode & ~(uint32_t)(0170000 | 07777))
+		return 0;
+	if (type != 0100000 && type != 0040000 && type != 0120000 && type != 0020000 &&
+	    type != 0060000 && type != 0010000)
+		return 0;
+	if (n->flags & ~(uint32_t)(n->dir ? LFS_NF_IMPLIED | LFS_NF_OPAQUE : LFS_NF_WHITEOUT))
+		return 0;
+	return !(has & 1) == (type != 0120000);
+}
+
 static int decode_node(struct rbuf *r, struct lfs_layer *l, struct lfs_node **out)
 {
 	struct lfs_arena *a = l->arena;
@@ -250,11 +268,12 @@ static int decode_node(struct rbuf *r, struct lfs_layer *l, struct lfs_node **ou
 	n->rdev = get_u64(r);
 	n->layer = l->index;
 	has = get_u8(r);
-	if (n->mtime_nsec >= 1000000000 || (has & ~15) || (n->dir && (has & 13)))
+	if (n->mtime_nsec >= 1000000000 || (has & ~15) || (n->dir && (has & 13)) ||
+	    !node_ok(n, has))
 		return -EBADMSG;
 	if (has & 1) {
 		s = get_str(r, &len);
-		if (!s || memchr(s, 0, len))
+		if (!s || memchr(s, 0, len) || len != n->size)
 			return -EBADMSG;
 		n->link = lfs_arena_strndup(a, s, len);
 	}
@@ -364,6 +383,8 @@ static int check_data(const struct lfs_layer *l, struct lfs_node **v, uint32_t c
 
 		if ((n->mode & 0170000) != 0100000 || (n->flags & LFS_NF_WHITEOUT))
 			continue;
+		if (l->hashed && !n->hash)
+			return -EBADMSG; /* a hashed layer hashes every file */
 		if (n->sparse) {
 			stored = 0;
 			for (uint32_t j = 0; j < n->sparse->n; j++)
@@ -425,7 +446,7 @@ int lfs_cache_decode(const void *buf, size_t len, const struct lfs_layer_desc *d
 			   scratch_fd >= 0 ? scratch_len : 0);
 	if (rc < 0)
 		goto fail;
-	if (lfs_blob_size(l->blob) != l->plain_size) {
+	if (lfs_blob_size(l->blob) != l->plain_size || lfs_blob_comp(l->blob) != l->comp) {
 		rc = -EBADMSG;
 		goto fail;
 	}

@@ -1,11 +1,14 @@
 # Fuzz targets: built as plain programs replaying their corpora in make check,
 # or as libFuzzer binaries with --enable-fuzzing (clang).
 LFS_FUZZ_TARGETS = tests/fuzz/fuzz_layer tests/fuzz/fuzz_json tests/fuzz/fuzz_image \
-	tests/fuzz/fuzz_merge
+	tests/fuzz/fuzz_merge tests/fuzz/fuzz_cache
 check_PROGRAMS += $(LFS_FUZZ_TARGETS)
+# Writes fuzz_cache's seeds for make-corpus.py: built only when asked for
+# (make tests/fuzz/cache_seed).
+EXTRA_PROGRAMS = tests/fuzz/cache_seed
 TESTS += tests/fuzz/replay.sh
 EXTRA_DIST += tests/fuzz/replay.sh tests/fuzz/make-corpus.py tests/fuzz/README.md \
-	tests/fuzz/layer.dict tests/fuzz/json.dict tests/fuzz/corpus
+	tests/fuzz/layer.dict tests/fuzz/json.dict tests/fuzz/cache.dict tests/fuzz/corpus
 
 LFS_FUZZ_COMMON = tests/fuzz/fuzzutil.h tests/fuzz/fuzzutil.c
 if !FUZZING
@@ -31,3 +34,11 @@ tests_fuzz_fuzz_merge_SOURCES = tests/fuzz/fuzz_merge.c $(LFS_FUZZ_COMMON)
 tests_fuzz_fuzz_merge_CFLAGS = $(LFS_FUZZ_CFLAGS)
 tests_fuzz_fuzz_merge_LDFLAGS = $(LFS_FUZZ_LINK)
 tests_fuzz_fuzz_merge_LDADD = $(LFS_CORE_LIBS)
+tests_fuzz_fuzz_cache_SOURCES = tests/fuzz/fuzz_cache.c $(LFS_FUZZ_COMMON)
+tests_fuzz_fuzz_cache_CFLAGS = $(LFS_FUZZ_CFLAGS)
+tests_fuzz_fuzz_cache_LDFLAGS = $(LFS_FUZZ_LINK)
+tests_fuzz_fuzz_cache_LDADD = $(LFS_CORE_LIBS)
+tests_fuzz_cache_seed_SOURCES = tests/fuzz/cache_seed.c
+tests_fuzz_cache_seed_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)
+tests_fuzz_cache_seed_LDADD = $(LFS_CORE_LIBS)
+CLEANFILES += tests/fuzz/cache_seed

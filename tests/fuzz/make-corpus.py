@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """make-corpus.py - write the seed corpora of the fuzz targets.
 
-    tests/fuzz/make-corpus.py [CORPUS_DIR]     (default: tests/fuzz/corpus)
+    tests/fuzz/make-corpus.py [--cache-seed PROGRAM] [CORPUS_DIR]
+                                    (default: tests/fuzz/corpus)
 
 Writes CORPUS_DIR/<target>/seed-* (replacing earlier seed-* files, leaving
 regress-* reproducers alone), deterministically, from the Python standard
@@ -19,6 +20,11 @@ end-of-archive marker and layers hold a handful of entries.
           (with platforms and decoys), a plain layer.
   merge/  2-4 layers joined by "LFSLAYER" (see fuzz_merge.c): every merge
           rule, plus random stacks over a small set of names.
+  cache/  index cache payloads of some layer seeds, as the cache writes
+          them, with the layer and its scratch data (see fuzz_cache.c);
+          written by PROGRAM, tests/fuzz/cache_seed of a build tree
+          (make tests/fuzz/cache_seed).  Without --cache-seed, cache/ is
+          left alone.
 """
 
 import hashlib
@@ -26,6 +32,7 @@ import io
 import json
 import os
 import random
+import subprocess
 import sys
 import tarfile
 
@@ -479,6 +486,64 @@ def merge_seeds():
     return s
 
 
+# -------------------------------------------------------------- cache ---
+
+# Layer seeds whose index becomes a cache seed, and cache_seed's flags for
+# each: "" payload for lfs_cache_decode, "-f" whole cache file through
+# lfs_cache_load, "-h" content hashes, "-n" no scratch file.
+CACHE_SEEDS = {
+    "gzip.tar.gz": ["", "-f"],
+    "gzip-big.tar.gz": ["", "-f", "-n"],
+    "gzip-members.tar.gz": [""],
+    "zstd.tar.zst": ["", "-f -h"],
+    "zstd-big.tar.zst": ["", "-f"],
+    "zstd-frames.tar.zst": [""],
+    "hardlinks.tar": ["", "-h"],
+    "whiteouts.tar": ["", "-f"],
+    "pax-sparse-1.0.tar": ["-h"],
+    "gnu-sparse-old.tar": [""],
+    "pax-mixed.tar": [""],
+    "deep.tar": [""],
+    "v7.tar": ["-f -h"],
+    "empty.tar": [""],
+    "gzip-windows.tar.gz": ["", "-f", "-n"],
+    "zstd-reframed.tar.zst": ["", "-f"],
+}
+
+
+def gzip_flushed(data, every=1 << 16):
+    """One gzip member whose deflate blocks end every EVERY bytes: restart
+    points with a window (scratch data) past the first MiB."""
+    import zlib
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    out = [z.compress(data[i:i + every]) + z.flush(zlib.Z_SYNC_FLUSH)
+           for i in range(0, len(data), every)]
+    return b"".join(out) + z.flush()
+
+
+def scratch_layers():
+    """Layers whose blob keeps scratch data: gzip windows, re-framed zstd."""
+    tar = layer([F("big", big_plain(320)), F("after-big", b"tail")]).tar
+    big = layer([F("big", big_plain(600)), F("after-big", b"tail")]).tar
+    return {"gzip-windows.tar.gz": gzip_flushed(tar),
+            "zstd-reframed.tar.zst": mkimage.compress(big, "zstd", level=19)}
+
+
+def cache_seeds(prog, layers, tmp):
+    s = {}
+    layers = dict(layers, **scratch_layers())
+    for name, flags in CACHE_SEEDS.items():
+        path = os.path.join(tmp, name)
+        with open(path, "wb") as f:
+            f.write(layers[name])
+        for fl in flags:
+            tag = fl.replace("-", "").replace(" ", "")
+            out = subprocess.run([prog] + fl.split() + [path], check=True,
+                                 stdout=subprocess.PIPE).stdout
+            s[name.split(".")[0] + ("-" + tag if tag else "")] = out
+    return s
+
+
 # ----------------------------------------------------------------- main ---
 
 def write(dirpath, seeds):
@@ -493,12 +558,23 @@ def write(dirpath, seeds):
 
 def main(argv):
     import tempfile
-    out = argv[1] if len(argv) > 1 else os.path.join(HERE, "corpus")
-    write(os.path.join(out, "layer"), layer_seeds())
+    args = argv[1:]
+    prog = None
+    if args[:1] == ["--cache-seed"] and len(args) > 1:
+        prog = os.path.abspath(args[1])
+        args = args[2:]
+    out = args[0] if args else os.path.join(HERE, "corpus")
+    layers = layer_seeds()
+    write(os.path.join(out, "layer"), layers)
     write(os.path.join(out, "json"), json_seeds())
     with tempfile.TemporaryDirectory() as tmp:
         write(os.path.join(out, "image"), image_seeds(tmp))
     write(os.path.join(out, "merge"), merge_seeds())
+    if prog:
+        with tempfile.TemporaryDirectory() as tmp:
+            write(os.path.join(out, "cache"), cache_seeds(prog, layers, tmp))
+    else:
+        print("make-corpus: cache/ left alone (no --cache-seed PROGRAM)")
     total = sum(os.path.getsize(os.path.join(d, f))
                 for d, _, fs in os.walk(out) for f in fs)
     print("make-corpus: %s: %d bytes" % (out, total))

@@ -7,7 +7,7 @@ set -u
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-.}
 status=0
-for target in layer json image merge; do
+for target in layer json image merge cache; do
 	bin=$top_builddir/tests/fuzz/fuzz_$target
 	dir=$top_srcdir/tests/fuzz/corpus/$target
 	if [ ! -x "$bin" ]; then
