@@ -460,4 +460,3 @@ fail:
 	lfs_layer_free(l);
 	return rc;
 }
-

@@ -64,7 +64,8 @@ static int copy_range(struct lfs_cow *w, const struct lfs_node *n, int fd, uint6
 		if (r == 0)
 			return -EIO;
 		for (ssize_t done = 0; done < r;) {
-			ssize_t wr = pwrite(fd, *buf + done, (size_t)(r - done), (off_t)(off + done));
+			ssize_t wr =
+			    pwrite(fd, *buf + done, (size_t)(r - done), (off_t)(off + done));
 
 			if (wr < 0)
 				return -errno;
@@ -86,7 +87,8 @@ static int copy_data(struct lfs_cow *w, const struct lfs_node *n, int fd)
 		if (ftruncate(fd, (off_t)n->size) < 0)
 			rc = -errno;
 		for (uint32_t i = 0; rc == 0 && i < n->sparse->n; i++)
-			rc = copy_range(w, n, fd, n->sparse->ext[i].off, n->sparse->ext[i].len, &buf);
+			rc = copy_range(w, n, fd, n->sparse->ext[i].off, n->sparse->ext[i].len,
+					&buf);
 	} else {
 		rc = copy_range(w, n, fd, 0, n->size, &buf);
 	}
@@ -112,7 +114,8 @@ static int copy_meta(struct lfs_cow *w, const struct lfs_node *n, const char *na
 		if (lsetxattr(path, x->name, x->value, x->len, 0) < 0) {
 			int e = errno;
 
-			/* As the kernel: xattrs the upper cannot hold are dropped, except security.* */
+			/* As the kernel: xattrs the upper cannot hold are dropped, except
+			 * security.* */
 			if ((e != EOPNOTSUPP && e != EPERM) || !strncmp(x->name, "security.", 9))
 				return -e;
 		}

@@ -467,7 +467,8 @@ int lfs_cow_setattr(struct lfs_cow *w, struct lfs_node *n, int fd, const struct 
 		int tfd = fd;
 
 		if (tfd < 0)
-			tfd = openat(p.dirfd, p.name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+			tfd =
+			    openat(p.dirfd, p.name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 		if (tfd < 0 || ftruncate(tfd, attr->st_size) < 0)
 			rc = -errno;
 		if (tfd >= 0 && fd < 0)
@@ -524,7 +525,8 @@ ssize_t lfs_cow_getxattr(struct lfs_cow *w, struct lfs_node *n, const char *name
 	}
 	r = upath_get(w, n, &p);
 	if (r == 0) {
-		r = p.follow ? getxattr(p.proc, name, buf, size) : lgetxattr(p.proc, name, buf, size);
+		r = p.follow ? getxattr(p.proc, name, buf, size)
+			     : lgetxattr(p.proc, name, buf, size);
 		if (r < 0)
 			r = -errno;
 		upath_put(&p);
@@ -561,7 +563,8 @@ ssize_t lfs_cow_listxattr(struct lfs_cow *w, struct lfs_node *n, char *buf, size
 		}
 		free(all);
 		all = lfs_xmalloc((size_t)r + 1);
-		r = p.follow ? listxattr(p.proc, all, (size_t)r) : llistxattr(p.proc, all, (size_t)r);
+		r = p.follow ? listxattr(p.proc, all, (size_t)r)
+			     : llistxattr(p.proc, all, (size_t)r);
 		if (r >= 0)
 			break;
 		if (errno != ERANGE || tries == 3) {

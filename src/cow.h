@@ -41,8 +41,7 @@ int lfs_cow_readlink(struct lfs_cow *w, struct lfs_node *n, char *buf, size_t si
  * its attributes (type and inode only unless PLUS) and the position after
  * it; it returns nonzero to stop.
  */
-typedef int (*lfs_cow_dirent_fn)(void *ctx, const char *name, const struct stat *st,
-				 uint64_t next);
+typedef int (*lfs_cow_dirent_fn)(void *ctx, const char *name, const struct stat *st, uint64_t next);
 int lfs_cow_readdir(struct lfs_cow *w, struct lfs_node *d, uint64_t off, int plus,
 		    lfs_cow_dirent_fn fn, void *ctx);
 

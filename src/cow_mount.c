@@ -25,7 +25,7 @@ struct linkmap {
 	struct {
 		ino_t ino;
 		struct lfs_node *node;
-	} *v;
+	} * v;
 	size_t n, cap;
 };
 

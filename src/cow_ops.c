@@ -150,7 +150,8 @@ int lfs_cow_create(struct lfs_cow *w, uint64_t parent, const char *name,
 		goto out;
 	if (w->chown_new && fchownat(dirfd, ename, nw->uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		rc = -errno;
-	if (rc == 0 && !S_ISLNK(mode) && fchmodat(dirfd, ename, mode & 07777, AT_SYMLINK_NOFOLLOW) < 0)
+	if (rc == 0 && !S_ISLNK(mode) &&
+	    fchmodat(dirfd, ename, mode & 07777, AT_SYMLINK_NOFOLLOW) < 0)
 		rc = -errno;
 	if (rc == 0 && wh && S_ISDIR(mode))
 		rc = lfs_upper_set_opaque(&w->up, dirfd, ename);
@@ -298,7 +299,8 @@ int lfs_cow_unlink(struct lfs_cow *w, uint64_t parent, const char *name, int dir
 	if (!lfs_cow_is_upper(n))
 		rc = lfs_upper_whiteout(&w->up, pfd, name);
 	else if (n->dir)
-		rc = lower ? lfs_upper_whiteout_dir(&w->up, pfd, name) : lfs_upper_rmtree(pfd, name);
+		rc =
+		    lower ? lfs_upper_whiteout_dir(&w->up, pfd, name) : lfs_upper_rmtree(pfd, name);
 	else if (lower)
 		rc = lfs_upper_whiteout(&w->up, pfd, name);
 	else
@@ -316,7 +318,8 @@ out:
 }
 
 /* Is D the directory A or below it? */
-static int is_within(const struct lfs_node *d, const struct lfs_node *a, const struct lfs_node *root)
+static int is_within(const struct lfs_node *d, const struct lfs_node *a,
+		     const struct lfs_node *root)
 {
 	for (;; d = d->parent) {
 		if (d == a)

@@ -139,10 +139,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	static const struct {
 		int fuse, lfs;
 	} map[] = {
-	    {FUSE_SET_ATTR_MODE, LFS_SET_MODE},		  {FUSE_SET_ATTR_UID, LFS_SET_UID},
-	    {FUSE_SET_ATTR_GID, LFS_SET_GID},		  {FUSE_SET_ATTR_SIZE, LFS_SET_SIZE},
-	    {FUSE_SET_ATTR_ATIME, LFS_SET_ATIME},	  {FUSE_SET_ATTR_MTIME, LFS_SET_MTIME},
-	    {FUSE_SET_ATTR_ATIME_NOW, LFS_SET_ATIME_NOW}, {FUSE_SET_ATTR_MTIME_NOW, LFS_SET_MTIME_NOW},
+	    {FUSE_SET_ATTR_MODE, LFS_SET_MODE},
+	    {FUSE_SET_ATTR_UID, LFS_SET_UID},
+	    {FUSE_SET_ATTR_GID, LFS_SET_GID},
+	    {FUSE_SET_ATTR_SIZE, LFS_SET_SIZE},
+	    {FUSE_SET_ATTR_ATIME, LFS_SET_ATIME},
+	    {FUSE_SET_ATTR_MTIME, LFS_SET_MTIME},
+	    {FUSE_SET_ATTR_ATIME_NOW, LFS_SET_ATIME_NOW},
+	    {FUSE_SET_ATTR_MTIME_NOW, LFS_SET_MTIME_NOW},
 	};
 	struct lfs_node *n = node_of(req, ino);
 	struct stat st;

@@ -37,7 +37,8 @@ void lfs_upper_procpath(char *buf, size_t n, int dirfd, const char *name)
 
 int lfs_upper_private_xattr(const char *name)
 {
-	return strncmp(name, "trusted.overlay.", 16) == 0 || strncmp(name, "user.overlay.", 13) == 0;
+	return strncmp(name, "trusted.overlay.", 16) == 0 ||
+	       strncmp(name, "user.overlay.", 13) == 0;
 }
 
 void lfs_upper_tmpname(struct lfs_upper *u, char buf[40])
@@ -339,15 +340,15 @@ int lfs_upper_open(struct lfs_upper *u, const char *upper, const char *work, con
 	}
 	rc = open_made_dir(upper);
 	if (rc < 0) {
-		rc = lfs_error(rc, "%s: cannot open the upper directory: %s", lfs_show(upper, sb, sizeof(sb)),
-			       strerror(-rc));
+		rc = lfs_error(rc, "%s: cannot open the upper directory: %s",
+			       lfs_show(upper, sb, sizeof(sb)), strerror(-rc));
 		goto fail;
 	}
 	u->root = rc;
 	rc = open_made_dir(work);
 	if (rc < 0) {
-		rc = lfs_error(rc, "%s: cannot open the work directory: %s", lfs_show(work, sb, sizeof(sb)),
-			       strerror(-rc));
+		rc = lfs_error(rc, "%s: cannot open the work directory: %s",
+			       lfs_show(work, sb, sizeof(sb)), strerror(-rc));
 		goto fail;
 	}
 	wfd = rc;
@@ -357,8 +358,9 @@ int lfs_upper_open(struct lfs_upper *u, const char *upper, const char *work, con
 		goto fail;
 	}
 	if (su.st_dev != sw.st_dev) {
-		rc = lfs_error(-EXDEV, "%s and %s: the upper and work directories must be on one "
-				       "filesystem",
+		rc = lfs_error(-EXDEV,
+			       "%s and %s: the upper and work directories must be on one "
+			       "filesystem",
 			       lfs_show(upper, sb, sizeof(sb)), lfs_show(work, sb2, sizeof(sb2)));
 		goto fail;
 	}
