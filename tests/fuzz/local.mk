@@ -7,7 +7,7 @@ check_PROGRAMS += $(LFS_FUZZ_TARGETS)
 # (make tests/fuzz/cache_seed).
 EXTRA_PROGRAMS = tests/fuzz/cache_seed
 TESTS += tests/fuzz/replay.sh
-EXTRA_DIST += tests/fuzz/replay.sh tests/fuzz/make-corpus.py tests/fuzz/README.md \
+EXTRA_DIST += tests/fuzz/replay.sh tests/fuzz/make-corpus.py tests/fuzz/README.md tests/fuzz/RUNS.md \
 	tests/fuzz/layer.dict tests/fuzz/json.dict tests/fuzz/cache.dict tests/fuzz/corpus
 
 LFS_FUZZ_COMMON = tests/fuzz/fuzzutil.h tests/fuzz/fuzzutil.c
