@@ -43,21 +43,26 @@ static int fd_of(const struct fuse_file_info *fi)
 	return fi && fi->fh ? (int)(fi->fh - 1) : -1;
 }
 
+static void fill_entry(fuse_req_t req, const struct lfs_node *n, const struct stat *st,
+		       struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = n->ino;
+	e->generation = 1;
+	e->attr_timeout = fs_of(req)->timeout;
+	e->entry_timeout = fs_of(req)->timeout;
+	e->attr = *st;
+}
+
 static void reply_entry(fuse_req_t req, int rc, const struct lfs_node *n, const struct stat *st)
 {
-	struct lfs_fs *fs = fs_of(req);
 	struct fuse_entry_param e;
 
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	memset(&e, 0, sizeof(e));
-	e.ino = n->ino;
-	e.generation = 1;
-	e.attr_timeout = fs->timeout;
-	e.entry_timeout = fs->timeout;
-	e.attr = *st;
+	fill_entry(req, n, st, &e);
 	fuse_reply_entry(req, &e);
 }
 
@@ -549,12 +554,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	memset(&e, 0, sizeof(e));
-	e.ino = n->ino;
-	e.generation = 1;
-	e.attr_timeout = fs_of(req)->timeout;
-	e.entry_timeout = fs_of(req)->timeout;
-	e.attr = st;
+	fill_entry(req, n, &st, &e);
 	fi->fh = (uint64_t)fd + 1;
 	if (fuse_reply_create(req, &e, fi) != 0)
 		close(fd);
