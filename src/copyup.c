@@ -151,7 +151,6 @@ int lfs_cow_copyup_dir(struct lfs_cow *w, struct lfs_node *d)
 
 	/* Ancestors first (iteratively: image paths can be thousands deep). */
 	while (!lfs_cow_is_upper(d)) {
-		struct lfs_dir *low;
 		char tmp[40];
 		int pfd, rc;
 
@@ -171,10 +170,7 @@ int lfs_cow_copyup_dir(struct lfs_cow *w, struct lfs_node *d)
 			lfs_upper_rmtree(w->up.work, tmp);
 			return rc;
 		}
-		low = x->dir;
-		x->dir = lfs_dir_clone(w->arena, low);
-		x->dir->lower = low;
-		x->flags |= LFS_NF_UPPER;
+		lfs_cow_dir_to_upper(w, x);
 	}
 	return 0;
 }

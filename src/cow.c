@@ -55,6 +55,29 @@ void lfs_cow_add_inode(struct lfs_cow *w, struct lfs_node *n)
 	t->inodes[t->ninodes++] = n;
 }
 
+void lfs_cow_dir_to_upper(struct lfs_cow *w, struct lfs_node *d)
+{
+	struct lfs_dir *low = d->dir;
+
+	d->dir = lfs_dir_clone(w->arena, low);
+	d->dir->lower = low;
+	d->flags |= LFS_NF_UPPER;
+}
+
+void lfs_cow_name_node(struct lfs_cow *w, struct lfs_node *p, const char *name, struct lfs_node *n,
+		       int primary)
+{
+	size_t len = strlen(name);
+	struct lfs_dirent *e = lfs_dir_find(p, name, len);
+	const char *stable = e ? e->name : lfs_arena_strndup(w->arena, name, len);
+
+	lfs_dir_set(p, stable, len, n);
+	if (primary) {
+		n->parent = p;
+		n->name = stable;
+	}
+}
+
 int lfs_cow_lower_positive(const struct lfs_node *p, const char *name)
 {
 	struct lfs_node view;

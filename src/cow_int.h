@@ -71,6 +71,17 @@ int lfs_cow_stat_node(struct lfs_cow *w, const struct lfs_node *n, int pfd, stru
 void lfs_cow_stat_lower(const struct lfs_node *n, struct stat *st);
 /* Lock held for writing.  Give N a new inode number. */
 void lfs_cow_add_inode(struct lfs_cow *w, struct lfs_node *n);
+/*
+ * Lock held for writing.  Directory D now lives in the upper directory too:
+ * its table becomes its own, the lower one kept for lower_positive.
+ */
+void lfs_cow_dir_to_upper(struct lfs_cow *w, struct lfs_node *d);
+/*
+ * Lock held for writing.  Give N the name NAME in directory P (the name
+ * copied unless P already holds it); PRIMARY: make it the name N is known by.
+ */
+void lfs_cow_name_node(struct lfs_cow *w, struct lfs_node *p, const char *name, struct lfs_node *n,
+		       int primary);
 /* Lock held for writing.  Copy directory D (and its ancestors) up. */
 int lfs_cow_copyup_dir(struct lfs_cow *w, struct lfs_node *d);
 /*

@@ -47,16 +47,6 @@ static void linkmap_put(struct linkmap *m, ino_t ino, struct lfs_node *n)
 	m->v[m->n++].node = n;
 }
 
-static void set_name(struct lfs_cow *w, struct lfs_node *d, const char *name, struct lfs_node *n)
-{
-	size_t len = strlen(name);
-	char *stable = lfs_arena_strndup(w->arena, name, len);
-
-	lfs_dir_set(d, stable, len, n);
-	n->parent = d;
-	n->name = stable;
-}
-
 static int load_dir(struct lfs_cow *w, struct lfs_node *d, int fd, struct linkmap *links,
 		    int *redirects);
 
@@ -87,14 +77,9 @@ static int load_entry(struct lfs_cow *w, struct lfs_node *d, int fd, const char 
 			lfs_cow_add_inode(w, n);
 			if (st.st_nlink > 1)
 				linkmap_put(links, st.st_ino, n);
-			set_name(w, d, name, n);
+			lfs_cow_name_node(w, d, name, n, 1);
 		} else {
-			struct lfs_node *keep = n->parent;
-			const char *keepname = n->name;
-
-			set_name(w, d, name, n);
-			n->parent = keep;
-			n->name = keepname;
+			lfs_cow_name_node(w, d, name, n, 0);
 		}
 		return 0;
 	}
@@ -110,17 +95,13 @@ static int load_entry(struct lfs_cow *w, struct lfs_node *d, int fd, const char 
 			(*redirects)++;
 	}
 	if (old && old->dir && !opq && !lfs_cow_is_upper(old)) {
-		struct lfs_dir *low = old->dir;
-
-		old->dir = lfs_dir_clone(w->arena, low);
-		old->dir->lower = low;
-		old->flags |= LFS_NF_UPPER;
+		lfs_cow_dir_to_upper(w, old);
 		n = old;
 	} else {
 		n = lfs_dir_new(w->arena, d);
 		n->flags = LFS_NF_UPPER;
 		lfs_cow_add_inode(w, n);
-		set_name(w, d, name, n);
+		lfs_cow_name_node(w, d, name, n, 1);
 	}
 	n->mode = st.st_mode;
 	cfd = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -225,13 +206,7 @@ int lfs_cow_open(struct lfs_cow **out, struct lfs_core *core, const struct lfs_c
 	root = w->tree->root;
 	if (w->up.ephemeral)
 		init_root(w, root);
-	{
-		struct lfs_dir *low = root->dir;
-
-		root->dir = lfs_dir_clone(w->arena, low);
-		root->dir->lower = low;
-		root->flags |= LFS_NF_UPPER;
-	}
+	lfs_cow_dir_to_upper(w, root);
 	if (!w->up.ephemeral) {
 		rc = lfs_cow_load_upper(w);
 		if (rc < 0)

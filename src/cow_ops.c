@@ -65,18 +65,6 @@ static int parent_dir(struct lfs_cow *w, uint64_t pino, struct lfs_node **out, i
 	return 0;
 }
 
-/* Give node N the name NAME in P (an arena copy unless P already has it). */
-static void link_in(struct lfs_cow *w, struct lfs_node *p, const char *name, struct lfs_node *n)
-{
-	size_t len = strlen(name);
-	struct lfs_dirent *e = lfs_dir_find(p, name, len);
-	const char *stable = e ? e->name : lfs_arena_strndup(w->arena, name, len);
-
-	lfs_dir_set(p, stable, len, n);
-	n->parent = p;
-	n->name = stable;
-}
-
 /* Make the new entry at DIRFD/NAME as NW describes; *FD for regular files. */
 static int make_entry(int dirfd, const char *name, const struct lfs_cow_new *nw, mode_t mode,
 		      int *fd)
@@ -171,7 +159,7 @@ int lfs_cow_create(struct lfs_cow *w, uint64_t parent, const char *name,
 	n->mode = mode;
 	n->flags = LFS_NF_UPPER;
 	lfs_cow_add_inode(w, n);
-	link_in(w, p, name, n);
+	lfs_cow_name_node(w, p, name, n, 1);
 	rc = lfs_cow_stat_node(w, n, pfd, st);
 	*out = n;
 	if (*fd >= 0)
@@ -231,14 +219,7 @@ int lfs_cow_link(struct lfs_cow *w, struct lfs_node *n, uint64_t parent, const c
 	}
 	if (rc < 0)
 		goto out;
-	{
-		struct lfs_node *keep = n->parent;
-		const char *keepname = n->name;
-
-		link_in(w, p, name, n);
-		n->parent = keep;
-		n->name = keepname;
-	}
+	lfs_cow_name_node(w, p, name, n, 0);
 	rc = lfs_cow_stat_node(w, n, sfd, st);
 out:
 	if (sfd >= 0)
@@ -462,11 +443,11 @@ again:
 	if (rc < 0)
 		goto out;
 	if (flags & RENAME_EXCHANGE) {
-		link_in(w, p1, n1, t);
-		link_in(w, p2, n2, s);
+		lfs_cow_name_node(w, p1, n1, t, 1);
+		lfs_cow_name_node(w, p2, n2, s, 1);
 	} else {
 		lfs_dir_remove(p1, n1, strlen(n1));
-		link_in(w, p2, n2, s);
+		lfs_cow_name_node(w, p2, n2, s, 1);
 		if (t && tmulti)
 			lfs_cow_renamed_away(w, t);
 	}
