@@ -6,6 +6,14 @@
  *
  * File handles: fi->fh is 0 for a file read from the lower layers, else
  * the upper file's fd + 1.
+ *
+ * Round trips: a warm walk or read is served by the kernel's caches except
+ * for the requests that open and close a file or directory.  Directories
+ * need no handle, so OPENDIR answers ENOSYS and the kernel stops sending
+ * it (and RELEASEDIR), caching the listing itself.  FLUSH has nothing to
+ * do (writes go straight to the upper file), so it is left out and the
+ * kernel stops sending it.  A read-only mount needs no file handle either:
+ * OPEN answers ENOSYS there, and every read comes with fh 0.
  */
 #include "config.h"
 
@@ -68,7 +76,10 @@ static void reply_entry(fuse_req_t req, int rc, const struct lfs_node *n, const 
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct lfs_fs *fs = userdata;
+
+	fs->no_open = fs->read_only && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
+	fs->no_opendir = !!(conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT);
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
@@ -197,6 +208,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	if (fs_of(req)->no_open && (fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	rc = lfs_cow_open_file(cow_of(req), n, fi->flags, &fd);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
@@ -279,13 +294,6 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		fuse_reply_write(req, (size_t)r);
 }
 
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
-}
-
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct lfs_node *n = node_of(req, ino);
@@ -325,6 +333,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	if (!n || !n->dir) {
 		fuse_reply_err(req, !n ? ESTALE : ENOTDIR);
+		return;
+	}
+	if (fs_of(req)->no_opendir) {
+		fuse_reply_err(req, ENOSYS);
 		return;
 	}
 	fi->cache_readdir = 1;
@@ -601,7 +613,6 @@ const struct fuse_lowlevel_ops lfs_fuse_ops = {
     .open = op_open,
     .read = op_read,
     .write_buf = op_write_buf,
-    .flush = op_flush,
     .release = op_release,
     .fsync = op_fsync,
     .fallocate = op_fallocate,

@@ -406,6 +406,7 @@ int main(int argc, char **argv)
 		free(o.fuse_opts);
 		return 1;
 	}
+	fs.read_only = o.read_only;
 	rc = run_session(&fs, &o, mnt, argv[first]);
 	lfs_cow_close(fs.cow);
 	free(tmpdir);
