@@ -351,6 +351,10 @@ static int decode_dirs(struct rbuf *r, struct lfs_layer *l, struct lfs_node **v,
 			goto out;
 		seen[di] = 1;
 		d = v[di];
+		/* each entry takes at least 8 bytes (name length, child): N is bounded */
+		if (n > (r->n - r->pos) / 8)
+			goto out;
+		lfs_dir_reserve(d, n);
 		for (uint32_t j = 0; j < n; j++) {
 			uint32_t len, ci;
 			const char *s = get_str(r, &len);

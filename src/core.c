@@ -179,8 +179,15 @@ int lfs_core_open(struct lfs_core **out, char *const *sources, size_t nsources,
 			goto fail;
 	}
 	c->tree = lfs_tree_new();
-	for (uint32_t i = 0; i < c->nlayers; i++)
-		lfs_tree_apply(c->tree, c->layers[i]->root);
+	/* A mount needs only the merged tree: taking the layers' directories saves copying them. */
+	for (uint32_t i = 0; i < c->nlayers; i++) {
+		if (opts->keep_layers) {
+			lfs_tree_apply(c->tree, c->layers[i]->root);
+		} else {
+			lfs_tree_apply_take(c->tree, c->layers[i]->root);
+			c->layers[i]->root = NULL;
+		}
+	}
 	lfs_tree_freeze(c->tree);
 	*out = c;
 	return 0;

@@ -24,6 +24,7 @@ struct lfs_core_opts {
 	int hash_content;      /* hash every file's content while indexing (reports) */
 	int no_cache;	       /* neither read nor write the persistent index */
 	int sequential;	       /* one pass, no fast random reads needed (reports) */
+	int keep_layers;       /* keep each layer's own tree intact (reports) */
 	const char *cache_dir; /* NULL: $XDG_CACHE_HOME/layerfs */
 	uint64_t cache_max;    /* bytes; 0: no limit */
 };

@@ -33,13 +33,15 @@ struct lfs_arena *lfs_arena_new(void)
 	return lfs_xcalloc(1, sizeof(struct lfs_arena));
 }
 
-void *lfs_arena_alloc(struct lfs_arena *a, size_t n)
+/* ALIGN: 8, or 1 for strings (names are most of an arena's small objects). */
+static void *arena_alloc(struct lfs_arena *a, size_t n, size_t align)
 {
 	struct arena_chunk *c = a->head;
 	void *p;
 
-	n = (n + 7) & ~(size_t)7;
-	if (!c || c->cap - c->used < n) {
+	if (c)
+		c->used = (c->used + align - 1) & ~(align - 1);
+	if (!c || c->used > c->cap || c->cap - c->used < n) {
 		size_t cap = n > ARENA_CHUNK / 4 ? n : ARENA_CHUNK;
 
 		c = lfs_xmalloc(sizeof(*c) + cap);
@@ -60,9 +62,14 @@ void *lfs_arena_alloc(struct lfs_arena *a, size_t n)
 	return p;
 }
 
+void *lfs_arena_alloc(struct lfs_arena *a, size_t n)
+{
+	return arena_alloc(a, n, 8);
+}
+
 char *lfs_arena_strndup(struct lfs_arena *a, const char *s, size_t n)
 {
-	char *p = lfs_arena_alloc(a, n + 1);
+	char *p = arena_alloc(a, n + 1, 1);
 
 	memcpy(p, s, n);
 	p[n] = '\0';
@@ -297,17 +304,45 @@ void lfs_dir_clear(struct lfs_node *dn)
 		memset(d->slots, 0, d->nslots * sizeof(uint32_t));
 }
 
+void lfs_dir_reserve(struct lfs_node *dn, uint32_t n)
+{
+	struct lfs_dir *d = dn->dir;
+	uint32_t ns = 16;
+
+	if (n > d->cap) {
+		d->cap = n;
+		d->ents = lfs_xrealloc(d->ents, (size_t)n * sizeof(*d->ents));
+	}
+	if (n <= DIR_LINEAR_MAX)
+		return;
+	/* the fullest lfs_dir_set allows (3/4), so no rehash until N */
+	while ((uint64_t)ns * 3 < (uint64_t)n * 4)
+		ns *= 2;
+	if (ns > d->nslots)
+		dir_rehash(d, ns);
+}
+
 void lfs_dir_compact(struct lfs_node *dn)
 {
 	struct lfs_dir *d = dn->dir;
 	uint32_t j = 0;
 
-	if (d->live == d->n)
-		return;
-	for (uint32_t i = 0; i < d->n; i++)
-		if (d->ents[i].node)
-			d->ents[j++] = d->ents[i];
-	d->n = j;
-	if (d->nslots)
-		dir_rehash(d, d->nslots);
+	if (d->live != d->n) {
+		for (uint32_t i = 0; i < d->n; i++)
+			if (d->ents[i].node)
+				d->ents[j++] = d->ents[i];
+		d->n = j;
+		if (d->nslots)
+			dir_rehash(d, d->nslots);
+	}
+	/* A table grown by doubling gives its spare half back (most never grow again). */
+	if (d->cap > d->n + d->n / 8 + 4) {
+		d->cap = d->n;
+		if (d->n) {
+			d->ents = lfs_xrealloc(d->ents, (size_t)d->n * sizeof(*d->ents));
+		} else {
+			free(d->ents);
+			d->ents = NULL;
+		}
+	}
 }

@@ -132,7 +132,12 @@ struct lfs_node *lfs_node_walk(struct lfs_node *root, const char *path);
 struct lfs_node *lfs_dir_remove(struct lfs_node *d, const char *name, size_t len);
 /* Remove every entry of D. */
 void lfs_dir_clear(struct lfs_node *d);
-/* Drop deleted entries so that positions 0..live-1 are the live entries. */
+/* Room for N entries in D without growing (a decoder that knows the count). */
+void lfs_dir_reserve(struct lfs_node *d, uint32_t n);
+/*
+ * Drop deleted entries so that positions 0..live-1 are the live entries,
+ * and give back a table's unused room.
+ */
 void lfs_dir_compact(struct lfs_node *d);
 
 #endif

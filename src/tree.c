@@ -55,6 +55,43 @@ static struct lfs_node *detach_children(struct lfs_tree *t, struct lfs_node *g)
 }
 
 /*
+ * Layer directory D lands where the merged tree has no directory: it becomes
+ * the merged one, as apply_dir would have built it into a new node (BELOW as
+ * there).  Its whiteouts hide nothing and go; an opaque marker changes
+ * nothing; its subdirectories are taken in turn.
+ */
+static void take_dir(struct lfs_node *d, const struct lfs_node *below)
+{
+	struct lfs_dir *dd = d->dir;
+
+	if ((d->flags & LFS_NF_IMPLIED) && below)
+		copy_dir_meta(d, below);
+	else if (d->flags & LFS_NF_IMPLIED)
+		default_dir_meta(d);
+	d->flags = 0;
+	d->size = 0;
+	d->rdev = 0;
+	d->data_off = 0;
+	d->nlink = 2 + dd->nsubdirs;
+	for (uint32_t i = 0; i < dd->n; i++) {
+		struct lfs_dirent *e = &dd->ents[i];
+		struct lfs_node *c = e->node;
+		const struct lfs_node *cb;
+
+		if (!c)
+			continue;
+		if (c->flags & LFS_NF_WHITEOUT) {
+			lfs_dir_remove(d, e->name, e->len);
+			continue;
+		}
+		if (!c->dir)
+			continue;
+		cb = below ? lfs_dir_lookup(below, e->name, e->len) : NULL;
+		take_dir(c, cb && cb->dir ? cb : NULL);
+	}
+}
+
+/*
  * G is the merged directory and L the layer's directory at the same path.
  * LOWER: G's entries are the visible lower ones, to merge with.  BELOW: the
  * directory at this path in the view of the layers below (NULL if none),
@@ -101,6 +138,11 @@ static void apply_dir(struct lfs_tree *t, struct lfs_node *g, const struct lfs_n
 			cb = src ? lfs_dir_lookup(src, e->name, e->len) : NULL;
 			if (cb && !cb->dir)
 				cb = NULL;
+			if (!had && t->take) {
+				lfs_dir_set(g, e->name, e->len, c);
+				take_dir(c, cb);
+				continue;
+			}
 			if (!had) {
 				old = lfs_dir_new(t->arena, g);
 				lfs_dir_set(g, e->name, e->len, old);
@@ -110,6 +152,13 @@ static void apply_dir(struct lfs_tree *t, struct lfs_node *g, const struct lfs_n
 			lfs_dir_set(g, e->name, e->len, c);
 		}
 	}
+}
+
+void lfs_tree_apply_take(struct lfs_tree *t, struct lfs_node *layer_root)
+{
+	t->take = 1;
+	lfs_tree_apply(t, layer_root);
+	t->take = 0;
 }
 
 void lfs_tree_apply(struct lfs_tree *t, const struct lfs_node *layer_root)

@@ -17,11 +17,20 @@ struct lfs_tree {
 	uint64_t ninodes;	  /* highest st_ino + 1 */
 	uint64_t nentries;	  /* names in the tree */
 	uint32_t nlayers;	  /* layers applied so far */
+	int take;		  /* lfs_tree_apply_take: layer directories become merged ones */
 };
 
 struct lfs_tree *lfs_tree_new(void);
 /* Apply one layer's tree (its nodes must outlive the merged tree). */
 void lfs_tree_apply(struct lfs_tree *t, const struct lfs_node *layer_root);
+/*
+ * The same, but a directory of the layer that lands where the merged tree
+ * has none is taken over whole (its node and table become the merged
+ * ones) instead of copied: no copy of the directories most paths only one
+ * layer has.  The layer's tree is the merged tree's afterwards: a caller
+ * that needs the layer trees themselves (reports) uses lfs_tree_apply.
+ */
+void lfs_tree_apply_take(struct lfs_tree *t, struct lfs_node *layer_root);
 /* Drop deleted entries, number the inodes. */
 void lfs_tree_freeze(struct lfs_tree *t);
 static inline struct lfs_node *lfs_tree_node(const struct lfs_tree *t, uint64_t ino)

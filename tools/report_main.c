@@ -593,6 +593,7 @@ int main(int argc, char **argv)
 	nsrc = (size_t)(argc - first);
 	o.core.hash_content = 1;
 	o.core.sequential = 1;
+	o.core.keep_layers = 1;
 	o.core.progress = !lfs_quiet && isatty(STDERR_FILENO);
 	if (load(&o, src, o.layers_mode ? nsrc : 1, o.layers_mode || nsrc == 1, &ca, &ra, &t_open) <
 	    0)

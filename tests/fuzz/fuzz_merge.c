@@ -9,7 +9,9 @@
  *   - each directory holds exactly what an independent overlayfs lookup
  *     over the layer trees shows (whiteouts, opaque directories,
  *     non-directories hiding lower subtrees), the very node for files;
- *   - st_nlink of files as the layers count it, every visible file readable.
+ *   - st_nlink of files as the layers count it, every visible file readable;
+ *   - merged again as a mount does (lfs_tree_apply_take, which takes the
+ *     layers' directories over), it is the same tree, inode numbers included.
  */
 #include "config.h"
 
@@ -223,6 +225,52 @@ static void check_tree(struct lfs_tree *t, struct lfs_layer **layers, uint32_t n
 	free(seen);
 }
 
+/* A (copied merge) and B (taken merge) show the same names, nodes and metadata. */
+static void same_dir(const struct lfs_node *a, const struct lfs_node *b)
+{
+	if (!b->dir || a->mode != b->mode || a->uid != b->uid || a->gid != b->gid ||
+	    a->mtime_sec != b->mtime_sec || a->mtime_nsec != b->mtime_nsec ||
+	    a->nlink != b->nlink || a->flags != b->flags || a->size != b->size ||
+	    a->ino != b->ino || a->xattrs != b->xattrs || a->dir->n != b->dir->n)
+		fuzz_fail("merge by taking: directory ino %llu differs from the copied merge",
+			  (unsigned long long)a->ino);
+	for (uint32_t i = 0; i < a->dir->n; i++) {
+		const struct lfs_dirent *ea = &a->dir->ents[i], *eb = &b->dir->ents[i];
+
+		if (ea->len != eb->len || memcmp(ea->name, eb->name, ea->len) ||
+		    eb->node->parent != b)
+			fuzz_fail("merge by taking: entry %u of ino %llu differs", i,
+				  (unsigned long long)a->ino);
+		if (ea->node->dir)
+			same_dir(ea->node, eb->node);
+		else if (ea->node != eb->node)
+			fuzz_fail("merge by taking: '%.*s' is another node", (int)ea->len, ea->name);
+	}
+}
+
+/*
+ * Merge again as a mount does, taking the layers' directories (which
+ * consumes the layer trees): the same tree as T, down to the inode numbers.
+ */
+static void check_take(struct lfs_tree *t, struct lfs_layer **layers, uint32_t n)
+{
+	struct lfs_tree *k = lfs_tree_new();
+
+	for (uint64_t i = 1; i < t->ninodes; i++)
+		t->inodes[i]->ino = 0;
+	for (uint32_t i = 0; i < n; i++)
+		lfs_tree_apply_take(k, layers[i]->root);
+	lfs_tree_freeze(k);
+	for (uint64_t i = 1; i < t->ninodes; i++)
+		t->inodes[i]->ino = i;
+	if (k->ninodes != t->ninodes || k->nentries != t->nentries)
+		fuzz_fail("merge by taking: %llu inodes / %llu names, copied: %llu / %llu",
+			  (unsigned long long)k->ninodes, (unsigned long long)k->nentries,
+			  (unsigned long long)t->ninodes, (unsigned long long)t->nentries);
+	same_dir(t->root, k->root);
+	lfs_tree_free(k);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct lfs_layer_opts o = {.max_plain = MAX_PLAIN};
@@ -274,6 +322,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_tree(t, layers, n);
 		fuzz_note("%u layers merged: %llu inodes, %llu names", n,
 			  (unsigned long long)t->ninodes - 1, (unsigned long long)t->nentries);
+		check_take(t, layers, n);
 		lfs_tree_free(t);
 	}
 	for (uint32_t i = 0; i < indexed; i++)

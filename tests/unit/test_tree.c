@@ -17,6 +17,7 @@ struct stack {
 	struct lfs_arena *arena;
 	struct lfs_node *roots[8];
 	int n;
+	struct lfs_tree *copied; /* the merge by copying, checked against the taking one */
 };
 
 static struct stack *stack_new(void)
@@ -92,13 +93,59 @@ static void opaque(struct stack *s, struct lfs_node *root, const char *dirpath)
 	d->flags |= LFS_NF_OPAQUE;
 }
 
+/* Directories A (copied merge) and B (taken merge) hold the same names, nodes and metadata. */
+static void same_dir(const struct lfs_node *a, const struct lfs_node *b)
+{
+	assert_non_null(b->dir);
+	assert_int_equal(a->mode, b->mode);
+	assert_int_equal(a->uid, b->uid);
+	assert_int_equal(a->gid, b->gid);
+	assert_int_equal(a->mtime_sec, b->mtime_sec);
+	assert_int_equal(a->nlink, b->nlink);
+	assert_int_equal(a->flags, b->flags);
+	assert_int_equal(a->size, b->size);
+	assert_int_equal(a->ino, b->ino);
+	assert_ptr_equal(a->xattrs, b->xattrs);
+	assert_int_equal(a->dir->n, b->dir->n);
+	assert_int_equal(a->dir->live, b->dir->live);
+	assert_int_equal(a->dir->nsubdirs, b->dir->nsubdirs);
+	for (uint32_t i = 0; i < a->dir->n; i++) {
+		const struct lfs_dirent *ea = &a->dir->ents[i], *eb = &b->dir->ents[i];
+
+		assert_int_equal(ea->len, eb->len);
+		assert_memory_equal(ea->name, eb->name, ea->len);
+		assert_ptr_equal(eb->node->parent, b);
+		if (ea->node->dir)
+			same_dir(ea->node, eb->node);
+		else
+			assert_ptr_equal(ea->node, eb->node);
+	}
+}
+
+/*
+ * Merge by copying, then again by taking the layers' directories (as a
+ * mount does), which consumes the layer trees: both must give the same
+ * tree, down to the inode numbers.  The taken one is returned.
+ */
 static struct lfs_tree *merge(struct stack *s)
 {
-	struct lfs_tree *t = lfs_tree_new();
+	struct lfs_tree *t = lfs_tree_new(), *c = lfs_tree_new();
 
 	for (int i = 0; i < s->n; i++)
-		lfs_tree_apply(t, s->roots[i]);
+		lfs_tree_apply(c, s->roots[i]);
+	lfs_tree_freeze(c);
+	/* the files are shared: let the second freeze number them afresh */
+	for (uint64_t i = 1; i < c->ninodes; i++)
+		c->inodes[i]->ino = 0;
+	for (int i = 0; i < s->n; i++)
+		lfs_tree_apply_take(t, s->roots[i]);
 	lfs_tree_freeze(t);
+	for (uint64_t i = 1; i < c->ninodes; i++)
+		c->inodes[i]->ino = i;
+	assert_int_equal(c->ninodes, t->ninodes);
+	assert_int_equal(c->nentries, t->nentries);
+	same_dir(c->root, t->root);
+	s->copied = c;
 	return t;
 }
 
@@ -110,8 +157,35 @@ static struct lfs_node *get(struct lfs_tree *t, const char *path)
 static void done(struct stack *s, struct lfs_tree *t)
 {
 	lfs_tree_free(t);
+	lfs_tree_free(s->copied);
 	lfs_arena_free(s->arena);
 	test_free(s);
+}
+
+/* Whiteouts in a directory no lower layer has hide nothing, and never show. */
+static void test_whiteout_in_new_dir(void **state)
+{
+	struct stack *s = stack_new();
+	struct lfs_node *l0 = layer(s), *l1;
+	struct lfs_tree *t;
+
+	(void)state;
+	put(s, l0, "a/file", S_IFREG | 0644);
+	l1 = layer(s);
+	whiteout(s, l1, "b/x");
+	whiteout(s, l1, "b/c/y");
+	put(s, l1, "b/c/z", S_IFREG | 0644);
+	opaque(s, l1, "b/c");
+	t = merge(s);
+	assert_non_null(get(t, "a/file"));
+	assert_null(get(t, "b/x"));
+	assert_null(get(t, "b/c/y"));
+	assert_non_null(get(t, "b/c/z"));
+	assert_int_equal(get(t, "b")->dir->n, 1);
+	assert_int_equal(get(t, "b/c")->dir->n, 1);
+	assert_int_equal(get(t, "b/c")->flags, 0);
+	assert_int_equal(get(t, "b")->nlink, 3);
+	done(s, t);
 }
 
 static void test_whiteout_hides_file_and_subtree(void **state)
@@ -175,9 +249,14 @@ static void test_nondir_replaces_dir(void **state)
 	f = put(s, l1, "x", S_IFLNK | 0777);
 	t = merge(s);
 	assert_ptr_equal(get(t, "x"), f);
-	lfs_tree_free(t);
+	done(s, t);
 
 	/* ...and a directory over a non-directory hides it, starting empty. */
+	s = stack_new();
+	l0 = layer(s);
+	put(s, l0, "x/y/z", S_IFREG | 0644);
+	l1 = layer(s);
+	put(s, l1, "x", S_IFLNK | 0777);
 	l2 = layer(s);
 	put(s, l2, "x/new", S_IFREG | 0600);
 	t = merge(s);
@@ -386,6 +465,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_whiteout_hides_file_and_subtree),
+	    cmocka_unit_test(test_whiteout_in_new_dir),
 	    cmocka_unit_test(test_opaque_keeps_own_children),
 	    cmocka_unit_test(test_nondir_replaces_dir),
 	    cmocka_unit_test(test_dir_metadata_topmost_explicit),
