@@ -21,7 +21,7 @@
 #include "blob_int.h"
 #include "lfs.h"
 
-#define WINSIZE	     32768u
+#define WINSIZE 32768u
 /*
  * Half of LFS_POINT_INTERVAL: a random read inflates from the checkpoint
  * before it, 1/2 interval on average and a whole one at worst.  With 1 MiB,
@@ -30,9 +30,9 @@
  * file: 6% of the plain size instead of 3%.
  */
 #define GZ_POINT_INTERVAL (LFS_POINT_INTERVAL / 2)
-#define GZIP_WBITS   (15 + 16)
-#define RAW_WBITS    (-15)
-#define GZIP_TRAILER 8
+#define GZIP_WBITS	  (15 + 16)
+#define RAW_WBITS	  (-15)
+#define GZIP_TRAILER	  8
 
 struct gz_scan {
 	z_stream zs;
@@ -207,8 +207,7 @@ static ssize_t gz_scan_read(struct lfs_scan *s, const void **chunk)
 			return gz_err(s->name, Z_BUF_ERROR, zs, gz_scan_at(g));
 		/* 128: at a block boundary; 64: ... after the last block. */
 		if ((zs->data_type & 128) && !(zs->data_type & 64) &&
-		    (!s->pts.n ||
-		     g->out_total - s->pts.v[s->pts.n - 1].out >= GZ_POINT_INTERVAL)) {
+		    (!s->pts.n || g->out_total - s->pts.v[s->pts.n - 1].out >= GZ_POINT_INTERVAL)) {
 			ret = gz_checkpoint(s, g);
 			if (ret)
 				return ret;

@@ -244,7 +244,8 @@ static void same_dir(const struct lfs_node *a, const struct lfs_node *b)
 		if (ea->node->dir)
 			same_dir(ea->node, eb->node);
 		else if (ea->node != eb->node)
-			fuzz_fail("merge by taking: '%.*s' is another node", (int)ea->len, ea->name);
+			fuzz_fail("merge by taking: '%.*s' is another node", (int)ea->len,
+				  ea->name);
 	}
 }
 
