@@ -89,6 +89,8 @@ static void take_dir(struct lfs_node *d, const struct lfs_node *below)
 		cb = below ? lfs_dir_lookup(below, e->name, e->len) : NULL;
 		take_dir(c, cb && cb->dir ? cb : NULL);
 	}
+	/* names a later layer adds go last, as in a directory built afresh */
+	lfs_dir_compact(d);
 }
 
 /*

@@ -114,11 +114,12 @@ static void same_dir(const struct lfs_node *a, const struct lfs_node *b)
 
 		assert_int_equal(ea->len, eb->len);
 		assert_memory_equal(ea->name, eb->name, ea->len);
-		assert_ptr_equal(eb->node->parent, b);
-		if (ea->node->dir)
+		if (ea->node->dir) {
+			assert_ptr_equal(eb->node->parent, b);
 			same_dir(ea->node, eb->node);
-		else
+		} else {
 			assert_ptr_equal(ea->node, eb->node);
+		}
 	}
 }
 
