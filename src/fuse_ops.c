@@ -82,8 +82,16 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	fs->no_opendir = !!(conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT);
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
-	if (conn->capable & FUSE_CAP_READDIRPLUS)
+	/*
+	 * Always READDIRPLUS: the attributes are in memory anyway.  With the
+	 * kernel's "auto" mode only a directory's first batch carries them, so
+	 * a walk then looks every later name of a big directory up, one round
+	 * trip per name.
+	 */
+	if (conn->capable & FUSE_CAP_READDIRPLUS) {
 		conn->want |= FUSE_CAP_READDIRPLUS;
+		conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	}
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
