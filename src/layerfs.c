@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <locale.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,6 +408,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fs.read_only = o.read_only;
+	/*
+	 * Indexing freed its buffers (decompressed indexes, windows); hand the
+	 * pages back before the daemon forks, or they stay in its RSS for the
+	 * life of the mount.
+	 */
+	malloc_trim(0);
 	rc = run_session(&fs, &o, mnt, argv[first]);
 	lfs_cow_close(fs.cow);
 	free(tmpdir);
