@@ -347,13 +347,11 @@ static int decode_dirs(struct rbuf *r, struct lfs_layer *l, struct lfs_node **v,
 		uint32_t di = get_u32(r), n = get_u32(r);
 		struct lfs_node *d;
 
-		if (r->bad || di >= count || !v[di]->dir || seen[di] || n > r->n - r->pos)
+		/* each entry takes at least 8 bytes (name length, child): N is bounded */
+		if (r->bad || di >= count || !v[di]->dir || seen[di] || n > (r->n - r->pos) / 8)
 			goto out;
 		seen[di] = 1;
 		d = v[di];
-		/* each entry takes at least 8 bytes (name length, child): N is bounded */
-		if (n > (r->n - r->pos) / 8)
-			goto out;
 		lfs_dir_reserve(d, n);
 		for (uint32_t j = 0; j < n; j++) {
 			uint32_t len, ci;

@@ -21,11 +21,13 @@
 #include "lfs.h"
 
 /* Upper files with several links seen so far (st_ino -> node). */
+struct linkent {
+	ino_t ino;
+	struct lfs_node *node;
+};
+
 struct linkmap {
-	struct {
-		ino_t ino;
-		struct lfs_node *node;
-	} * v;
+	struct linkent *v;
 	size_t n, cap;
 };
 

@@ -43,6 +43,23 @@ static void default_dir_meta(struct lfs_node *g)
 	g->xattrs = NULL;
 }
 
+/*
+ * Metadata of merged directory G from the layer's directory L at its path:
+ * L's own, unless L is only implied by deeper entries; then that of BELOW,
+ * the directory the layers below have there, or the default when none.
+ */
+static void dir_meta(struct lfs_node *g, const struct lfs_node *l, const struct lfs_node *below)
+{
+	if (!(l->flags & LFS_NF_IMPLIED)) {
+		if (g != l)
+			copy_dir_meta(g, l);
+	} else if (below && below != g) {
+		copy_dir_meta(g, below);
+	} else if (!below) {
+		default_dir_meta(g);
+	}
+}
+
 /* Move G's entries to a new node, leaving G empty; the old entries stay readable. */
 static struct lfs_node *detach_children(struct lfs_tree *t, struct lfs_node *g)
 {
@@ -64,10 +81,7 @@ static void take_dir(struct lfs_node *d, const struct lfs_node *below)
 {
 	struct lfs_dir *dd = d->dir;
 
-	if ((d->flags & LFS_NF_IMPLIED) && below)
-		copy_dir_meta(d, below);
-	else if (d->flags & LFS_NF_IMPLIED)
-		default_dir_meta(d);
+	dir_meta(d, d, below);
 	d->flags = 0;
 	d->size = 0;
 	d->rdev = 0;
@@ -99,19 +113,15 @@ static void take_dir(struct lfs_node *d, const struct lfs_node *below)
  * directory at this path in the view of the layers below (NULL if none),
  * which an implied directory copies its metadata from even where an opaque
  * marker of this layer hides it (containerd extracts into that view).
+ * TAKE: L's subdirectories that G lacks become merged ones (take_dir).
  */
 static void apply_dir(struct lfs_tree *t, struct lfs_node *g, const struct lfs_node *l, int lower,
-		      const struct lfs_node *below)
+		      const struct lfs_node *below, int take)
 {
 	const struct lfs_dir *ld = l->dir;
 	const struct lfs_node *src = lower ? g : below;
 
-	if (!(l->flags & LFS_NF_IMPLIED))
-		copy_dir_meta(g, l);
-	else if (below && below != g)
-		copy_dir_meta(g, below);
-	else if (!below)
-		default_dir_meta(g);
+	dir_meta(g, l, below);
 	/* The kernel builds the root from every layer: an opaque root hides nothing. */
 	if ((l->flags & LFS_NF_OPAQUE) && g != t->root) {
 		if (lower)
@@ -140,7 +150,7 @@ static void apply_dir(struct lfs_tree *t, struct lfs_node *g, const struct lfs_n
 			cb = src ? lfs_dir_lookup(src, e->name, e->len) : NULL;
 			if (cb && !cb->dir)
 				cb = NULL;
-			if (!had && t->take) {
+			if (!had && take) {
 				lfs_dir_set(g, e->name, e->len, c);
 				take_dir(c, cb);
 				continue;
@@ -149,25 +159,28 @@ static void apply_dir(struct lfs_tree *t, struct lfs_node *g, const struct lfs_n
 				old = lfs_dir_new(t->arena, g);
 				lfs_dir_set(g, e->name, e->len, old);
 			}
-			apply_dir(t, old, c, had, cb);
+			apply_dir(t, old, c, had, cb, take);
 		} else {
 			lfs_dir_set(g, e->name, e->len, c);
 		}
 	}
 }
 
-void lfs_tree_apply_take(struct lfs_tree *t, struct lfs_node *layer_root)
+static void apply(struct lfs_tree *t, const struct lfs_node *layer_root, int take)
 {
-	t->take = 1;
-	lfs_tree_apply(t, layer_root);
-	t->take = 0;
+	/* Above the first layer the root always has a lower part. */
+	apply_dir(t, t->root, layer_root, t->nlayers > 0, t->nlayers > 0 ? t->root : NULL, take);
+	t->nlayers++;
 }
 
 void lfs_tree_apply(struct lfs_tree *t, const struct lfs_node *layer_root)
 {
-	/* Above the first layer the root always has a lower part. */
-	apply_dir(t, t->root, layer_root, t->nlayers > 0, t->nlayers > 0 ? t->root : NULL);
-	t->nlayers++;
+	apply(t, layer_root, 0);
+}
+
+void lfs_tree_apply_take(struct lfs_tree *t, struct lfs_node *layer_root)
+{
+	apply(t, layer_root, 1);
 }
 
 static void add_inode(struct lfs_tree *t, struct lfs_node *n, uint64_t *cap)

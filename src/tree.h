@@ -17,7 +17,6 @@ struct lfs_tree {
 	uint64_t ninodes;	  /* highest st_ino + 1 */
 	uint64_t nentries;	  /* names in the tree */
 	uint32_t nlayers;	  /* layers applied so far */
-	int take;		  /* lfs_tree_apply_take: layer directories become merged ones */
 };
 
 struct lfs_tree *lfs_tree_new(void);
