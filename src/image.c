@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,62 +23,6 @@
 
 /* "blobs/sha512/" + 128 hex digits. */
 #define REL_MAX 160
-
-static const char hexdigits[] = "0123456789abcdef";
-
-static bool is_hex(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!s[i] || !strchr(hexdigits, s[i]))
-			return false;
-	return true;
-}
-
-int lfs_digest_check(const char *d)
-{
-	if (!strncmp(d, "sha256:", 7) && strlen(d) == 7 + 64 && is_hex(d + 7, 64))
-		return LFS_DIGEST_SHA256;
-	if (!strncmp(d, "sha512:", 7) && strlen(d) == 7 + 128 && is_hex(d + 7, 128))
-		return LFS_DIGEST_SHA512;
-	return -EINVAL;
-}
-
-int lfs_digest_parse(const char *digest, uint8_t out[32])
-{
-	size_t i;
-
-	if (lfs_digest_check(digest) != LFS_DIGEST_SHA256)
-		return -EINVAL;
-	for (i = 0; i < 32; i++)
-		out[i] = (uint8_t)((strchr(hexdigits, digest[7 + 2 * i]) - hexdigits) << 4 |
-				   (strchr(hexdigits, digest[8 + 2 * i]) - hexdigits));
-	return 0;
-}
-
-void lfs_digest_format(const uint8_t sha[32], char out[72])
-{
-	size_t i;
-
-	memcpy(out, "sha256:", 7);
-	for (i = 0; i < 32; i++) {
-		out[7 + 2 * i] = hexdigits[sha[i] >> 4];
-		out[8 + 2 * i] = hexdigits[sha[i] & 15];
-	}
-	out[71] = '\0';
-}
-
-static void sha256_of(const void *buf, size_t len, char out[72])
-{
-	uint8_t sum[SHA256_DIGEST_SIZE];
-	struct sha256_ctx c;
-
-	sha256_init(&c);
-	sha256_update(&c, len, buf);
-	sha256_digest(&c, sizeof(sum), sum);
-	lfs_digest_format(sum, out);
-}
 
 /* "blobs/<alg>/<hex>" for a descriptor's digest; only sha256 can be checked. */
 static int blob_rel(const struct lfs_src *s, const char *digest, char rel[REL_MAX])
@@ -109,7 +52,7 @@ static int read_blob(const struct lfs_src *s, const struct lfs_desc *d, char **b
 			    (long long)d->size);
 		ret = -EBADMSG;
 	} else {
-		sha256_of(*buf, *len, sum);
+		lfs_digest_of(*buf, *len, sum);
 		if (strcmp(sum, d->digest)) {
 			lfs_err_set("%s: %s: digest mismatch: the content is %s", s->path, rel,
 				    sum);
@@ -169,7 +112,7 @@ static bool digest_match(const char *digest, const char *want)
 	else if (strlen(want) < 4)
 		return false;
 	n = strlen(want);
-	return n && n <= 64 && is_hex(want, n) && !strncmp(digest + 7, want, n);
+	return n && n <= 64 && lfs_is_hex(want, n) && !strncmp(digest + 7, want, n);
 }
 
 /* Append ITEM to the ", "-separated list in BUF, ending in "..." when full. */
@@ -511,7 +454,7 @@ static char *docker_config_id(const char *path)
 		hex = path;
 	else if (!strncmp(path, "blobs/sha256/", 13) && strlen(path) == 13 + 64)
 		hex = path + 13;
-	if (!hex || !is_hex(hex, 64))
+	if (!hex || !lfs_is_hex(hex, 64))
 		return NULL;
 	id = lfs_xmalloc(72);
 	sprintf(id, "sha256:%.64s", hex);
@@ -607,7 +550,7 @@ static int docker_open(struct lfs_image *img, const struct lfs_src *s,
 	img->ref = ref ? lfs_xstrdup(ref) : NULL;
 	id = docker_config_id(di->config);
 	if (id) {
-		sha256_of(buf, len, sum);
+		lfs_digest_of(buf, len, sum);
 		if (strcmp(sum, id)) {
 			lfs_err_set("%s: %s: digest mismatch: the content is %s", s->path,
 				    di->config, sum);

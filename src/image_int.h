@@ -38,6 +38,10 @@ enum lfs_digest_alg {
  * which is what keeps a manifest from pointing outside blobs/.
  */
 int lfs_digest_check(const char *digest);
+/* The N characters at S are all lowercase hex digits. */
+bool lfs_is_hex(const char *s, size_t n);
+/* "sha256:<hex>" of LEN bytes at BUF. */
+void lfs_digest_of(const void *buf, size_t len, char out[72]);
 
 struct lfs_platform {
 	char *os;
