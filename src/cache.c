@@ -104,49 +104,6 @@ void lfs_cache_close(struct lfs_cache *c)
 	free(c);
 }
 
-int lfs_cache_key(const struct lfs_layer_desc *d, uint8_t key[16])
-{
-	XXH3_state_t *st = XXH3_createState();
-	struct stat sb;
-	uint64_t f[7];
-	XXH128_hash_t h;
-
-	if (!st)
-		return -ENOMEM;
-	if (fstat(d->fd, &sb) < 0) {
-		int e = errno;
-
-		XXH3_freeState(st);
-		return -e;
-	}
-	/* A changed file is a different key: the cache never vouches for stale bytes. */
-	f[0] = LFS_CACHE_VERSION;
-	f[1] = (uint64_t)sb.st_dev;
-	f[2] = (uint64_t)sb.st_ino;
-	f[3] = (uint64_t)sb.st_size;
-	f[4] = (uint64_t)sb.st_mtim.tv_sec * 1000000000ULL + (uint64_t)sb.st_mtim.tv_nsec;
-	f[5] = d->off;
-	f[6] = d->len;
-	XXH3_128bits_reset(st);
-	XXH3_128bits_update(st, f, sizeof(f));
-	XXH3_128bits_update(st, d->digest ? d->digest : "", d->digest ? strlen(d->digest) + 1 : 1);
-	XXH3_128bits_update(st, d->diff_id ? d->diff_id : "",
-			    d->diff_id ? strlen(d->diff_id) + 1 : 1);
-	h = XXH3_128bits_digest(st);
-	XXH3_freeState(st);
-	f[0] = htole64(h.low64);
-	f[1] = htole64(h.high64);
-	memcpy(key, f, 16);
-	return 0;
-}
-
-static void key_name(const uint8_t key[16], const char *ext, char out[48])
-{
-	for (int i = 0; i < 16; i++)
-		sprintf(out + 2 * i, "%02x", key[i]);
-	strcpy(out + 32, ext);
-}
-
 static int read_all(int fd, void *buf, size_t n, uint64_t off)
 {
 	size_t done = 0;
@@ -161,6 +118,80 @@ static int read_all(int fd, void *buf, size_t n, uint64_t off)
 		done += (size_t)r;
 	}
 	return 0;
+}
+
+/*
+ * xxh3 of the first and last SAMPLE bytes of the blob: a file rewritten in
+ * place, or a new file that got a freed inode number, is caught even where
+ * the size and all the times came out the same.
+ */
+#define SAMPLE 4096
+
+static int sample_hash(const struct lfs_layer_desc *d, uint64_t *out)
+{
+	char buf[2 * SAMPLE];
+	size_t head = d->len < SAMPLE ? (size_t)d->len : SAMPLE;
+	size_t tail = d->len - head < SAMPLE ? (size_t)(d->len - head) : SAMPLE;
+	int rc = read_all(d->fd, buf, head, d->off);
+
+	if (rc == 0)
+		rc = read_all(d->fd, buf + head, tail, d->off + d->len - tail);
+	if (rc < 0)
+		return rc;
+	*out = XXH3_64bits(buf, head + tail);
+	return 0;
+}
+
+int lfs_cache_key_stat(const struct lfs_layer_desc *d, const struct stat *sb, uint8_t key[16])
+{
+	XXH3_state_t *st;
+	uint64_t f[9];
+	XXH128_hash_t h;
+	int rc;
+
+	/* A changed file is a different key: the cache never vouches for stale bytes. */
+	f[0] = LFS_CACHE_VERSION;
+	f[1] = (uint64_t)sb->st_dev;
+	f[2] = (uint64_t)sb->st_ino;
+	f[3] = (uint64_t)sb->st_size;
+	f[4] = (uint64_t)sb->st_mtim.tv_sec * 1000000000ULL + (uint64_t)sb->st_mtim.tv_nsec;
+	/* utimensat can put the mtime back after a rewrite; nothing puts the ctime back. */
+	f[5] = (uint64_t)sb->st_ctim.tv_sec * 1000000000ULL + (uint64_t)sb->st_ctim.tv_nsec;
+	f[6] = d->off;
+	f[7] = d->len;
+	rc = sample_hash(d, &f[8]);
+	if (rc < 0)
+		return rc;
+	st = XXH3_createState();
+	if (!st)
+		return -ENOMEM;
+	XXH3_128bits_reset(st);
+	XXH3_128bits_update(st, f, sizeof(f));
+	XXH3_128bits_update(st, d->digest ? d->digest : "", d->digest ? strlen(d->digest) + 1 : 1);
+	XXH3_128bits_update(st, d->diff_id ? d->diff_id : "",
+			    d->diff_id ? strlen(d->diff_id) + 1 : 1);
+	h = XXH3_128bits_digest(st);
+	XXH3_freeState(st);
+	f[0] = htole64(h.low64);
+	f[1] = htole64(h.high64);
+	memcpy(key, f, 16);
+	return 0;
+}
+
+int lfs_cache_key(const struct lfs_layer_desc *d, uint8_t key[16])
+{
+	struct stat sb;
+
+	if (fstat(d->fd, &sb) < 0)
+		return -errno;
+	return lfs_cache_key_stat(d, &sb, key);
+}
+
+static void key_name(const uint8_t key[16], const char *ext, char out[48])
+{
+	for (int i = 0; i < 16; i++)
+		sprintf(out + 2 * i, "%02x", key[i]);
+	strcpy(out + 32, ext);
 }
 
 static int write_all(int fd, const void *buf, size_t n)

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "image.h"
 #include "layer.h"
@@ -21,6 +22,11 @@ void lfs_cache_close(struct lfs_cache *c);
 
 /* What identifies a layer blob: its digests and the identity of the file holding it. */
 int lfs_cache_key(const struct lfs_layer_desc *d, uint8_t key[16]);
+/*
+ * The same with the file's identity SB given (for tests: the key also covers
+ * a sample of the content, the first and last 4 KiB of the blob).
+ */
+int lfs_cache_key_stat(const struct lfs_layer_desc *d, const struct stat *sb, uint8_t key[16]);
 /*
  * Load layer D from the cache: 0, or -ENOENT when there is no usable entry
  * (missing, stale, corrupt, of another version, or without the content
