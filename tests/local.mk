@@ -4,9 +4,9 @@ LFS_TEST_LIBS = $(LFS_CORE_LIBS) $(CMOCKA_LIBS)
 
 if UNIT_TESTS
 check_PROGRAMS += tests/unit/test_blob tests/unit/test_image tests/unit/test_layer tests/unit/test_tree \
-	tests/unit/test_cache tests/unit/test_upper
+	tests/unit/test_cache tests/unit/test_upper tests/unit/test_glob
 TESTS += tests/unit/test_blob tests/unit/test_image tests/unit/test_layer tests/unit/test_tree \
-	tests/unit/test_cache tests/unit/test_upper
+	tests/unit/test_cache tests/unit/test_upper tests/unit/test_glob
 endif
 tests_unit_test_blob_SOURCES = tests/unit/test_blob.c tests/unit/testutil.h tests/unit/testutil.c
 tests_unit_test_blob_CFLAGS = $(LFS_TEST_CFLAGS)
@@ -26,6 +26,9 @@ tests_unit_test_upper_LDADD = $(LFS_TEST_LIBS)
 tests_unit_test_tree_SOURCES = tests/unit/test_tree.c tests/unit/testutil.h tests/unit/testutil.c
 tests_unit_test_tree_CFLAGS = $(LFS_TEST_CFLAGS)
 tests_unit_test_tree_LDADD = $(LFS_TEST_LIBS)
+tests_unit_test_glob_SOURCES = tests/unit/test_glob.c tools/report_glob.c tools/report.h
+tests_unit_test_glob_CFLAGS = $(LFS_TEST_CFLAGS) -I$(top_srcdir)/tools
+tests_unit_test_glob_LDADD = $(LFS_TEST_LIBS)
 
 LFS_INTEGRATION_TESTS = \
 	tests/integration/mount_basic.sh \

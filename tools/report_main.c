@@ -1,7 +1,7 @@
 /*
- * layerfs-report: options, the --fail-if gates, the path globs of --ignore
- * and --filter, and the run itself: open the image(s) with the core (layers
- * indexed in parallel, every file's content hashed), analyse, write.
+ * layerfs-report: options, the --fail-if gates, --filter, and the run
+ * itself: open the image(s) with the core (layers indexed in parallel, every
+ * file's content hashed), analyse, write.  The globs are in report_glob.c.
  *
  * Exit status: 0 fine, 1 bad input or an I/O error, 2 a --fail-if gate
  * holds, 64 bad usage (EX_USAGE: 2 is taken by the gates).
@@ -652,128 +652,6 @@ out:
 	free(o.ignore);
 	free(o.gates);
 	return ret;
-}
-
-/* ---------------------------------------------------------------- globs */
-
-/* One [...] class at *P against C: 1 match, 0 no match, -1 malformed. */
-static int class_match(const char **pp, char c)
-{
-	const char *p = *pp + 1;
-	int neg = 0, hit = 0;
-
-	if (*p == '!' || *p == '^') {
-		neg = 1;
-		p++;
-	}
-	if (*p == ']') {
-		hit |= c == ']';
-		p++;
-	}
-	for (; *p && *p != ']'; p++) {
-		if (p[1] == '-' && p[2] && p[2] != ']') {
-			hit |= (unsigned char)c >= (unsigned char)p[0] &&
-			       (unsigned char)c <= (unsigned char)p[2];
-			p += 2;
-		} else {
-			hit |= *p == c;
-		}
-	}
-	if (!*p)
-		return -1;
-	*pp = p + 1;
-	return c != '/' && hit != neg;
-}
-
-static int gmatch(const char *p, const char *s)
-{
-	while (*p) {
-		if (p[0] == '*' && p[1] == '*') {
-			p += 2;
-			/* "**" + "/" also matches no directory at all */
-			if (*p == '/' && gmatch(p + 1, s))
-				return 1;
-			for (;; s++) {
-				if (gmatch(p, s))
-					return 1;
-				if (!*s)
-					return 0;
-			}
-		}
-		if (*p == '*') {
-			p++;
-			for (;; s++) {
-				if (gmatch(p, s))
-					return 1;
-				if (!*s || *s == '/')
-					return 0;
-			}
-		}
-		if (!*s)
-			return 0;
-		if (*p == '[') {
-			const char *q = p;
-			int m = class_match(&q, *s);
-
-			if (m >= 0) {
-				if (!m)
-					return 0;
-				p = q;
-				s++;
-				continue;
-			}
-		} else if (*p == '?') {
-			if (*s == '/')
-				return 0;
-			p++;
-			s++;
-			continue;
-		} else if (*p == '\\' && p[1]) {
-			p++;
-		}
-		if (*p != *s)
-			return 0;
-		p++;
-		s++;
-	}
-	return !*s;
-}
-
-/*
- * PAT against PATH (leading '/' optional on both).  A pattern matching a
- * directory matches everything in it; a pattern without '/' matches a name
- * at any depth, as in .gitignore.
- */
-int report_glob_match(const char *pat, const char *path)
-{
-	char pbuf[PATH_MAX], sbuf[PATH_MAX * 2];
-	size_t pl, sl;
-	int anydepth;
-
-	while (*pat == '/')
-		pat++;
-	while (*path == '/')
-		path++;
-	pl = strlen(pat);
-	while (pl && pat[pl - 1] == '/')
-		pl--;
-	sl = strlen(path);
-	if (!pl || pl >= sizeof(pbuf) || sl >= sizeof(sbuf))
-		return 0;
-	memcpy(pbuf, pat, pl);
-	pbuf[pl] = '\0';
-	memcpy(sbuf, path, sl + 1);
-	anydepth = !memchr(pbuf, '/', pl);
-	/* Try PATH and each of its ancestors, longest first. */
-	for (;;) {
-		char *base = strrchr(sbuf, '/');
-
-		if (gmatch(pbuf, anydepth && base ? base + 1 : sbuf))
-			return 1;
-		if (!base)
-			return 0;
-		*base = '\0';
-	}
 }
 
 int report_filter_match(const struct report_view *v, const char *path)
