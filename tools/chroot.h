@@ -11,14 +11,20 @@
 #ifndef LFS_CHROOT_H
 #define LFS_CHROOT_H
 
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <termios.h>
 
 /* Exit codes of our own failures, as docker run uses them. */
 #define LFS_CHROOT_EXIT_FAIL	 125 /* layerfs-chroot itself, or the layerfs daemon */
 #define LFS_CHROOT_EXIT_NOEXEC	 126 /* the command was found but cannot run */
 #define LFS_CHROOT_EXIT_NOTFOUND 127 /* the command was not found */
+
+/* How long the command has to end after SIGTERM before SIGKILL, as docker stop. */
+#define LFS_CHROOT_STOP_TIMEOUT 10
+#define LFS_CHROOT_HOSTNAME_MAX 64
 
 struct lfs_chroot_bind {
 	char *src; /* host path (followed) */
@@ -39,8 +45,10 @@ struct lfs_chroot_opts {
 	int entrypoint_given;
 	char **cmd; /* NULL-terminated; NULL: the image's Cmd */
 	int quiet;
-	int userns; /* use a user namespace even as root */
-	int nosuid; /* mount the image nosuid */
+	int userns;				    /* use a user namespace even as root */
+	int nosuid;				    /* mount the image nosuid */
+	int stop_timeout;			    /* seconds from SIGTERM to SIGKILL */
+	char hostname[LFS_CHROOT_HOSTNAME_MAX + 1]; /* --hostname, or a random id */
 };
 
 /* What runs, from the image config and the options. */
@@ -50,7 +58,8 @@ struct lfs_chroot_spec {
 	char *workdir; /* absolute; "/" by default */
 	char *user;    /* "", "uid", "name", "uid:gid", "name:group" */
 	int rootless;  /* in a user namespace mapping one uid to 0 */
-	int tty_fg;    /* stdin is our terminal and we own it: hand it to the command */
+	int tty_fg;    /* stdin is our terminal and we own it: the command gets a pty */
+	int tty_fds;   /* with tty_fg: the standard streams (bit N: fd N) on the terminal */
 };
 
 /* chroot_config.c: the image config (JSON, may be NULL) and the options -> SPEC. */
@@ -65,6 +74,42 @@ struct lfs_chroot_status {
 };
 #define LFS_CHROOT_DONE		0
 #define LFS_CHROOT_SETUP_FAILED 1
+#define LFS_CHROOT_PTY		2 /* the pty master comes with it */
+
+/* chroot_pty.c: the status socket's messages, with an fd or -1; recv: 1, 0 at EOF. */
+int lfs_chroot_send(int sock, const struct lfs_chroot_status *msg, int fd);
+int lfs_chroot_recv(int sock, struct lfs_chroot_status *msg, int *fd);
+/* In the init: a pty of the devpts mounted on MNT/dev/pts, like our terminal. */
+int lfs_chroot_pty_open(const char *mnt, int *master, int *slave);
+
+/* In the wrapper: our terminal <-> the pty master. */
+struct lfs_chroot_relay {
+	int master;	 /* -1: no pty */
+	int master_eof;	 /* no slave open any more */
+	int in, out;	 /* our terminal; -1 once gone */
+	char ibuf[4096]; /* from IN, for the master */
+	char obuf[4096]; /* from the master, for OUT */
+	size_t ilen, olen;
+	struct termios saved; /* the terminal's mode, restored at the end */
+	int raw;
+};
+void lfs_chroot_relay_init(struct lfs_chroot_relay *rl);
+int lfs_chroot_relay_start(struct lfs_chroot_relay *rl, int master);
+/* Three pollfds (unused ones get fd -1), then their revents to relay_io. */
+void lfs_chroot_relay_fds(const struct lfs_chroot_relay *rl, struct pollfd pfd[3]);
+void lfs_chroot_relay_io(struct lfs_chroot_relay *rl, const struct pollfd pfd[3]);
+void lfs_chroot_relay_winch(const struct lfs_chroot_relay *rl);
+/* Drain the command's output (bounded), close the master, restore the terminal. */
+void lfs_chroot_relay_stop(struct lfs_chroot_relay *rl);
+
+/* chroot_mp.c: the mount points layerfs-chroot creates in a kept upper
+ * directory are removed from it after the run. */
+struct lfs_chroot_mp;
+/* Once the image is mounted on MNT, before anything is created in it. */
+struct lfs_chroot_mp *lfs_chroot_mp_scan(const char *mnt, const char *upper,
+					 const struct lfs_chroot_opts *o);
+/* Once layerfs has ended: remove what is still an empty mount point; frees MP. */
+void lfs_chroot_mp_clean(struct lfs_chroot_mp *mp, const char *upper);
 
 /* chroot_run.c: run it all; returns the exit code of layerfs-chroot. */
 int lfs_chroot_run(const struct lfs_chroot_opts *o, struct lfs_chroot_spec *spec);
@@ -84,9 +129,11 @@ int lfs_chroot_setup_mounts(const char *mnt, const struct lfs_chroot_opts *o, in
 void lfs_chroot_init(const char *mnt, const struct lfs_chroot_opts *o,
 		     const struct lfs_chroot_spec *spec, int status_fd) __attribute__((noreturn));
 
-/* chroot_exec.c: in the forked child: enter MNT as root, become the user,
- * exec the command.  Never returns (exits 125, 126 or 127 on failure). */
-void lfs_chroot_exec(const char *mnt, const struct lfs_chroot_spec *spec) __attribute__((noreturn));
+/* chroot_exec.c: in the forked child: take TTY (the pty slave, or -1) as
+ * the controlling terminal, enter MNT as root, become the user, exec the command.  Never returns
+ * (exits 125, 126 or 127 on failure). */
+void lfs_chroot_exec(const char *mnt, const struct lfs_chroot_spec *spec, int tty)
+    __attribute__((noreturn));
 
 /* Messages: "layerfs-chroot: ..." on stderr. */
 void lfs_chroot_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

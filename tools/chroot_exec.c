@@ -1,12 +1,11 @@
 /*
  * layerfs-chroot: the command's process, from fork to exec.  It takes the
- * terminal when the wrapper had it, makes the mounted image its root
- * (pivot_root in a mount namespace of its own, so that nothing of the host
- * stays reachable; chroot where pivot_root cannot work), goes to the
- * working directory, becomes the user, and executes the command with the
- * image's environment.  User and group names are looked up in the image's
- * /etc/passwd and /etc/group, read as plain files (never through NSS, which
- * would load the image's libraries into this process).
+ * pseudo-terminal as its controlling terminal when the wrapper has one, makes the mounted image its
+ * root (pivot_root in a mount namespace of its own, so that nothing of the host stays reachable;
+ * chroot where pivot_root cannot work), goes to the working directory, becomes the user, and
+ * executes the command with the image's environment.  User and group names are looked up in the
+ * image's /etc/passwd and /etc/group, read as plain files (never through NSS, which would load the
+ * image's libraries into this process).
  */
 #include "config.h"
 
@@ -21,6 +20,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -231,16 +231,31 @@ static char **final_env(char **envp, const struct ids *id)
 	return env;
 }
 
-void lfs_chroot_exec(const char *mnt, const struct lfs_chroot_spec *spec)
+/* A session of our own with TTY as its terminal, on the streams that were ours. */
+static void take_tty(const struct lfs_chroot_spec *spec, int tty)
+{
+	if (setsid() < 0)
+		fail(LFS_CHROOT_EXIT_FAIL, "setsid: %s", strerror(errno));
+	if (ioctl(tty, TIOCSCTTY, 0) < 0)
+		fail(LFS_CHROOT_EXIT_FAIL, "cannot take the pseudo-terminal: %s", strerror(errno));
+	for (int fd = 0; fd < 3; fd++)
+		if ((spec->tty_fds & (1 << fd)) && dup2(tty, fd) < 0)
+			fail(LFS_CHROOT_EXIT_FAIL, "dup2: %s", strerror(errno));
+	if (tty > 2)
+		close(tty);
+}
+
+void lfs_chroot_exec(const char *mnt, const struct lfs_chroot_spec *spec, int tty)
 {
 	struct ids id;
 	sigset_t none;
 	int err;
 
-	/* Our own process group; the terminal's foreground if we had it. */
-	setpgid(0, 0);
-	if (spec->tty_fg)
-		tcsetpgrp(STDIN_FILENO, getpid());
+	/* Our own process group (and session, with a terminal of our own). */
+	if (tty >= 0)
+		take_tty(spec, tty);
+	else
+		setpgid(0, 0);
 	enter_root(mnt);
 	resolve_user(spec->user, &id);
 	if (chdir(spec->workdir) < 0) {
@@ -258,9 +273,10 @@ void lfs_chroot_exec(const char *mnt, const struct lfs_chroot_spec *spec)
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);
-	/* In the background, reading the terminal fails (EIO) rather than stopping
-	 * the command for good: we run no job control that could continue it. */
-	if (!spec->tty_fg && isatty(STDIN_FILENO)) {
+	/* In the background (no pty: the caller's terminal), reading the terminal
+	 * fails (EIO) rather than stopping the command for good: we run no job
+	 * control that could continue it. */
+	if (tty < 0 && isatty(STDIN_FILENO)) {
 		signal(SIGTTIN, SIG_IGN);
 		signal(SIGTTOU, SIG_IGN);
 	}

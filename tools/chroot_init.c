@@ -37,18 +37,16 @@ void lfs_chroot_sigset(sigset_t *set)
 static void report(int fd, int kind, int status)
 {
 	struct lfs_chroot_status msg = {.kind = kind, .status = status};
-	ssize_t n;
 
-	do
-		n = write(fd, &msg, sizeof(msg));
-	while (n < 0 && errno == EINTR);
+	lfs_chroot_send(fd, &msg, -1);
 }
 
 void lfs_chroot_init(const char *mnt, const struct lfs_chroot_opts *o,
 		     const struct lfs_chroot_spec *spec, int status_fd)
 {
+	struct lfs_chroot_status pty_msg = {.kind = LFS_CHROOT_PTY};
+	int status = 0, master = -1, slave = -1;
 	sigset_t set;
-	int status = 0;
 	pid_t cmd;
 
 	lfs_chroot_sigset(&set);
@@ -56,6 +54,14 @@ void lfs_chroot_init(const char *mnt, const struct lfs_chroot_opts *o,
 		report(status_fd, LFS_CHROOT_SETUP_FAILED, 0);
 		_exit(LFS_CHROOT_EXIT_FAIL);
 	}
+	/* The pty comes from the container's devpts: its /dev/pts/N is valid inside. */
+	if (spec->tty_fg && (lfs_chroot_pty_open(mnt, &master, &slave) < 0 ||
+			     lfs_chroot_send(status_fd, &pty_msg, master) < 0)) {
+		report(status_fd, LFS_CHROOT_SETUP_FAILED, 0);
+		_exit(LFS_CHROOT_EXIT_FAIL);
+	}
+	if (master >= 0)
+		close(master);
 	cmd = fork();
 	if (cmd < 0) {
 		lfs_chroot_msg("fork: %s", strerror(errno));
@@ -64,11 +70,15 @@ void lfs_chroot_init(const char *mnt, const struct lfs_chroot_opts *o,
 	}
 	if (cmd == 0) {
 		close(status_fd);
-		lfs_chroot_exec(mnt, spec);
+		lfs_chroot_exec(mnt, spec, slave);
 	}
+	if (slave >= 0)
+		close(slave);
 	/* Its own process group (it does the same: no race), so that signals
-	 * sent to ours reach it once, through us. */
-	setpgid(cmd, cmd);
+	 * sent to ours reach it once, through us.  With a pty it makes a
+	 * session instead, which it could not once in a group of its own. */
+	if (slave < 0)
+		setpgid(cmd, cmd);
 	for (;;) {
 		siginfo_t si;
 		int sig = sigwaitinfo(&set, &si), st;
@@ -87,8 +97,10 @@ void lfs_chroot_init(const char *mnt, const struct lfs_chroot_opts *o,
 				goto done;
 			}
 		} else if (sig == SIGINT || sig == SIGQUIT || sig == SIGHUP) {
-			/* what a terminal sends to the whole foreground job */
-			kill(-cmd, sig);
+			/* what a terminal sends to the whole foreground job (the
+			 * command itself until its setsid() has made the group) */
+			if (kill(-cmd, sig) < 0 && errno == ESRCH)
+				kill(cmd, sig);
 		} else if (sig > 0 && sig != SIGTTOU && sig != SIGTTIN) {
 			/* what docker stop sends: to the command only */
 			kill(cmd, sig);

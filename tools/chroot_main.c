@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "chroot.h"
@@ -32,6 +33,8 @@ enum {
 	OPT_PLATFORM,
 	OPT_USERNS,
 	OPT_NOSUID,
+	OPT_STOP_TIMEOUT,
+	OPT_HOSTNAME,
 };
 
 void lfs_chroot_msg(const char *fmt, ...)
@@ -76,6 +79,11 @@ static void usage(FILE *f)
 		"                          pick from a multi-platform index\n"
 		"      --userns            use a user namespace even as root\n"
 		"      --nosuid            ignore setuid bits and file capabilities in the image\n"
+		"      --hostname NAME     the command's hostname (default: a random 12-digit\n"
+		"                          hex id)\n"
+		"      --stop-timeout SECONDS\n"
+		"                          after SIGTERM, how long the command has to end\n"
+		"                          before it is killed (default 10)\n"
 		"  -q, --quiet             no warnings, no progress\n"
 		"  -h, --help              show this help and exit\n"
 		"  -V, --version           show the version and exit\n"
@@ -83,7 +91,11 @@ static void usage(FILE *f)
 		"The layerfs binary is $LAYERFS, else the one next to layerfs-chroot, else the\n"
 		"one on $PATH.  The private upper directory goes to $TMPDIR, else /var/tmp.\n"
 		"\n"
-		"Exit status: the command's (128+N when killed by signal N); 125 when\n"
+		"The command runs in its own UTS namespace with that hostname.  When standard\n"
+		"input is the terminal, the command gets a pseudo-terminal of its own.\n"
+		"\n"
+		"Exit status: the command's (128+N when killed by signal N: 137 when killed\n"
+		"after --stop-timeout); 125 when\n"
 		"layerfs-chroot or layerfs failed, 126 when CMD cannot run, 127 when CMD is not\n"
 		"found.\n");
 }
@@ -128,6 +140,69 @@ bad:
 	return -1;
 }
 
+/* A non-negative number of seconds. */
+static int parse_stop_timeout(struct lfs_chroot_opts *o, const char *arg)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (arg[0] < '0' || arg[0] > '9' || *end || errno || v > 1000000) {
+		lfs_chroot_msg("--stop-timeout %s: expected a number of seconds (0 to 1000000)",
+			       arg);
+		return -1;
+	}
+	o->stop_timeout = (int)v;
+	return 0;
+}
+
+/* A hostname (RFC 1123): dot-separated labels of letters, digits and '-'. */
+static int parse_hostname(struct lfs_chroot_opts *o, const char *arg)
+{
+	size_t len = strlen(arg), label = 0;
+	int ok = len >= 1 && len <= LFS_CHROOT_HOSTNAME_MAX;
+
+	for (size_t i = 0; ok && i <= len; i++) {
+		char c = arg[i];
+
+		if (c == '.' || c == '\0') {
+			/* a label is 1-63 characters, '-' not first or last */
+			ok = label >= 1 && label <= 63 && arg[i - 1] != '-';
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			   (c >= '0' && c <= '9') || (c == '-' && label > 0)) {
+			label++;
+		} else {
+			ok = 0;
+		}
+	}
+	if (!ok) {
+		char sb[128];
+
+		lfs_chroot_msg("--hostname %s: expected 1 to %d letters, digits, '-' and '.' "
+			       "(a valid hostname)",
+			       lfs_show(arg, sb, sizeof(sb)), LFS_CHROOT_HOSTNAME_MAX);
+		return -1;
+	}
+	memcpy(o->hostname, arg, len + 1);
+	return 0;
+}
+
+/* As docker's container id prefix: 12 random hex digits. */
+static void default_hostname(struct lfs_chroot_opts *o)
+{
+	unsigned char id[6];
+
+	if (getrandom(id, sizeof(id), 0) != (ssize_t)sizeof(id)) {
+		pid_t pid = getpid();
+
+		memcpy(id, &pid, sizeof(pid) < sizeof(id) ? sizeof(pid) : sizeof(id));
+	}
+	for (size_t i = 0; i < sizeof(id); i++)
+		sprintf(o->hostname + 2 * i, "%02x", id[i]);
+}
+
 /* Returns the index of IMAGE, or -1 (bad usage), or -2 (done: --help). */
 static int parse_args(int argc, char **argv, struct lfs_chroot_opts *o)
 {
@@ -143,6 +218,8 @@ static int parse_args(int argc, char **argv, struct lfs_chroot_opts *o)
 	    {"platform", required_argument, NULL, OPT_PLATFORM},
 	    {"userns", no_argument, NULL, OPT_USERNS},
 	    {"nosuid", no_argument, NULL, OPT_NOSUID},
+	    {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
+	    {"hostname", required_argument, NULL, OPT_HOSTNAME},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -150,6 +227,7 @@ static int parse_args(int argc, char **argv, struct lfs_chroot_opts *o)
 	};
 	int c;
 
+	o->stop_timeout = LFS_CHROOT_STOP_TIMEOUT;
 	while ((c = getopt_long(argc, argv, "+e:w:u:qhV", lopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_UPPER:
@@ -192,6 +270,14 @@ static int parse_args(int argc, char **argv, struct lfs_chroot_opts *o)
 		case OPT_NOSUID:
 			o->nosuid = 1;
 			break;
+		case OPT_STOP_TIMEOUT:
+			if (parse_stop_timeout(o, optarg) < 0)
+				return -1;
+			break;
+		case OPT_HOSTNAME:
+			if (parse_hostname(o, optarg) < 0)
+				return -1;
+			break;
 		case 'q':
 			o->quiet = 1;
 			lfs_quiet = 1;
@@ -215,6 +301,8 @@ static int parse_args(int argc, char **argv, struct lfs_chroot_opts *o)
 		lfs_chroot_msg("missing IMAGE\nTry 'layerfs-chroot --help' for more information.");
 		return -1;
 	}
+	if (!o->hostname[0])
+		default_hostname(o);
 	o->image = argv[optind];
 	if (optind + 1 < argc && !strcmp(argv[optind + 1], "--"))
 		o->cmd = argv + optind + 2;

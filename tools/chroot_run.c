@@ -3,11 +3,12 @@
  * point, and the private upper and work directories unless --upper), enters
  * a private mount namespace (in a user namespace mapping the caller to root
  * when not root), starts `layerfs -f` there and waits for the mount, starts
- * the init of a new pid namespace (chroot_init.c), passes SIGINT, SIGTERM,
- * SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 on to it, and at the end stops the
- * daemon and removes what it made.  Every mount lives only in the private
- * mount namespace: nothing can be left in the host's mount table, whatever
- * dies first.  The daemon and the init get SIGKILL if the wrapper dies.
+ * the init of a new pid and UTS namespace (chroot_init.c), passes SIGINT,
+ * SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 on to it (and SIGKILL when
+ * the command outlives SIGTERM by --stop-timeout), relays its pty
+ * (chroot_pty.c), and at the end stops the daemon and removes what it made.  Every mount lives only
+ * in the private mount namespace: nothing can be left in the host's mount table, whatever dies
+ * first.  The daemon and the init get SIGKILL if the wrapper dies.
  */
 #include "config.h"
 
@@ -25,6 +26,8 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -52,6 +55,10 @@ struct run {
 	int daemon_done, init_done, daemon_status, init_status;
 	int daemon_died; /* the daemon ended before we stopped it */
 	sigset_t blocked, saved;
+	struct lfs_chroot_relay relay; /* the command's pty */
+	struct lfs_chroot_mp *mp;      /* the mount points it will create in --upper */
+	struct timespec stop_at;       /* SIGTERM + --stop-timeout, when stopping */
+	int stopping, killed;	       /* SIGTERM passed on; SIGKILL sent after it */
 };
 
 /* ---------------------------------------------------------------- files */
@@ -505,15 +512,24 @@ static void stop_daemon(struct run *r)
 
 static int start_init(struct run *r, int *status_fd)
 {
+	const char *host = r->o->hostname;
 	int p[2];
 
-	if (unshare(CLONE_NEWPID) < 0) {
+	/* (the user namespace, when there is one, owns the UTS namespace) */
+	if (unshare(CLONE_NEWPID | CLONE_NEWUTS) < 0) {
 		int rc = -errno;
 
-		lfs_chroot_msg("cannot create a pid namespace: %s", strerror(errno));
+		lfs_chroot_msg("cannot create a pid and UTS namespace: %s", strerror(errno));
 		return rc;
 	}
-	if (pipe2(p, O_CLOEXEC) < 0)
+	if (sethostname(host, strlen(host)) < 0) {
+		int rc = -errno;
+
+		lfs_chroot_msg("cannot set the hostname: %s", strerror(errno));
+		return rc;
+	}
+	/* messages keep their bounds; the pty master travels as SCM_RIGHTS */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0)
 		return -errno;
 	r->init = fork();
 	if (r->init < 0) {
@@ -530,7 +546,7 @@ static int start_init(struct run *r, int *status_fd)
 		close(p[0]);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		/* (getppid() says 0 across the pid namespace: did we miss our parent's end?) */
-		if (poll(&pf, 1, 0) == 1 && (pf.revents & POLLERR))
+		if (poll(&pf, 1, 0) == 1 && (pf.revents & (POLLERR | POLLHUP)))
 			_exit(LFS_CHROOT_EXIT_FAIL);
 		/* Signals reach it from us only, once. */
 		setpgid(0, 0);
@@ -541,40 +557,130 @@ static int start_init(struct run *r, int *status_fd)
 	return 0;
 }
 
+static long ms_until(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+static void daemon_gone(struct run *r, const char *what_next)
+{
+	char what[96];
+
+	r->daemon_died = 1;
+	describe_status(r->daemon_status, what, sizeof(what));
+	lfs_chroot_msg("layerfs ended while the command was running (%s)%s", what, what_next);
+}
+
+/* The signals that came, from SFD. */
+static void take_signals(struct run *r, int sfd)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		int sig = (int)si.ssi_signo;
+
+		if (sig == SIGCHLD) {
+			reap(r);
+		} else if (sig == SIGWINCH) {
+			lfs_chroot_relay_winch(&r->relay);
+		} else if (is_fwd_signal(sig) && !r->init_done) {
+			kill(r->init, sig);
+			/* as docker stop: SIGTERM, then SIGKILL after the grace period */
+			if (sig == SIGTERM && !r->stopping) {
+				r->stopping = 1;
+				clock_gettime(CLOCK_MONOTONIC, &r->stop_at);
+				r->stop_at.tv_sec += r->o->stop_timeout;
+			}
+		}
+	}
+	if (r->daemon_done && !r->daemon_died && !r->init_done) {
+		daemon_gone(r, ": stopping the command");
+		kill(r->init, SIGKILL);
+	}
+}
+
+/* A message from the init: its result, or the pty master to relay. */
+static int take_message(struct run *r, int ctl, struct lfs_chroot_status *msg, int *have)
+{
+	struct lfs_chroot_status m;
+	int fd, rc = lfs_chroot_recv(ctl, &m, &fd);
+
+	if (rc > 0 && m.kind == LFS_CHROOT_PTY && fd >= 0 && r->relay.master < 0) {
+		rc = lfs_chroot_relay_start(&r->relay, fd);
+		if (rc < 0)
+			lfs_chroot_msg("cannot put the terminal in raw mode: %s", strerror(-rc));
+		return 1;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (rc > 0) {
+		*msg = m;
+		*have = 1;
+	}
+	return rc;
+}
+
 /* From the init's start to its end, passing signals on.  Returns the exit code. */
 static int supervise(struct run *r, int status_fd)
 {
 	struct lfs_chroot_status msg = {0};
+	int have = 0, ctl_open = 1, sfd;
 	char what[96];
-	ssize_t n;
 
-	while (!r->init_done) {
-		int sig = next_signal(r, -1);
+	sfd = signalfd(-1, &r->blocked, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		lfs_chroot_msg("signalfd: %s", strerror(errno));
+		kill(r->init, SIGKILL);
+	}
+	while (!r->init_done && sfd >= 0) {
+		struct pollfd pfd[5] = {{.fd = sfd, .events = POLLIN},
+					{.fd = ctl_open ? status_fd : -1, .events = POLLIN}};
+		long wait = -1;
 
-		if (r->daemon_done && !r->daemon_died && !r->init_done) {
-			r->daemon_died = 1;
-			describe_status(r->daemon_status, what, sizeof(what));
-			lfs_chroot_msg("layerfs ended while the command was running (%s): "
-				       "stopping the command",
-				       what);
-			kill(r->init, SIGKILL);
-		} else if (is_fwd_signal(sig)) {
-			kill(r->init, sig);
+		lfs_chroot_relay_fds(&r->relay, pfd + 2);
+		if (r->stopping && !r->killed) {
+			wait = ms_until(&r->stop_at);
+			if (wait <= 0) {
+				lfs_chroot_msg(
+				    "the command did not end %d s after SIGTERM: killing it",
+				    r->o->stop_timeout);
+				r->killed = 1;
+				kill(r->init, SIGKILL);
+				continue;
+			}
 		}
+		if (poll(pfd, 5, wait > INT_MAX ? INT_MAX : (int)wait) < 0) {
+			if (errno == EINTR)
+				continue;
+			lfs_chroot_msg("poll: %s", strerror(errno));
+			kill(r->init, SIGKILL);
+			break;
+		}
+		if (pfd[0].revents & POLLIN)
+			take_signals(r, sfd);
+		if (pfd[1].revents && take_message(r, status_fd, &msg, &have) <= 0)
+			ctl_open = 0;
+		lfs_chroot_relay_io(&r->relay, pfd + 2);
 	}
+	if (sfd >= 0)
+		close(sfd);
+	while (!r->init_done)
+		next_signal(r, -1);
 	/* The daemon may have died just before the command saw its files go. */
-	if (r->daemon_done && !r->daemon_died) {
-		r->daemon_died = 1;
-		describe_status(r->daemon_status, what, sizeof(what));
-		lfs_chroot_msg("layerfs ended while the command was running (%s)", what);
-	}
-	do
-		n = read(status_fd, &msg, sizeof(msg));
-	while (n < 0 && errno == EINTR);
+	if (r->daemon_done && !r->daemon_died)
+		daemon_gone(r, "");
+	/* what the init said last (it has ended: no wait) */
+	while (ctl_open && take_message(r, status_fd, &msg, &have) > 0)
+		;
 	close(status_fd);
 	if (r->daemon_died)
 		return LFS_CHROOT_EXIT_FAIL;
-	if (n != (ssize_t)sizeof(msg)) {
+	if (!have && r->killed)
+		return 128 + SIGKILL;
+	if (!have) {
 		describe_status(r->init_status, what, sizeof(what));
 		lfs_chroot_msg("the namespace's init ended without a result (%s)", what);
 		return LFS_CHROOT_EXIT_FAIL;
@@ -608,11 +714,20 @@ int lfs_chroot_run(const struct lfs_chroot_opts *o, struct lfs_chroot_spec *spec
 	struct run r = {.o = o, .spec = spec, .upper_lock = -1};
 	int rc = LFS_CHROOT_EXIT_FAIL, status_fd = -1, sig;
 
-	/* Signals are taken with sigwaitinfo() from here on; children restore the mask. */
+	/* Signals are taken with sigwaitinfo() or a signalfd from here on;
+	 * children restore the mask.  SIGPIPE must not kill us with the
+	 * terminal in raw mode; SIGWINCH is for the pty. */
 	lfs_chroot_sigset(&r.blocked);
+	sigaddset(&r.blocked, SIGWINCH);
+	sigaddset(&r.blocked, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &r.blocked, &r.saved);
+	lfs_chroot_relay_init(&r.relay);
 	spec->rootless = geteuid() != 0 || o->userns;
 	spec->tty_fg = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+	/* the streams on the terminal go through the pty; redirected ones stay as they are */
+	for (int fd = 0; spec->tty_fg && fd < 3; fd++)
+		if (isatty(fd))
+			spec->tty_fds |= 1 << fd;
 
 	if (make_dirs(&r) < 0 || enter_namespaces(spec->rootless) < 0)
 		goto out;
@@ -625,11 +740,18 @@ int lfs_chroot_run(const struct lfs_chroot_opts *o, struct lfs_chroot_spec *spec
 			rc = 128 + sig;
 		goto out;
 	}
+	if (o->upper)
+		r.mp = lfs_chroot_mp_scan(r.mnt, r.upper, o);
 	if (start_init(&r, &status_fd) < 0)
 		goto out;
 	rc = supervise(&r, status_fd);
 out:
+	lfs_chroot_relay_stop(&r.relay);
 	stop_daemon(&r);
+	if (r.mp && r.daemon_done)
+		lfs_chroot_mp_clean(r.mp, r.upper);
+	else if (r.mp)
+		lfs_chroot_mp_clean(r.mp, NULL);
 	if (r.daemon > 0 && r.daemon_done && !r.daemon_died && r.init > 0 &&
 	    WIFSIGNALED(r.daemon_status) && WTERMSIG(r.daemon_status) != SIGTERM) {
 		char what[96];

@@ -14,7 +14,11 @@
 # run; SIGTERM and SIGINT to the wrapper mid-run; ^C on a terminal; the
 # layerfs daemon SIGKILLed mid-run; processes left behind by the command;
 # a second run on a busy --upper; symlinks in the image never followed;
-# a rootless run as nobody (user namespace).
+# a command ignoring SIGTERM killed after --stop-timeout; the hostname of
+# its own UTS namespace; a pty of the container's devpts when stdin is a
+# terminal (tty, window size, the terminal's mode restored), binary data
+# through pipes unchanged without one; no mount point left in a kept
+# --upper; a rootless run as nobody (user namespace).
 # After every run: no mount of the run in any process's mount table, no
 # process of the run left, no run directory (ephemeral upper) left.
 # Needs root, /dev/fuse, dpkg.
@@ -53,7 +57,7 @@ export TMPDIR
 root=$t/rootfs
 lfs_host_rootfs "$root" sh dash cat ls id sleep mkdir env rm ln touch readlink stat tr grep \
 	dpkg dpkg-deb dpkg-query dpkg-split dpkg-trigger dpkg-divert dpkg-maintscript-helper \
-	tar diff find sed mv rmdir chmod ldconfig start-stop-daemon
+	tar diff find sed mv rmdir chmod ldconfig start-stop-daemon hostname tty stty
 mkdir -p "$root/etc" "$root/root" "$root/home/app" "$root/var/lib/dpkg/info" \
 	"$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/triggers" "$root/var/log"
 : >"$root/var/lib/dpkg/status"
@@ -181,6 +185,17 @@ run 127 "$t/a.tar" -- no-such-command
 grep -q 'no-such-command' "$t/err" || fail "not found: no message"
 run 126 "$t/a.tar" -- /etc/passwd
 run 125 --bogus-option "$t/a.tar"
+# bad values: one line naming the option, usage status
+for v in -1 abc 1.5 ''; do
+	run 125 --stop-timeout "$v" "$t/a.tar" -- true
+	[ "$(wc -l <"$t/err")" = 1 ] && grep -q -- '--stop-timeout' "$t/err" ||
+		fail "--stop-timeout '$v': $(cat "$t/err")"
+done
+for v in bad_name -lead trail- a..b '' "$(printf '%065d' 0)"; do
+	run 125 --hostname "$v" "$t/a.tar" -- true
+	[ "$(wc -l <"$t/err")" = 1 ] && grep -q -- '--hostname' "$t/err" ||
+		fail "--hostname '$v': $(cat "$t/err")"
+done
 
 # --------------------------------------------- what the command finds there
 run 0 "$t/a.tar" -- sh -c '
@@ -266,6 +281,26 @@ fi
 kill -TERM "$bg"
 finish 143 "SIGTERM with --upper"
 
+# ------------------------------------ no mount point left in a kept --upper
+# the image has /etc but no /proc, /dev, /sys, /tmp, resolv.conf, /src,
+# /opt: what was made to mount on goes; what the command wrote stays
+snap() { (cd "$1" && find . -printf '%p %y %m %s\n' | sort); }
+mkdir "$t/up18" "$t/up18/keep"
+echo kept >"$t/up18/keep/file"
+before=$(snap "$t/up18")
+run 0 --upper "$t/up18" --bind "$t/shared:/src" --bind "$t/shared:/opt/deep/mnt:ro" \
+	--bind "$t/shared/in:/etc/bound-in" "$t/a.tar" -- sh -c 'ls /src /opt/deep/mnt >/dev/null; cat /etc/bound-in'
+expect_out host "--bind with a kept --upper"
+after=$(snap "$t/up18")
+[ "$after" = "$before" ] || fail "mount points left in --upper: before
+$before
+after
+$after"
+run 0 --upper "$t/up18" --bind "$t/shared:/opt/deep/mnt" "$t/a.tar" -- sh -c 'echo mine >/opt/deep/file'
+[ "$(cat "$t/up18/opt/deep/file")" = mine ] || fail "the command's file next to a mount point is gone"
+[ ! -e "$t/up18/opt/deep/mnt" ] || fail "the mount point next to the command's file was left"
+[ ! -e "$t/up18/etc" ] && [ ! -e "$t/up18/proc" ] || fail "mount points left: $(ls -A "$t/up18")"
+
 # ------------------------------------------------------ signals and deaths
 start "$t/a.tar" -- sh -c 'echo started; sleep 60; echo not-stopped'
 kill -TERM "$bg"
@@ -285,6 +320,82 @@ grep -q 'layerfs ended' "$t/err" || fail "the daemon SIGKILLed: no message: $(ca
 # what the command leaves running ends with it
 run 0 "$t/a.tar" -- sh -c 'sleep 9137 & echo bg'
 pgrep -f 'sleep 9137' >/dev/null && fail "a process of the command outlived it"
+
+# ------------------------------------------------- --stop-timeout (SIGKILL)
+start --stop-timeout 1 "$t/a.tar" -- sh -c 'trap "" TERM; echo started; sleep 300; echo not-killed'
+kill -TERM "$bg"
+finish 137 "a command ignoring SIGTERM, --stop-timeout 1"   # (finish gives up after 15 s)
+! grep -q not-killed "$t/out" || fail "--stop-timeout: the command went on"
+grep -q 'SIGTERM' "$t/err" || fail "--stop-timeout: no message: $(cat "$t/err")"
+# a command that ends on SIGTERM is not reported as killed
+start --stop-timeout 5 "$t/a.tar" -- sh -c 'echo started; exec sleep 300'
+kill -TERM "$bg"
+finish 143 "SIGTERM with --stop-timeout 5"
+
+# ------------------------------------------------------------ UTS namespace
+host_name=$(hostname)
+run 0 --hostname build-1.example "$t/a.tar" -- sh -c 'hostname; cat /proc/sys/kernel/hostname'
+expect_out "build-1.example
+build-1.example" "--hostname"
+run 0 "$t/a.tar" -- hostname
+grep -qx '[0-9a-f]\{12\}' "$t/out" || fail "default hostname: '$(cat "$t/out")'"
+[ "$(hostname)" = "$host_name" ] || fail "the host's hostname changed to $(hostname)"
+
+# ------------------------------------------- pipes without a terminal: bytes
+python3 -c 'import sys; sys.stdout.buffer.write(bytes(range(256)) * 300 + b"\r\n\x04\x03")' >"$t/bin"
+"$CHROOT" -q "$t/a.tar" -- cat <"$t/bin" >"$t/bin.out" 2>"$t/err" || fail "cat through pipes: $(cat "$t/err")"
+cmp "$t/bin" "$t/bin.out" || fail "binary data through pipes changed"
+check_clean "binary data through pipes"
+
+# ------------------------------------------------------ a terminal: a pty
+# the wrapper on a terminal (python's pty) of 33x111: inside, a /dev/pts/N of
+# the container's devpts on stdin, stdout and stderr, the size, a resize;
+# after it, the caller's terminal in its mode again
+python3 - "$CHROOT" "$t/a.tar" >"$t/pty.out" 2>&1 <<'PY' || { cat "$t/pty.out" >&2; fail "a pty on a terminal"; }
+import fcntl, os, pty, re, select, struct, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "-q", sys.argv[2], "--", "sh", "-c",
+        'n=$(tty) && [ -c "$n" ] && echo "tty=$n"; test -t 0 && test -t 1 && test -t 2 && echo all-tty; '
+        'echo "size=$(stty size)"; trap \'echo "resized=$(stty size)"; exit 7\' WINCH; echo started; '
+        'while :; do sleep 0.1; done'])
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
+out = b""
+def read_until(what, secs):
+    global out
+    end = time.time() + secs
+    while what not in out and time.time() < end:
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                break
+    return what in out
+if not read_until(b"started", 20):
+    os.kill(pid, 9)
+    sys.exit("never started: %r" % out)
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 44, 122, 0, 0))
+read_until(b"never", 10 if b"resized" not in out else 0)
+end = time.time() + 15
+while time.time() < end:
+    p, st = os.waitpid(pid, os.WNOHANG)
+    if p:
+        break
+    read_until(b"never", 0.1)
+else:
+    os.kill(pid, 9)
+    sys.exit("still running: %r" % out)
+text = out.decode("latin-1")
+for want in (r"tty=/dev/pts/\d+\r\n", r"all-tty\r\n", r"size=33 111\r\n", r"resized=44 122\r\n"):
+    if not re.search(want, text):
+        sys.exit("no %s in %r" % (want, out))
+if os.waitstatus_to_exitcode(st) != 7:
+    sys.exit("status %d, output %r" % (os.waitstatus_to_exitcode(st), out))
+lflag = termios.tcgetattr(fd)[3]
+if not (lflag & termios.ICANON and lflag & termios.ECHO):
+    sys.exit("the terminal was left in raw mode")
+PY
+check_clean "a pty on a terminal"
 
 # ^C on a terminal: the command has the terminal, ^C reaches it
 python3 - "$CHROOT" "$t/a.tar" >"$t/pty.out" 2>&1 <<'PY' || { cat "$t/pty.out" >&2; fail "^C on a terminal"; }
@@ -333,13 +444,16 @@ if setpriv --reuid=65534 --regid=65534 --clear-groups unshare -U true 2>/dev/nul
 	chown 65534:65534 "$t/nobody" "$t/nobody/cache"
 	as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups env XDG_CACHE_HOME="$t/nobody/cache" "$@"; }
 	rc=0
-	as_nobody "$CHROOT" -q --upper "$t/nobody/upper" "$t/a.tar" -- \
-		sh -c 'echo ok; id -u; cat /proc/self/uid_map | tr -s " "; echo new >/newfile; rm /etc/obsolete; exit 3' \
+	as_nobody "$CHROOT" -q --hostname rootless --upper "$t/nobody/upper" "$t/a.tar" -- \
+		sh -c 'echo ok; id -u; cat /proc/self/uid_map | tr -s " "; hostname; echo new >/newfile; rm /etc/obsolete; exit 3' \
 		>"$t/out" 2>"$t/err" </dev/null || rc=$?
 	[ "$rc" = 3 ] || { cat "$t/err" >&2; fail "rootless: status $rc"; }
 	expect_out "ok
 0
- 0 65534 1" "rootless"
+ 0 65534 1
+rootless" "rootless"
+	[ "$(hostname)" = "$host_name" ] || fail "rootless: the host's hostname changed"
+	[ ! -e "$t/nobody/upper/proc" ] && [ ! -e "$t/nobody/upper/tmp" ] || fail "rootless: mount points left in the upper"
 	[ "$(stat -c %u "$t/nobody/upper/newfile")" = 65534 ] || fail "rootless: the new file is not the user's"
 	# a 0:0 device (Linux >= 5.8 lets a user namespace make whiteouts), else .wh.obsolete
 	[ -c "$t/nobody/upper/etc/obsolete" ] || [ -e "$t/nobody/upper/etc/.wh.obsolete" ] ||
