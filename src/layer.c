@@ -9,7 +9,6 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +16,17 @@
 #include <sys/sysmacros.h>
 #include <xxhash.h>
 
-#include "lfs.h"
 #include "layer.h"
+#include "layer_int.h"
+#include "lfs.h"
 
 #define MAX_COMPONENTS (PATH_MAX / 2)
-#define SHOWN	       256 /* room for a name in a message */
+#define LFS_STR_(x)    #x
+#define LFS_STR(x)     LFS_STR_(x)
+#define SHOWN	       LFS_SHOWN
+#define LINK_MAX_LEN   4095  /* a symlink body is at most a page less its NUL */
+#define XNAME_MAX      255   /* XATTR_NAME_MAX */
+#define XSIZE_MAX      65536 /* XATTR_SIZE_MAX */
 #define WH_PREFIX      ".wh."
 #define WH_OPAQUE      ".wh..wh..opq"
 
@@ -37,6 +42,12 @@ struct indexer {
 	    *pending; /* last regular file: its stored bytes are checked at the next header */
 	_Atomic uint64_t *progress; /* shared with the other indexers */
 	uint64_t reported;	    /* stored bytes already added to *progress */
+	struct lfs_hdrwin win;	    /* header bytes, for the pax check */
+	char **skipped;		    /* entries skipped as Linux cannot hold them */
+	size_t nskipped;
+	const char *const *comp; /* the entry being added: its path's components */
+	const uint32_t *clen;
+	int nc;
 };
 
 int lfs_path_split(const char *path, const char **comp, uint32_t *len, int maxc)
@@ -94,6 +105,7 @@ static la_ssize_t read_cb(struct archive *a, void *ud, const void **buf)
 		archive_set_error(a, (int)-n, "%s", ix->scan_msg);
 		return -1;
 	}
+	lfs_hdrwin_add(&ix->win, *buf, lfs_scan_pos(ix->scan) - (uint64_t)n, (size_t)n);
 	if (ix->progress) {
 		uint64_t pos = lfs_scan_stored_pos(ix->scan);
 
@@ -111,28 +123,69 @@ static la_int64_t skip_cb(struct archive *a, void *ud, la_int64_t req)
 	return lfs_scan_skip(ix->scan, req);
 }
 
-/* Drop one name of N (and of everything below it when it is a directory). */
-static void unlink_subtree(struct lfs_node *n)
+/*
+ * Drop one name of N (and of everything below it when it is a directory),
+ * at PATH[0..PLEN): a file left with no name is superseded by BY, stored and
+ * never shown, which reports count (l->superseded).
+ */
+static void drop_names(struct lfs_layer *l, struct lfs_node *n, char *path, size_t plen,
+		       const struct lfs_node *by, int below)
 {
-	if (!n)
-		return;
+	struct lfs_superseded *s;
+
 	if (!n->dir) {
-		if (n->nlink)
-			n->nlink--;
+		if (!n->nlink || --n->nlink || (n->flags & LFS_NF_WHITEOUT))
+			return;
+		s = lfs_arena_alloc(l->arena, sizeof(*s));
+		*s = (struct lfs_superseded){l->superseded, lfs_arena_strndup(l->arena, path, plen),
+					     n, by, below};
+		l->superseded = s;
 		return;
 	}
-	for (uint32_t i = 0; i < n->dir->n; i++)
-		unlink_subtree(n->dir->ents[i].node);
+	for (uint32_t i = 0; i < n->dir->n; i++) {
+		const struct lfs_dirent *e = &n->dir->ents[i];
+
+		if (!e->node)
+			continue;
+		path[plen] = '/';
+		memcpy(path + plen + 1, e->name, e->len);
+		drop_names(l, e->node, path, plen + 1 + e->len, by, 1);
+	}
 }
 
-static struct lfs_node *implied_dir(struct lfs_layer *l, struct lfs_node *parent, const char *name,
-				    uint32_t len)
+/* BY, a later entry of the layer, replaced OLD (may be NULL) at COMP[0..DEPTH)/NAME. */
+static void unlink_subtree(struct lfs_layer *l, struct lfs_node *old, const char *const *comp,
+			   const uint32_t *clen, int depth, const char *name, uint32_t len,
+			   const struct lfs_node *by)
+{
+	char *path;
+	size_t plen = 0;
+
+	if (!old)
+		return;
+	/* layer paths are shorter than PATH_MAX */
+	path = lfs_xmalloc(2 * PATH_MAX + 2);
+	for (int i = 0; i < depth; i++) {
+		path[plen++] = '/';
+		memcpy(path + plen, comp[i], clen[i]);
+		plen += clen[i];
+	}
+	path[plen++] = '/';
+	memcpy(path + plen, name, len);
+	drop_names(l, old, path, plen + len, by, 0);
+	free(path);
+}
+
+static struct lfs_node *implied_dir(struct lfs_layer *l, struct lfs_node *parent,
+				    const char *const *comp, const uint32_t *clen, int i)
 {
 	struct lfs_node *d = lfs_dir_new(l->arena, parent);
+	/* Names live in the arena: a directory keeps pointers to them. */
+	const char *name = lfs_arena_strndup(l->arena, comp[i], clen[i]);
 
 	d->flags = LFS_NF_IMPLIED;
 	d->layer = l->index;
-	unlink_subtree(lfs_dir_set(parent, name, len, d));
+	unlink_subtree(l, lfs_dir_set(parent, name, clen[i], d), comp, clen, i, name, clen[i], d);
 	return d;
 }
 
@@ -145,19 +198,17 @@ static struct lfs_node *walk_parents(struct lfs_layer *l, const char **comp, con
 	for (int i = 0; i < n; i++) {
 		struct lfs_node *c = lfs_dir_lookup(cur, comp[i], len[i]);
 
-		if (!c || !c->dir) {
-			/* Names live in the arena: a directory keeps pointers to them. */
-			c = implied_dir(l, cur, lfs_arena_strndup(l->arena, comp[i], len[i]),
-					len[i]);
-		}
+		if (!c || !c->dir)
+			c = implied_dir(l, cur, comp, len, i);
 		cur = c;
 	}
 	return cur;
 }
 
 static const struct lfs_xattrs *read_xattrs(struct lfs_layer *l, struct archive_entry *e,
-					    int *opaque)
+					    const char *path, int *opaque)
 {
+	char s1[SHOWN], s2[64];
 	const char *name;
 	const void *val;
 	size_t size, n = 0, i = 0, j;
@@ -176,6 +227,15 @@ static const struct lfs_xattrs *read_xattrs(struct lfs_layer *l, struct archive_
 			     !strcmp(name, "user.overlay.opaque")) &&
 			    size == 1 && *(const char *)val == 'y')
 				*opaque = 1;
+			continue;
+		}
+		/* What setxattr(2) cannot hold is left out, as a '..' entry is. */
+		if (!name[0] || strlen(name) > XNAME_MAX || size > XSIZE_MAX) {
+			lfs_warn("%s: '%s': skipping xattr '%s' (%zu-byte name, %zu-byte value): "
+				 "Linux holds names of 1 to %d bytes and values up to %d",
+				 l->name, lfs_show(path, s1, sizeof(s1)),
+				 lfs_show(name, s2, sizeof(s2)), strlen(name), size, XNAME_MAX,
+				 XSIZE_MAX);
 			continue;
 		}
 		/*
@@ -232,48 +292,6 @@ static int read_sparse(struct lfs_layer *l, struct archive_entry *e, uint64_t si
 	return 0;
 }
 
-/*
- * Some libarchive versions read a pax time "-1.25" as -1 s + 0.25: the
- * fraction keeps its sign lost.  Ask the library once how it reads one.
- */
-static pthread_once_t pax_probe_once = PTHREAD_ONCE_INIT;
-static int pax_negative_truncates;
-
-/* One ustar header block: just enough for the probe below. */
-static void probe_block(char *b, char type, unsigned size)
-{
-	unsigned sum = 0;
-
-	memset(b, 0, 512);
-	strcpy(b, "probe");
-	memcpy(b + 100, "0000644", 7);
-	snprintf(b + 124, 12, "%011o", size);
-	b[156] = type;
-	memcpy(b + 257, "ustar\00000", 8);
-	memset(b + 148, ' ', 8);
-	for (int i = 0; i < 512; i++)
-		sum += (unsigned char)b[i];
-	snprintf(b + 148, 8, "%06o", sum);
-}
-
-static void pax_probe(void)
-{
-	static const char rec[] = "18 mtime=-1.25000\n";
-	char tar[3072] = {0};
-	struct archive *a = archive_read_new();
-	struct archive_entry *e;
-
-	/* a pax header with the record, the entry it applies to, the end blocks */
-	probe_block(tar, 'x', sizeof(rec) - 1);
-	memcpy(tar + 512, rec, sizeof(rec) - 1);
-	probe_block(tar + 1024, '0', 0);
-	archive_read_support_format_tar(a);
-	if (archive_read_open_memory(a, tar, sizeof(tar)) == ARCHIVE_OK &&
-	    archive_read_next_header(a, &e) == ARCHIVE_OK)
-		pax_negative_truncates = archive_entry_mtime(e) == -1;
-	archive_read_free(a);
-}
-
 static void fill_meta(struct lfs_node *n, struct archive_entry *e)
 {
 	mode_t type = archive_entry_filetype(e);
@@ -284,11 +302,7 @@ static void fill_meta(struct lfs_node *n, struct archive_entry *e)
 	n->gid = (uint32_t)archive_entry_gid(e);
 	n->mtime_sec = archive_entry_mtime(e);
 	n->mtime_nsec = (uint32_t)archive_entry_mtime_nsec(e);
-	pthread_once(&pax_probe_once, pax_probe);
-	if (pax_negative_truncates && n->mtime_sec < 0 && n->mtime_nsec > 0) {
-		n->mtime_sec -= 1;
-		n->mtime_nsec = 1000000000 - n->mtime_nsec;
-	}
+	lfs_pax_fix_time(&n->mtime_sec, &n->mtime_nsec);
 }
 
 /*
@@ -327,6 +341,59 @@ static int hash_data(struct indexer *ix, struct lfs_node *n)
 	return 0;
 }
 
+/* "a/b/c" from components (malloc'ed). */
+static char *join(const char *const *comp, const uint32_t *len, int n)
+{
+	size_t total = 1;
+	char *s, *p;
+
+	for (int i = 0; i < n; i++)
+		total += len[i] + 1;
+	p = s = lfs_xmalloc(total);
+	for (int i = 0; i < n; i++) {
+		if (i)
+			*p++ = '/';
+		memcpy(p, comp[i], len[i]);
+		p += len[i];
+	}
+	*p = '\0';
+	return s;
+}
+
+/*
+ * An entry Linux cannot hold (a name past NAME_MAX, a symlink target past
+ * a page) is skipped with a warning, as a '..' entry is; a hard link to it
+ * later is skipped too.
+ */
+static int skip_entry(struct indexer *ix, const char *const *comp, const uint32_t *len, int n,
+		      const char *path, const char *why)
+{
+	char s[SHOWN];
+
+	lfs_warn("%s: skipping '%s': %s", ix->l->name, lfs_show(path, s, sizeof(s)), why);
+	ix->skipped = lfs_xrealloc(ix->skipped, (ix->nskipped + 1) * sizeof(*ix->skipped));
+	ix->skipped[ix->nskipped++] = join(comp, len, n);
+	return 0;
+}
+
+static int was_skipped(const struct indexer *ix, const char *const *comp, const uint32_t *len,
+		       int n)
+{
+	char *p;
+	int hit = 0;
+
+	for (int i = 0; i < n; i++)
+		if (len[i] > NAME_MAX)
+			return 1;
+	if (!ix->nskipped || n <= 0)
+		return 0;
+	p = join(comp, len, n);
+	for (size_t i = 0; i < ix->nskipped && !hit; i++)
+		hit = !strcmp(ix->skipped[i], p);
+	free(p);
+	return hit;
+}
+
 static int add_hardlink(struct indexer *ix, const char *target, struct lfs_node *dir,
 			const char *name, uint32_t len, const char *path)
 {
@@ -343,7 +410,27 @@ static int add_hardlink(struct indexer *ix, const char *target, struct lfs_node 
 	}
 	for (int i = 0; i < n && cur; i++)
 		cur = cur->dir ? lfs_dir_lookup(cur, comp[i], clen[i]) : NULL;
-	if (n <= 0 || !cur || cur->dir || (cur->flags & LFS_NF_WHITEOUT)) {
+	if ((n <= 0 || !cur) && was_skipped(ix, comp, clen, n)) {
+		lfs_warn("%s: skipping hard link '%s' to '%s', which was skipped", ix->l->name,
+			 lfs_show(path, s1, sizeof(s1)), lfs_show(target, s2, sizeof(s2)));
+		return 0;
+	}
+	if (cur && (cur->flags & LFS_NF_WHITEOUT)) {
+		/*
+		 * A link to a 0:0 character device is one too: extracted, both
+		 * names are whiteouts for the kernel (GNU tar and the kernel
+		 * accept it).
+		 */
+		struct lfs_node *w = lfs_node_new(ix->l->arena, 0);
+
+		w->layer = ix->l->index;
+		w->mode = S_IFCHR;
+		w->flags = LFS_NF_WHITEOUT;
+		unlink_subtree(ix->l, lfs_dir_set(dir, name, len, w), ix->comp, ix->clen,
+			       ix->nc - 1, name, len, w);
+		return 0;
+	}
+	if (n <= 0 || !cur || cur->dir) {
 		lfs_err_set("%s: hard link '%s' points to '%s', which is not an earlier file of "
 			    "this layer",
 			    ix->l->name, lfs_show(path, s1, sizeof(s1)),
@@ -354,7 +441,7 @@ static int add_hardlink(struct indexer *ix, const char *target, struct lfs_node 
 	if (old == cur)
 		return 0;
 	cur->nlink++;
-	unlink_subtree(old);
+	unlink_subtree(ix->l, old, ix->comp, ix->clen, ix->nc - 1, name, len, cur);
 	return 0;
 }
 
@@ -378,6 +465,9 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 		return 0;
 	}
 	nc = lfs_path_split(path, comp, clen, MAX_COMPONENTS);
+	ix->comp = comp;
+	ix->clen = clen;
+	ix->nc = nc;
 	if (nc == -EINVAL) {
 		lfs_warn("%s: skipping '%s': it would land outside the root", l->name,
 			 lfs_show(path, shown, sizeof(shown)));
@@ -397,7 +487,7 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 		/* The layer's root directory itself ("./"). */
 		if (type == AE_IFDIR) {
 			fill_meta(l->root, e);
-			l->root->xattrs = read_xattrs(l, e, &opaque);
+			l->root->xattrs = read_xattrs(l, e, path, &opaque);
 			l->root->flags &= ~(uint32_t)LFS_NF_IMPLIED;
 			if (opaque)
 				l->root->flags |= LFS_NF_OPAQUE;
@@ -405,6 +495,16 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 			lfs_warn("%s: skipping non-directory entry for the root", l->name);
 		}
 		return 0;
+	}
+	for (int i = 0; i < nc; i++) {
+		/* a whiteout's own name may be longer: it stands for NAME */
+		uint32_t max =
+		    NAME_MAX +
+		    (i == nc - 1 && clen[i] >= 4 && !memcmp(comp[i], WH_PREFIX, 4) ? 4 : 0);
+
+		if (clen[i] > max)
+			return skip_entry(ix, comp, clen, nc, path,
+					  "a name longer than " LFS_STR(NAME_MAX) " bytes");
 	}
 	dir = walk_parents(l, comp, clen, nc - 1);
 	name = comp[nc - 1];
@@ -438,11 +538,12 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 			n = old;
 		} else {
 			n = lfs_dir_new(l->arena, dir);
-			unlink_subtree(lfs_dir_set(dir, name, len, n));
+			unlink_subtree(l, lfs_dir_set(dir, name, len, n), comp, clen, nc - 1, name,
+				       len, n);
 		}
 		fill_meta(n, e);
 		n->layer = l->index;
-		n->xattrs = read_xattrs(l, e, &opaque);
+		n->xattrs = read_xattrs(l, e, path, &opaque);
 		n->flags &= ~(uint32_t)LFS_NF_IMPLIED;
 		if (opaque)
 			n->flags |= LFS_NF_OPAQUE;
@@ -456,7 +557,7 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 		n->flags = LFS_NF_WHITEOUT;
 	} else {
 		fill_meta(n, e);
-		n->xattrs = read_xattrs(l, e, &opaque);
+		n->xattrs = read_xattrs(l, e, path, &opaque);
 		switch (type) {
 		case AE_IFREG:
 			n->size = (uint64_t)archive_entry_size(e);
@@ -480,8 +581,11 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 
 			if (!t)
 				t = archive_entry_symlink_utf8(e);
-			if (!t)
-				t = "";
+			if (!t || !*t || strlen(t) > LINK_MAX_LEN)
+				return skip_entry(
+				    ix, comp, clen, nc, path,
+				    "a symlink target that is empty or longer than " LFS_STR(
+					LINK_MAX_LEN) " bytes");
 			n->size = strlen(t);
 			n->link = lfs_arena_strndup(l->arena, t, n->size);
 			break;
@@ -498,7 +602,7 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 			return 0;
 		}
 	}
-	unlink_subtree(lfs_dir_set(dir, name, len, n));
+	unlink_subtree(l, lfs_dir_set(dir, name, len, n), comp, clen, nc - 1, name, len, n);
 	return 0;
 }
 
@@ -548,6 +652,40 @@ static int check_stored(struct indexer *ix)
 	return 0;
 }
 
+/*
+ * Where the header after entry E (data at D) should start: the header window
+ * keeps bytes from there on.  Only a regular file's data is predicted; for
+ * anything else the window keeps all, which is a few blocks at most.
+ */
+static uint64_t next_header(struct archive_entry *e, uint64_t d)
+{
+	la_int64_t off, len;
+	uint64_t stored = 0;
+
+	if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) ||
+	    archive_entry_size(e) < 0)
+		return d;
+	if (archive_entry_sparse_reset(e) > 0) {
+		while (archive_entry_sparse_next(e, &off, &len) == ARCHIVE_OK)
+			stored += len > 0 ? (uint64_t)len : 0;
+	} else {
+		stored = (uint64_t)archive_entry_size(e);
+	}
+	return d + ((stored + 511) & ~(uint64_t)511);
+}
+
+/* The pax records of E's headers, then the window moves past its data. */
+static int check_headers(struct indexer *ix, struct archive_entry *e)
+{
+	uint64_t h = (uint64_t)archive_read_header_position(ix->a);
+	uint64_t d = (uint64_t)archive_filter_bytes(ix->a, 0);
+	const char *path = archive_entry_pathname(e);
+	int rc = lfs_pax_check(&ix->win, h, d, ix->l->name, path ? path : "?");
+
+	ix->win.keep_from = next_header(e, d);
+	return rc;
+}
+
 static int index_entries(struct indexer *ix, const struct lfs_layer_opts *opts)
 {
 	struct archive_entry *e;
@@ -583,10 +721,23 @@ static int index_entries(struct indexer *ix, const struct lfs_layer_opts *opts)
 		if (r == ARCHIVE_WARN && ix->scan_err)
 			return archive_fail(ix, "tar");
 		ix->l->nentries++;
+		r = check_headers(ix, e);
+		if (r < 0)
+			return r;
 		r = add_entry(ix, e, (uint64_t)archive_filter_bytes(ix->a, 0));
 		if (r < 0)
 			return r;
 	}
+}
+
+static void indexer_free(struct indexer *ix)
+{
+	lfs_hdrwin_free(&ix->win);
+	for (size_t i = 0; i < ix->nskipped; i++)
+		free(ix->skipped[i]);
+	free(ix->skipped);
+	ix->skipped = NULL;
+	ix->nskipped = 0;
 }
 
 int lfs_layer_index(struct lfs_layer **out, const struct lfs_layer_desc *desc, uint32_t index,
@@ -635,6 +786,7 @@ int lfs_layer_index(struct lfs_layer **out, const struct lfs_layer_desc *desc, u
 		goto fail_archive;
 	}
 	rc = index_entries(&ix, opts);
+	indexer_free(&ix);
 	if (rc < 0)
 		goto fail_archive;
 	archive_read_free(ix.a);
@@ -661,6 +813,7 @@ fail_scan:
 		lfs_scan_free(ix.scan);
 fail_layer:
 	lfs_layer_free(l);
+	indexer_free(&ix);
 	return rc;
 }
 

@@ -400,6 +400,237 @@ static void test_content_hash(void **state)
 	free(t.path);
 }
 
+/* ---- hostile layers: malformed pax records, entries Linux cannot hold */
+
+/* One ustar header block (the bytes written by hand: libarchive would not write bad records). */
+static void ustar_block(char *b, const char *name, char type, size_t size)
+{
+	unsigned sum = 0;
+
+	memset(b, 0, 512);
+	snprintf(b, 100, "%s", name);
+	memcpy(b + 100, "0000644", 7);
+	snprintf(b + 124, 12, "%011zo", size);
+	snprintf(b + 136, 12, "%011o", 1700000000u);
+	b[156] = type;
+	memcpy(b + 257, "ustar\00000", 8);
+	memset(b + 148, ' ', 8);
+	for (int i = 0; i < 512; i++)
+		sum += (unsigned char)b[i];
+	snprintf(b + 148, 8, "%06o", sum);
+}
+
+/* A pax record "LEN KEY=VALUE\n" with the right LEN (VALUE may hold a NUL). */
+static size_t pax_rec(char *out, const char *key, const char *val, size_t vlen)
+{
+	size_t body = 1 + strlen(key) + 1 + vlen + 1, n = body + 1;
+
+	while ((size_t)snprintf(NULL, 0, "%zu", n) + body != n)
+		n++;
+	sprintf(out, "%zu %s=", n, key);
+	memcpy(out + strlen(out), val, vlen);
+	out[n - 1] = '\n';
+	return n;
+}
+
+/*
+ * A layer: a pax header of type TYPE ('x' or 'g') holding REC[0, RLEN),
+ * then the file "f" ("hello"), then a second clean file "g".
+ */
+static char *pax_layer(const char *name, char type, const char *rec, size_t rlen)
+{
+	size_t pad = (rlen + 511) & ~(size_t)511, len = 512 + pad + 4 * 512 + 1024;
+	char *buf = calloc(1, len), *p = buf, *path;
+
+	ustar_block(p, "PaxHeaders/f", type, rlen);
+	memcpy(p + 512, rec, rlen);
+	p += 512 + pad;
+	ustar_block(p, "f", '0', 5);
+	memcpy(p + 512, "hello", 5);
+	p += 1024;
+	ustar_block(p, "g", '0', 5);
+	memcpy(p + 512, "world", 5);
+	path = tu_write(name, buf, len);
+	free(buf);
+	return path;
+}
+
+static void test_bad_pax_records(void **state)
+{
+	static const struct {
+		const char *key, *val;
+		size_t vlen;	 /* 0: strlen */
+		const char *raw; /* else the whole record text, as is */
+		char type;
+		const char *shown; /* in the message */
+	} bad[] = {
+	    {"uid", "4294967296", 0, NULL, 'x', "uid=4294967296"},
+	    {"gid", "12345678901234567890123", 0, NULL, 'x', "gid=12345678901234567890123"},
+	    {"uid", "-1", 0, NULL, 'x', "uid=-1"},
+	    {"uid", "", 0, NULL, 'x', "uid="},
+	    {"mtime", "abc", 0, NULL, 'x', "mtime=abc"},
+	    {"mtime", "+5", 0, NULL, 'x', "mtime=+5"},
+	    {"atime", ".5", 0, NULL, 'x', "atime=.5"},
+	    {"ctime", "99999999999999999999", 0, NULL, 'x', "ctime=99999999999999999999"},
+	    {"size", "5x", 0, NULL, 'x', "size=5x"},
+	    {"path", "a\0b", 3, NULL, 'x', "path=a?b"},
+	    {"linkpath", "a\0b", 3, NULL, 'x', "linkpath=a?b"},
+	    {NULL, NULL, 0, "99 path=foo\n", 'x', "99 path=foo"},
+	    {NULL, NULL, 0, "5 path=foo\n", 'x', "5 path=foo"},
+	    {NULL, NULL, 0, "path=foo\n", 'x', "path=foo"},
+	    {NULL, NULL, 0, "12 pathfoo1\n", 'x', "12 pathfoo1"},
+	    {NULL, NULL, 0, "11 path=foo", 'x', "11 path=foo"},
+	    {"uid", "4294967296", 0, NULL, 'g', "uid=4294967296"},
+	};
+	char rec[256], want[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t n;
+		char *path, name[32];
+
+		if (bad[i].raw) {
+			n = strlen(bad[i].raw);
+			memcpy(rec, bad[i].raw, n);
+		} else {
+			n = pax_rec(rec, bad[i].key, bad[i].val,
+				    bad[i].vlen ? bad[i].vlen : strlen(bad[i].val));
+		}
+		snprintf(name, sizeof(name), "badpax%zu.tar", i);
+		path = pax_layer(name, bad[i].type, rec, n);
+		if (index_file(path, -EIO))
+			fail_msg("%s (%s) was accepted", name, bad[i].shown);
+		/* one line naming the layer, the entry and the record */
+		assert_non_null(strstr(lfs_err_get(), name));
+		snprintf(want, sizeof(want), "'%s'", bad[i].shown);
+		/* (libarchive cuts a path at the NUL: the entry is shown as it reads it) */
+		if (!strstr(lfs_err_get(), want) ||
+		    !strstr(lfs_err_get(),
+			    bad[i].key && !strcmp(bad[i].key, "path") ? "'a'" : "'f'") ||
+		    strchr(lfs_err_get(), '\n'))
+			fail_msg("message for %s: %s", name, lfs_err_get());
+		free(path);
+	}
+}
+
+/* What GNU tar accepts we accept too, with the values it shows. */
+static void test_good_pax_records(void **state)
+{
+	char rec[512];
+	size_t n = 0;
+	struct lfs_layer *l;
+	char *path;
+
+	(void)state;
+	n += pax_rec(rec + n, "uid", "4294967295", 10);
+	n += pax_rec(rec + n, "gid", "007", 3);
+	n += pax_rec(rec + n, "mtime", "-1.25", 5);
+	n += pax_rec(rec + n, "atime", "1700000000.", 11);
+	n += pax_rec(rec + n, "ctime", "-9223372036854775808", 20);
+	n += pax_rec(rec + n, "comment", "any\0thing", 9);
+	path = pax_layer("goodpax.tar", 'x', rec, n);
+	l = index_file(path, 0);
+	assert_int_equal(find(l, "f")->uid, 4294967295u);
+	assert_int_equal(find(l, "f")->gid, 7);
+	assert_int_equal(find(l, "f")->mtime_sec, -2);
+	assert_int_equal(find(l, "f")->mtime_nsec, 750000000);
+	assert_content(l, "g", "world", 5);
+	lfs_layer_free(l);
+	free(path);
+}
+
+/*
+ * Entries Linux cannot hold are skipped with a warning, as '..' entries are:
+ * a name past NAME_MAX, a symlink target past a page, and (the entry kept)
+ * an xattr with a name past XATTR_NAME_MAX or a value past XATTR_SIZE_MAX.
+ */
+static void test_unholdable(void **state)
+{
+	struct tarw t = tar_begin("unholdable.tar", ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
+	char *n256 = pattern(256, 1), *n255 = pattern(255, 2), *dir = malloc(300);
+	char *target = pattern(70000, 3), *xname = malloc(310), *bigval = calloc(1, 65537);
+	struct archive_entry *e = archive_entry_new();
+	const struct lfs_node *f;
+	struct lfs_layer *l;
+
+	(void)state;
+	tar_add(&t, n256, AE_IFREG, 0644, "x", 1, NULL);
+	tar_add(&t, n255, AE_IFREG, 0644, "y", 1, NULL);
+	snprintf(dir, 300, "%s/f", n256);
+	tar_add(&t, dir, AE_IFREG, 0644, "z", 1, NULL);
+	tar_add(&t, "hl", AE_IFREG, 0644, NULL, 0, n256);
+	tar_add(&t, "longsym", AE_IFLNK, 0777, NULL, 0, target);
+	target[4096] = '\0';
+	tar_add(&t, "sym4096", AE_IFLNK, 0777, NULL, 0, target);
+	target[4095] = '\0';
+	tar_add(&t, "sym4095", AE_IFLNK, 0777, NULL, 0, target);
+	tar_add(&t, "hs", AE_IFREG, 0644, NULL, 0, "longsym");
+	memcpy(xname, "user.", 5);
+	memset(xname + 5, 'n', 300);
+	xname[305] = '\0';
+	archive_entry_set_pathname(e, "xf");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_xattr_add_entry(e, xname, "v", 1);
+	archive_entry_xattr_add_entry(e, "user.big", bigval, 65537);
+	archive_entry_xattr_add_entry(e, "user.ok", "v", 1);
+	assert_int_equal(archive_write_header(t.a, e), ARCHIVE_OK);
+	archive_entry_free(e);
+	tar_add(&t, "after", AE_IFREG, 0644, "w", 1, NULL);
+	tar_end(&t);
+
+	l = index_file(t.path, 0);
+	assert_null(find(l, n256));
+	assert_non_null(find(l, n255));
+	assert_null(find(l, "hl"));
+	assert_null(find(l, "longsym"));
+	assert_null(find(l, "sym4096"));
+	assert_null(find(l, "hs"));
+	assert_non_null(find(l, "sym4095"));
+	assert_int_equal(strlen(find(l, "sym4095")->link), 4095);
+	f = find(l, "xf");
+	assert_non_null(f);
+	assert_non_null(f->xattrs);
+	assert_int_equal(f->xattrs->n, 1);
+	assert_string_equal(f->xattrs->x[0].name, "user.ok");
+	assert_content(l, "after", "w", 1);
+	lfs_layer_free(l);
+	free(n256);
+	free(n255);
+	free(dir);
+	free(target);
+	free(xname);
+	free(bigval);
+	free(t.path);
+}
+
+/*
+ * A hard link to a 0:0 character device: extracted by GNU tar, both names
+ * are 0:0 devices, which the kernel's overlayfs takes as whiteouts.
+ */
+static void test_hardlink_to_whiteout(void **state)
+{
+	struct tarw t = tar_begin("hlwh.tar", ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
+	struct archive_entry *e = archive_entry_new();
+	struct lfs_layer *l;
+
+	(void)state;
+	archive_entry_set_pathname(e, "wh");
+	archive_entry_set_filetype(e, AE_IFCHR);
+	archive_entry_set_rdev(e, 0);
+	assert_int_equal(archive_write_header(t.a, e), ARCHIVE_OK);
+	archive_entry_free(e);
+	tar_add(&t, "wh2", AE_IFREG, 0644, NULL, 0, "wh");
+	tar_add(&t, "after", AE_IFREG, 0644, "w", 1, NULL);
+	tar_end(&t);
+	l = index_file(t.path, 0);
+	assert_true(find(l, "wh")->flags & LFS_NF_WHITEOUT);
+	assert_non_null(find(l, "wh2"));
+	assert_true(find(l, "wh2")->flags & LFS_NF_WHITEOUT);
+	lfs_layer_free(l);
+	free(t.path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -410,6 +641,10 @@ int main(void)
 	    cmocka_unit_test(test_bad_hardlink),
 	    cmocka_unit_test(test_damaged),
 	    cmocka_unit_test(test_content_hash),
+	    cmocka_unit_test(test_bad_pax_records),
+	    cmocka_unit_test(test_good_pax_records),
+	    cmocka_unit_test(test_unholdable),
+	    cmocka_unit_test(test_hardlink_to_whiteout),
 	};
 	int rc;
 
