@@ -206,6 +206,10 @@ static void event_add(struct events *ev, const char *path, enum want want)
 
 	if (n <= 0)
 		return; /* the root, "..", too long: skipped by the indexer */
+	for (int i = 0; i < n; i++)
+		if (clen[i] >
+		    NAME_MAX + (i == n - 1 && clen[i] >= 4 && !memcmp(comp[i], ".wh.", 4) ? 4 : 0))
+			return; /* a name Linux cannot hold: skipped too */
 	if (ev->n == MAX_EVENTS) {
 		ev->overflow = true;
 		return;
@@ -246,21 +250,6 @@ static void event_add(struct events *ev, const char *path, enum want want)
 	ev->v[ev->n++] = (struct event){.path = p, .len = len, .want = want};
 }
 
-static void event_entry(struct events *ev, struct archive_entry *e, const char *path)
-{
-	mode_t type = archive_entry_filetype(e);
-
-	if (archive_entry_hardlink(e))
-		event_add(ev, path, W_NONDIR);
-	else if (type == AE_IFDIR)
-		event_add(ev, path, W_DIR);
-	else if (type == AE_IFCHR && archive_entry_rdev(e) == 0)
-		event_add(ev, path, W_WHITEOUT);
-	else if (type == AE_IFREG || type == AE_IFLNK || type == AE_IFCHR || type == AE_IFBLK ||
-		 type == AE_IFIFO)
-		event_add(ev, path, W_NONDIR);
-}
-
 /* Whether A is B, or a directory above or below it. */
 static bool related(const struct event *a, const struct event *b)
 {
@@ -269,6 +258,63 @@ static bool related(const struct event *a, const struct event *b)
 	if (memcmp(a->path, b->path, n))
 		return false;
 	return a->len == b->len || (a->len > n ? a->path[n] : b->path[n]) == '/';
+}
+
+/*
+ * What a hard link to TARGET is: what the latest entry that touched TARGET
+ * left there (a whiteout stays one), or -1 when nothing is there (the
+ * indexer refuses the layer, or skips the link when the target was skipped).
+ */
+static int link_want(const struct events *ev, const char *target)
+{
+	struct events one = {0};
+	int want = -1;
+
+	event_add(&one, target, W_NONDIR);
+	if (!one.n)
+		return -1;
+	for (size_t i = ev->n; i-- > 0;) {
+		if (!related(&ev->v[i], &one.v[0]))
+			continue;
+		if (ev->v[i].len == one.v[0].len)
+			want = (int)ev->v[i].want;
+		break;
+	}
+	free(one.v[0].path);
+	free(one.v);
+	return want == W_DIR ? -1 : want;
+}
+
+/* Whether PATH's last component is a ".wh." name. */
+static bool wh_name(const char *path)
+{
+	static const char *comp[MAX_COMP];
+	static uint32_t clen[MAX_COMP];
+	int n = lfs_path_split(path, comp, clen, MAX_COMP);
+
+	return n > 0 && clen[n - 1] >= 4 && !memcmp(comp[n - 1], ".wh.", 4);
+}
+
+static void event_entry(struct events *ev, struct archive_entry *e, const char *path)
+{
+	mode_t type = archive_entry_filetype(e);
+	const char *t = archive_entry_symlink(e);
+
+	if (archive_entry_hardlink(e)) {
+		int want = link_want(ev, archive_entry_hardlink(e));
+
+		/* a ".wh." name is a whiteout whatever it links to */
+		if (want >= 0 || wh_name(path))
+			event_add(ev, path, want == W_WHITEOUT ? W_WHITEOUT : W_NONDIR);
+	} else if (type == AE_IFLNK && (!t || !*t || strlen(t) > 4095))
+		; /* a symlink Linux cannot hold: skipped */
+	else if (type == AE_IFDIR)
+		event_add(ev, path, W_DIR);
+	else if (type == AE_IFCHR && archive_entry_rdev(e) == 0)
+		event_add(ev, path, W_WHITEOUT);
+	else if (type == AE_IFREG || type == AE_IFLNK || type == AE_IFCHR || type == AE_IFBLK ||
+		 type == AE_IFIFO)
+		event_add(ev, path, W_NONDIR);
 }
 
 /* The entries no later entry touches (same path, above or below) decide the node. */
