@@ -13,6 +13,19 @@
 #include "image.h"
 #include "node.h"
 
+/*
+ * A file of the layer that a later entry of the same layer replaced, at its
+ * path or at a directory above it: stored in the tarball, never shown.
+ * Reports count its bytes; the index cache does not keep the list.
+ */
+struct lfs_superseded {
+	struct lfs_superseded *next;
+	const char *path;	     /* "/a/b": where it was */
+	const struct lfs_node *node; /* the file, left with no name */
+	const struct lfs_node *by;   /* the entry that replaced it (or its directory) */
+	int below;		     /* BY replaced a directory above PATH */
+};
+
 struct lfs_layer {
 	uint32_t index;
 	char *name;
@@ -26,6 +39,7 @@ struct lfs_layer {
 	uint64_t plain_size;  /* bytes of the uncompressed stream */
 	uint8_t stored_sha256[32];
 	uint8_t plain_sha256[32];
+	struct lfs_superseded *superseded; /* newest first; NULL when loaded from the cache */
 };
 
 struct lfs_layer_opts {
