@@ -92,12 +92,12 @@ static void usage(FILE *f)
 		"one on $PATH.  The private upper directory goes to $TMPDIR, else /var/tmp.\n"
 		"\n"
 		"The command runs in its own UTS namespace with that hostname.  When standard\n"
-		"input is the terminal, the command gets a pseudo-terminal of its own.\n"
+		"input is the terminal, the command gets a pseudo-terminal of its own.  Mount\n"
+		"points made for it are removed from a kept --upper afterwards.\n"
 		"\n"
 		"Exit status: the command's (128+N when killed by signal N: 137 when killed\n"
-		"after --stop-timeout); 125 when\n"
-		"layerfs-chroot or layerfs failed, 126 when CMD cannot run, 127 when CMD is not\n"
-		"found.\n");
+		"after --stop-timeout); 125 when layerfs-chroot or layerfs failed, 126 when\n"
+		"CMD cannot run, 127 when CMD is not found.\n");
 }
 
 static void *grow(void *p, size_t n, size_t size)
