@@ -618,6 +618,9 @@ static int open_layers(struct lfs_image *img, char *const *sources, size_t n)
 
 	img->layers = lfs_xcalloc(n, sizeof(*img->layers));
 	for (i = 0; i < n; i++) {
+		/* A directory is not classified: TM must not be left unset. */
+		tm = NULL;
+		kind = LFS_IMAGE_LAYERS;
 		ret = open_file(sources[i], &fd, &st);
 		if (ret < 0)
 			return ret;

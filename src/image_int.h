@@ -1,9 +1,9 @@
 /*
  * Private interface shared by image.c (selection of the image and its
  * layers), image_json.c (strict parsing of the image JSON documents and of
- * platforms) and tarmembers.c (telling image archives from layers, the
- * member table of an uncompressed image archive, and file access common to
- * archives and layout directories).  The buffer-based parsers and
+ * platforms), classify.c (telling image archives from layers) and
+ * tarmembers.c (the member table of an uncompressed image archive, and file
+ * access common to archives and layout directories).  The buffer-based parsers and
  * lfs_tarmembers_open are meant as fuzzing entry points too.
  */
 #ifndef LFS_IMAGE_INT_H
@@ -141,6 +141,11 @@ struct lfs_tarmembers;
 
 /* FD stays the caller's; NAME names the archive in messages. */
 int lfs_tarmembers_open(struct lfs_tarmembers **out, int fd, const char *name);
+/*
+ * The same for a COMPRESSED (gzip, zstd) stream too: then only the names
+ * are of use (find and read need offsets in the file).
+ */
+int lfs_tarmembers_scan(struct lfs_tarmembers **out, int fd, const char *name, bool compressed);
 void lfs_tarmembers_free(struct lfs_tarmembers *t);
 /* Whether the archive has an entry of this name (no links followed). */
 bool lfs_tarmembers_has(const struct lfs_tarmembers *t, const char *name);
@@ -177,10 +182,12 @@ bool lfs_src_has(const struct lfs_src *s, const char *rel);
  */
 int lfs_tar_first_name(int fd, const char *name, bool compressed, char **first);
 /*
- * What the regular file FD is, by content: layer (tar, gzip or zstd) or image
- * archive.  A compressed image archive is an error.  Only an uncompressed
- * tarball that starts like an image gets a member table (*tm); its kind then
- * depends on which documents it holds.
+ * What the regular file FD is, by structure (classify.c): layer (tar, gzip or
+ * zstd) or image archive.  A compressed image archive is an error.  A tarball
+ * is an image archive when it holds an OCI layout (oci-layout, index.json and
+ * blobs/<alg>/<hex>) or a docker-save manifest.json; it then gets a member
+ * table (*tm).  Member names alone never make an image: a layer may hold
+ * index.json or manifest.json.
  */
 int lfs_tar_classify(int fd, const char *path, enum lfs_image_kind *kind,
 		     struct lfs_tarmembers **tm);

@@ -3,9 +3,7 @@
  * pass over the uncompressed outer tarball that seeks over the data, so that
  * a multi-gigabyte image is indexed by reading only its headers.  A member is
  * then served straight from the outer file as (fd, offset, length).  The
- * files of an OCI layout directory are reached through the same calls, and
- * telling an image archive from a layer tarball (by its first member, then
- * by the documents it holds) is done here too.
+ * files of an OCI layout directory are reached through the same calls.
  */
 #include "config.h"
 
@@ -277,6 +275,11 @@ static bool member_from_entry(struct member *m, struct archive_entry *e)
 
 int lfs_tarmembers_open(struct lfs_tarmembers **out, int fd, const char *name)
 {
+	return lfs_tarmembers_scan(out, fd, name, false);
+}
+
+int lfs_tarmembers_scan(struct lfs_tarmembers **out, int fd, const char *name, bool compressed)
+{
 	struct lfs_tarmembers *t;
 	struct archive_entry *e;
 	struct archive *a;
@@ -284,7 +287,7 @@ int lfs_tarmembers_open(struct lfs_tarmembers **out, int fd, const char *name)
 	size_t cap = 0, seq = 0;
 	int ret;
 
-	ret = reader_open(&a, &r, fd, name, false);
+	ret = reader_open(&a, &r, fd, name, compressed);
 	if (ret < 0)
 		return ret;
 	t = lfs_xcalloc(1, sizeof(*t));
@@ -641,108 +644,41 @@ int lfs_tar_first_name(int fd, const char *name, bool compressed, char **first)
 	struct archive_entry *e;
 	struct archive *a;
 	struct reader *r;
-	const char *p;
-	char *s;
+	char *s = NULL;
 	int ret, st;
 
 	ret = reader_open(&a, &r, fd, name, compressed);
 	if (ret < 0)
 		return ret;
-	st = archive_read_next_header(a, &e);
-	if (st == ARCHIVE_EOF) {
-		*first = NULL;
-		goto out;
+	*first = NULL;
+	/* "tar -C dir ." starts with "./": the root itself says nothing, look past it. */
+	for (int i = 0; i < 4 && (!s || (!s[0] && archive_entry_filetype(e) == AE_IFDIR)); i++) {
+		const char *p;
+
+		st = archive_read_next_header(a, &e);
+		if (st == ARCHIVE_EOF)
+			break;
+		if (st < ARCHIVE_WARN) {
+			ret = ar_fail(a, name, "not a tar archive");
+			break;
+		}
+		p = archive_entry_pathname(e);
+		free(s);
+		s = lfs_xmalloc(strlen(p ? p : "") + 2);
+		strcpy(s, p ? p : "");
+		/* A name with ".." cannot be an image's: report it as nothing special. */
+		if (lfs_tar_normalise(s) < 0) {
+			s[0] = '\0';
+			break;
+		}
+		if (s[0] && archive_entry_filetype(e) == AE_IFDIR)
+			strcat(s, "/");
 	}
-	if (st < ARCHIVE_WARN) {
-		ret = ar_fail(a, name, "not a tar archive");
-		goto out;
-	}
-	p = archive_entry_pathname(e);
-	s = lfs_xmalloc(strlen(p ? p : "") + 2);
-	strcpy(s, p ? p : "");
-	/* A name with ".." cannot be an image's: report it as nothing special. */
-	if (lfs_tar_normalise(s) < 0)
-		s[0] = '\0';
-	if (s[0] && archive_entry_filetype(e) == AE_IFDIR)
-		strcat(s, "/");
-	*first = s;
-out:
+	if (ret < 0)
+		free(s);
+	else
+		*first = s;
 	archive_read_free(a);
 	free(r);
-	return ret;
-}
-
-/* Whether the first member of a tarball is one an image archive starts with. */
-static bool image_first_name(const char *n)
-{
-	static const char *const names[] = {"oci-layout", "index.json", "manifest.json",
-					    "repositories"};
-	size_t i;
-
-	for (i = 0; i < LFS_ARRAY_SIZE(names); i++)
-		if (!strcmp(n, names[i]))
-			return true;
-	if (!strncmp(n, "blobs/", 6))
-		return true;
-	/* docker writes "<id>/" and "<id>.json" first; buildah and podman "<digest>.tar". */
-	return strlen(n) >= 64 && strspn(n, "0123456789abcdef") >= 64 &&
-	       (n[64] == '/' || n[64] == '.' || n[64] == '\0');
-}
-
-int lfs_tar_classify(int fd, const char *path, enum lfs_image_kind *kind,
-		     struct lfs_tarmembers **tm)
-{
-	unsigned char head[512];
-	char *first = NULL;
-	enum lfs_comp comp;
-	ssize_t n;
-	int ret;
-
-	*kind = LFS_IMAGE_LAYERS;
-	*tm = NULL;
-	do {
-		n = pread(fd, head, sizeof(head), 0);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		ret = -errno;
-		lfs_err_set("%s: %s", path, strerror(-ret));
-		return ret;
-	}
-	comp = lfs_comp_detect(head, (size_t)n);
-	ret = lfs_tar_first_name(fd, path, comp != LFS_COMP_NONE, &first);
-	/* A damaged compressed layer is reported, more precisely, when it is scanned. */
-	if (ret < 0 && comp != LFS_COMP_NONE) {
-		lfs_err_clear();
-		ret = 0;
-	}
-	if (ret < 0 || !first || !image_first_name(first))
-		goto out;
-	if (comp != LFS_COMP_NONE) {
-		lfs_err_set("%s: compressed image archives are not supported; decompress it first",
-			    path);
-		ret = -ENOTSUP;
-		goto out;
-	}
-	ret = lfs_tarmembers_open(tm, fd, path);
-	if (ret < 0)
-		goto out;
-	if (lfs_tarmembers_has(*tm, "oci-layout"))
-		*kind = LFS_IMAGE_OCI_ARCHIVE;
-	else if (lfs_tarmembers_has(*tm, "manifest.json"))
-		*kind = LFS_IMAGE_DOCKER;
-	else if (lfs_tarmembers_has(*tm, "index.json"))
-		*kind = LFS_IMAGE_OCI_ARCHIVE;
-	else if (lfs_tarmembers_has(*tm, "repositories")) {
-		lfs_err_set("%s: docker save archive without manifest.json (the format of "
-			    "docker before 1.10) is not supported",
-			    path);
-		ret = -ENOTSUP;
-	}
-	if (ret < 0 || *kind == LFS_IMAGE_LAYERS) {
-		lfs_tarmembers_free(*tm);
-		*tm = NULL;
-	}
-out:
-	free(first);
 	return ret;
 }

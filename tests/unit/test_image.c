@@ -1477,6 +1477,101 @@ static void test_err_sources(void **state)
 	blob_free(&l[1]);
 }
 
+/*
+ * A layer may hold files named like an image's documents: an image that
+ * copies index.json (or manifest.json, oci-layout, repositories) to / has a
+ * layer whose first member is that file.  It is a layer, alone, among
+ * several SOURCEs, and compressed.
+ */
+static void test_layer_like_image(void **state)
+{
+	static const char *const docs[][2] = {
+	    {"index.json", "{\"schemaVersion\":2,\"manifests\":[]}"},
+	    {"manifest.json", "{\"name\":\"app\",\"start_url\":\"/\"}"},
+	    {"oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}"},
+	    {"repositories", "{\"app\":{\"latest\":\"0123\"}}"},
+	};
+	struct blob base = layer("base", "B", F_NONE);
+	struct lfs_image *img;
+	struct fset f = {0};
+	char *paths[2];
+	size_t i;
+
+	paths[0] = tu_write("base.tar", base.data, base.len);
+	for (i = 0; i < LFS_ARRAY_SIZE(docs); i++) {
+		for (int filter = F_NONE; filter <= F_ZSTD; filter++) {
+			char *name = xasprintf("like-%zu-%d.tar", i, filter);
+
+			fs_str(&f, docs[i][0], docs[i][1]);
+			fs_add(&f, "etc", 'd');
+			fs_str(&f, "etc/hostname", "app\n");
+			/* Two documents, but no blobs: still no OCI layout. */
+			if (i == 2)
+				fs_str(&f, "index.json", docs[0][1]);
+			paths[1] = tar_file(&f, name, filter);
+			if (open1(&img, paths[1], NULL, NULL) != 0)
+				print_message("%s: %s\n", name, lfs_err_get());
+			assert_non_null(img);
+			assert_int_equal(img->kind, LFS_IMAGE_LAYERS);
+			assert_int_equal(img->nlayers, 1);
+			lfs_image_free(img);
+			lfs_err_clear();
+			assert_int_equal(lfs_image_open(&img, paths, 2, NULL), 0);
+			assert_int_equal(img->kind, LFS_IMAGE_LAYERS);
+			assert_int_equal(img->nlayers, 2);
+			lfs_image_free(img);
+			free(paths[1]);
+			free(name);
+			fs_free(&f);
+		}
+	}
+	free(paths[0]);
+	blob_free(&base);
+}
+
+/* An OCI layout packed with "tar -C layout ." starts with "./": still an image. */
+static void test_oci_archive_dot(void **state)
+{
+	struct blob l[1] = {layer("a", "A", F_GZIP)};
+	struct lfs_image *img;
+	struct fset f = {0};
+	struct blob man;
+	char *path;
+
+	fs_add(&f, "./", 'd');
+	oci_simple(&f, l, 1, &man);
+	path = tar_file(&f, "oci-dot.tar", F_NONE);
+	assert_int_equal(open1(&img, path, NULL, NULL), 0);
+	assert_int_equal(img->kind, LFS_IMAGE_OCI_ARCHIVE);
+	assert_int_equal(img->nlayers, 1);
+	assert_layer(img, 0, &l[0]);
+	lfs_image_free(img);
+	free(path);
+	fs_free(&f);
+	blob_free(&l[0]);
+}
+
+/*
+ * A directory among several SOURCEs (first, or twice) is refused with a
+ * message; the classification's member table must not be freed unset.
+ */
+static void test_dir_among_sources(void **state)
+{
+	struct blob l = layer("a", "A", F_NONE);
+	char *dir = xasprintf("%s/a-dir", tu_tmpdir()), *plain = tu_write("dl.tar", l.data, l.len);
+	char *const orders[][2] = {{dir, plain}, {dir, dir}, {plain, dir}};
+	struct lfs_image *img;
+
+	assert_int_equal(mkdir(dir, 0755), 0);
+	for (size_t i = 0; i < LFS_ARRAY_SIZE(orders); i++) {
+		lfs_err_clear();
+		assert_err(lfs_image_open(&img, orders[i], 2, NULL), -EINVAL, dir, "directory");
+	}
+	free(dir);
+	free(plain);
+	blob_free(&l);
+}
+
 static void test_err_platform_opt(void **state)
 {
 	struct lfs_image *img;
@@ -1512,6 +1607,9 @@ int main(void)
 		cmocka_unit_test(test_err_huge),
 		cmocka_unit_test(test_err_sources),
 		cmocka_unit_test(test_err_platform_opt),
+		cmocka_unit_test(test_layer_like_image),
+		cmocka_unit_test(test_oci_archive_dot),
+		cmocka_unit_test(test_dir_among_sources),
 	};
 	/* clang-format on */
 	int ret;
