@@ -8,6 +8,7 @@
 #include <archive.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <locale.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -315,6 +316,7 @@ static int run_session(struct lfs_fs *fs, const struct options *o, const char *m
 		fprintf(stderr, "layerfs: cannot start the FUSE session (bad -o option?)\n");
 		goto out_args;
 	}
+	fs->se = se;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
 	if (fuse_session_mount(se, mnt) != 0) {
@@ -347,6 +349,79 @@ out_args:
 	return rc;
 }
 
+/*
+ * Is the topmost mount on MNT (a canonical path) a layerfs mount?  Mounting
+ * again there would stack a second daemon over the first.
+ */
+static int layerfs_mounted(const char *mnt)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (getline(&line, &cap, f) > 0) {
+		char *field = line, *dash = strstr(line, " - "), *fstype, *end;
+		char path[PATH_MAX + 1], *w = path;
+
+		/* Field 5 is the mount point, with ' ', '\t', '\n', '\\' as octal escapes. */
+		for (int i = 0; i < 4 && field; i++)
+			field = strchr(field + 1, ' ');
+		if (!field || !dash)
+			continue;
+		for (const char *p = field + 1; *p && *p != ' ' && w < path + PATH_MAX; p++) {
+			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] && p[3]) {
+				*w++ = (char)((p[1] - '0') << 6 | (p[2] - '0') << 3 | (p[3] - '0'));
+				p += 3;
+			} else {
+				*w++ = *p;
+			}
+		}
+		*w = '\0';
+		if (strcmp(path, mnt))
+			continue;
+		fstype = dash + 3;
+		end = strchr(fstype, ' ');
+		/* The last mount on a path is the one on top. */
+		found = end && (size_t)(end - fstype) == strlen("fuse.layerfs") &&
+			!strncmp(fstype, "fuse.layerfs", (size_t)(end - fstype));
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/*
+ * The mount point as a full path, checked: the daemon leaves the working
+ * directory, and unmounts by this path when a signal ends it.
+ */
+static char *mountpoint(const char *arg)
+{
+	struct stat st;
+	char *mnt = realpath(arg, NULL);
+	int e = errno;
+
+	if (mnt && stat(mnt, &st) < 0)
+		e = errno;
+	else if (mnt && !S_ISDIR(st.st_mode))
+		e = ENOTDIR;
+	else if (mnt && layerfs_mounted(mnt)) {
+		fprintf(stderr,
+			"layerfs: %s: already a layerfs mount (unmount it first: fusermount3 -u "
+			"%s)\n",
+			arg, arg);
+		free(mnt);
+		return NULL;
+	} else if (mnt) {
+		return mnt;
+	}
+	fprintf(stderr, "layerfs: %s: %s\n", arg, strerror(e));
+	free(mnt);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = {.cache_max = 4ULL << 30};
@@ -354,8 +429,7 @@ int main(int argc, char **argv)
 	struct lfs_cow_opts wo = {0};
 	char *tmpdir = NULL;
 	struct lfs_fs fs = {.timeout = 86400.0};
-	const char *mnt;
-	struct stat st;
+	char *mnt;
 	int first, rc;
 
 	/* Names in tarballs are bytes; a UTF-8 locale keeps pax names intact. */
@@ -366,12 +440,10 @@ int main(int argc, char **argv)
 		free(o.fuse_opts);
 		return first == -2 ? 0 : 2;
 	}
-	mnt = argv[argc - 1];
-	if (stat(mnt, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "layerfs: %s: %s\n", mnt,
-			errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
-		free(o.fuse_opts);
-		return 1;
+	mnt = mountpoint(argv[argc - 1]);
+	if (!mnt) {
+		rc = 1;
+		goto out;
 	}
 	co.tag = o.tag;
 	co.platform = o.platform;
@@ -385,27 +457,27 @@ int main(int argc, char **argv)
 	rc = lfs_core_open(&fs.core, argv + first, (size_t)(argc - 1 - first), &co);
 	if (rc < 0) {
 		fprintf(stderr, "layerfs: %s\n", lfs_err_get());
-		free(o.fuse_opts);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	raise_fd_limit();
 	/* The daemon leaves the working directory: the private upper needs a full path. */
 	if (!o.upper && !o.read_only && o.tmpdir && !(tmpdir = realpath(o.tmpdir, NULL))) {
 		fprintf(stderr, "layerfs: %s: %s\n", o.tmpdir, strerror(errno));
 		lfs_core_free(fs.core);
-		free(o.fuse_opts);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	wo.read_only = o.read_only;
 	wo.upper = o.upper;
 	wo.work = o.work;
 	wo.tmpdir = tmpdir;
+	/* On failure the core is freed with the rest. */
 	rc = lfs_cow_open(&fs.cow, fs.core, &wo);
 	if (rc < 0) {
 		fprintf(stderr, "layerfs: %s\n", lfs_err_get());
-		free(tmpdir);
-		free(o.fuse_opts);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	fs.read_only = o.read_only;
 	/*
@@ -416,6 +488,8 @@ int main(int argc, char **argv)
 	malloc_trim(0);
 	rc = run_session(&fs, &o, mnt, argv[first]);
 	lfs_cow_close(fs.cow);
+out:
+	free(mnt);
 	free(tmpdir);
 	free(o.fuse_opts);
 	return rc;
