@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,12 +279,13 @@ int lfs_upper_is_opaque(const struct lfs_upper *u, int dirfd, const char *name)
 	return stat(path, &st) == 0;
 }
 
-/* Create DIR (one level) unless it exists; open it. */
-static int open_made_dir(const char *dir)
+/* Create DIR (one level) unless it exists; open it.  *made: whether we created it. */
+static int open_made_dir(const char *dir, bool *made)
 {
 	int fd;
 
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+	*made = mkdir(dir, 0755) == 0;
+	if (!*made && errno != EEXIST)
 		return -errno;
 	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
@@ -309,14 +311,190 @@ static void probe_formats(struct lfs_upper *u)
 	}
 }
 
+/*
+ * Is the directory FD TOP itself or below it?  1, 0 or -errno.  Walks up
+ * by "..", across mounts, to the root (whose ".." is itself).
+ */
+static int is_below(int fd, const struct stat *top)
+{
+	struct stat st;
+	int cur = dup(fd), rc = 0;
+
+	if (cur < 0)
+		return -errno;
+	for (int depth = 0; depth < 4096; depth++) {
+		struct stat up;
+		int next;
+
+		if (fstat(cur, &st) < 0) {
+			rc = -errno;
+			break;
+		}
+		if (st.st_dev == top->st_dev && st.st_ino == top->st_ino) {
+			rc = 1;
+			break;
+		}
+		next = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (next < 0 || fstat(next, &up) < 0) {
+			rc = -errno;
+			if (next >= 0)
+				close(next);
+			break;
+		}
+		close(cur);
+		cur = next;
+		if (up.st_dev == st.st_dev && up.st_ino == st.st_ino)
+			break; /* the root */
+	}
+	close(cur);
+	return rc;
+}
+
+/*
+ * The process (other than this one) with a lock on the file ST, as
+ * /proc/PID/fdinfo shows it (OFD locks record no pid), or 0.  COMM: its name.
+ */
+static pid_t lock_holder(const struct stat *st, char comm[32])
+{
+	char path[320], line[256], dev[64];
+	pid_t found = 0, self = getpid();
+	struct dirent *p;
+	DIR *proc = opendir("/proc");
+
+	snprintf(dev, sizeof(dev), " %02x:%02x:%llu ", major(st->st_dev), minor(st->st_dev),
+		 (unsigned long long)st->st_ino);
+	while (proc && !found && (p = readdir(proc)) != NULL) {
+		pid_t pid = (pid_t)atoi(p->d_name);
+		struct dirent *f;
+		DIR *fds;
+
+		if (pid <= 0 || pid == self)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int)pid);
+		fds = opendir(path);
+		while (fds && !found && (f = readdir(fds)) != NULL) {
+			FILE *info;
+
+			if (f->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/fdinfo/%s", (int)pid, f->d_name);
+			info = fopen(path, "re");
+			while (info && !found && fgets(line, sizeof(line), info))
+				if (!strncmp(line, "lock:", 5) && strstr(line, dev))
+					found = pid;
+			if (info)
+				fclose(info);
+		}
+		if (fds)
+			closedir(fds);
+	}
+	if (proc)
+		closedir(proc);
+	comm[0] = '\0';
+	if (found) {
+		FILE *c;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)found);
+		c = fopen(path, "re");
+		if (c && fgets(comm, 32, c))
+			comm[strcspn(comm, "\n")] = '\0';
+		if (c)
+			fclose(c);
+	}
+	return found;
+}
+
+/*
+ * Lock the directory FD (named DIR, the WHAT directory) for this mount.  A
+ * write lock needs a file open for writing, which a directory cannot be:
+ * each mount holds a read lock and then asks whether anyone else holds one.
+ * Two mounts starting at the same moment may then both refuse, never both
+ * proceed.  OFD locks belong to the open file, so the daemon keeps them
+ * across fork, and they do not clash with layerfs-chroot's flock.
+ */
+static int lock_dir(int fd, const char *dir, const char *what, int *out)
+{
+	struct flock l = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_len = 1};
+	char sb[256], comm[32];
+	struct stat st;
+	pid_t pid;
+	int lfd, rc;
+
+	lfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lfd < 0 || fcntl(lfd, F_OFD_SETLK, &l) < 0) {
+		rc = -errno;
+		if (lfd >= 0)
+			close(lfd);
+		return lfs_error(rc, "%s: cannot lock the %s directory: %s",
+				 lfs_show(dir, sb, sizeof(sb)), what, strerror(-rc));
+	}
+	l.l_type = F_WRLCK;
+	l.l_pid = 0;
+	if (fcntl(lfd, F_OFD_GETLK, &l) < 0 || fstat(lfd, &st) < 0) {
+		rc = -errno;
+		close(lfd);
+		return lfs_error(rc, "%s: cannot lock the %s directory: %s",
+				 lfs_show(dir, sb, sizeof(sb)), what, strerror(-rc));
+	}
+	if (l.l_type == F_UNLCK) {
+		*out = lfd;
+		return 0;
+	}
+	pid = lock_holder(&st, comm);
+	close(lfd);
+	if (pid)
+		return lfs_error(-EBUSY,
+				 "%s: the %s directory is in use by another mount (pid %d, %s)",
+				 lfs_show(dir, sb, sizeof(sb)), what, (int)pid, comm);
+	return lfs_error(-EBUSY, "%s: the %s directory is in use by another mount",
+			 lfs_show(dir, sb, sizeof(sb)), what);
+}
+
+/* The checks of the kernel's overlayfs on an upper and work directory, and their locks. */
+static int check_pair(struct lfs_upper *u, int wfd, const char *upper, const char *work)
+{
+	char sb[256], sb2[256];
+	struct stat su, sw;
+	int rc;
+
+	if (fstat(u->root, &su) < 0 || fstat(wfd, &sw) < 0)
+		return lfs_error(-errno, "cannot stat the upper or work directory: %s",
+				 strerror(errno));
+	if (su.st_dev != sw.st_dev)
+		return lfs_error(-EXDEV,
+				 "%s and %s: the upper and work directories must be on one "
+				 "filesystem",
+				 lfs_show(upper, sb, sizeof(sb)), lfs_show(work, sb2, sizeof(sb2)));
+	if (su.st_ino == sw.st_ino)
+		return lfs_error(-EINVAL, "%s: the upper and work directories must differ",
+				 lfs_show(upper, sb, sizeof(sb)));
+	/* WORK/work is emptied at mount, and a work directory in the upper would show. */
+	rc = is_below(u->root, &sw);
+	if (rc == 0)
+		rc = is_below(wfd, &su) ? 2 : 0;
+	if (rc < 0)
+		return lfs_error(rc, "%s: cannot check where the upper directory is: %s",
+				 lfs_show(upper, sb, sizeof(sb)), strerror(-rc));
+	if (rc)
+		return lfs_error(-EINVAL,
+				 "%s and %s: the upper and work directories must be separate "
+				 "subtrees (the %s directory is inside the %s directory)",
+				 lfs_show(upper, sb, sizeof(sb)), lfs_show(work, sb2, sizeof(sb2)),
+				 rc == 1 ? "upper" : "work", rc == 1 ? "work" : "upper");
+	rc = lock_dir(u->root, upper, "upper", &u->lock[0]);
+	if (rc == 0)
+		rc = lock_dir(wfd, work, "work", &u->lock[1]);
+	return rc;
+}
+
 int lfs_upper_open(struct lfs_upper *u, const char *upper, const char *work, const char *tmpdir)
 {
-	char *base = NULL, *up = NULL, *wk = NULL, sb[256], sb2[256];
-	struct stat su, sw;
+	char *base = NULL, *up = NULL, *wk = NULL, sb[256];
+	bool made_upper = false, made_work = false;
 	int wfd = -1, rc;
 
 	memset(u, 0, sizeof(*u));
-	u->root = u->work = -1;
+	u->root = u->work = u->lock[0] = u->lock[1] = -1;
 	if (!upper) {
 		if (!tmpdir)
 			tmpdir = getenv("TMPDIR");
@@ -338,37 +516,24 @@ int lfs_upper_open(struct lfs_upper *u, const char *upper, const char *work, con
 		upper = up;
 		work = wk;
 	}
-	rc = open_made_dir(upper);
+	rc = open_made_dir(upper, &made_upper);
 	if (rc < 0) {
 		rc = lfs_error(rc, "%s: cannot open the upper directory: %s",
 			       lfs_show(upper, sb, sizeof(sb)), strerror(-rc));
 		goto fail;
 	}
 	u->root = rc;
-	rc = open_made_dir(work);
+	rc = open_made_dir(work, &made_work);
 	if (rc < 0) {
 		rc = lfs_error(rc, "%s: cannot open the work directory: %s",
 			       lfs_show(work, sb, sizeof(sb)), strerror(-rc));
 		goto fail;
 	}
 	wfd = rc;
-	if (fstat(u->root, &su) < 0 || fstat(wfd, &sw) < 0) {
-		rc = lfs_error(-errno, "cannot stat the upper or work directory: %s",
-			       strerror(errno));
+	/* Locked before WORK/work is emptied: it may hold another mount's copy-up. */
+	rc = check_pair(u, wfd, upper, work);
+	if (rc < 0)
 		goto fail;
-	}
-	if (su.st_dev != sw.st_dev) {
-		rc = lfs_error(-EXDEV,
-			       "%s and %s: the upper and work directories must be on one "
-			       "filesystem",
-			       lfs_show(upper, sb, sizeof(sb)), lfs_show(work, sb2, sizeof(sb2)));
-		goto fail;
-	}
-	if (su.st_ino == sw.st_ino) {
-		rc = lfs_error(-EINVAL, "%s: the upper and work directories must differ",
-			       lfs_show(upper, sb, sizeof(sb)));
-		goto fail;
-	}
 	/* As the kernel does: WORK/work holds only what a crash left behind. */
 	rc = lfs_upper_rmtree(wfd, "work");
 	if (rc == 0 && mkdirat(wfd, "work", 0700) < 0)
@@ -391,6 +556,11 @@ int lfs_upper_open(struct lfs_upper *u, const char *upper, const char *work, con
 fail:
 	if (wfd >= 0)
 		close(wfd);
+	/* Refused: leave no directory behind that we made. */
+	if (made_work)
+		rmdir(work);
+	if (made_upper)
+		rmdir(upper);
 	free(up);
 	free(wk);
 	lfs_upper_close(u);
@@ -403,7 +573,11 @@ void lfs_upper_close(struct lfs_upper *u)
 		close(u->work);
 	if (u->root >= 0)
 		close(u->root);
-	u->work = u->root = -1;
+	/* The locks go with the last fds of the directories. */
+	for (int i = 0; i < 2; i++)
+		if (u->lock[i] >= 0)
+			close(u->lock[i]);
+	u->work = u->root = u->lock[0] = u->lock[1] = -1;
 	if (u->ephemeral) {
 		char sb[256];
 		int rc = lfs_upper_rmtree(AT_FDCWD, u->ephemeral);

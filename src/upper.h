@@ -19,12 +19,17 @@ struct lfs_upper {
 	int wh_files;		  /* mknod of 0:0 is refused: whiteouts as .wh. files */
 	const char *opaque_xattr; /* trusted.overlay.opaque, or user.* unprivileged */
 	char *ephemeral;	  /* private directory removed at unmount, or NULL */
+	int lock[2];		  /* the upper and work directories, locked while open */
 	atomic_uint_fast64_t seq; /* names of temporary files */
 };
 
 /*
  * Open UPPER and WORK (created when missing; WORK/work is emptied), or, when
  * UPPER is NULL, a private pair under TMPDIR that lfs_upper_close removes.
+ * As the kernel's overlayfs, refuses (touching nothing) an UPPER and WORK
+ * that are one directory or one inside the other, and either one in use by
+ * another mount: both stay locked (OFD locks, kept across fork) until
+ * lfs_upper_close or the end of the process.
  */
 int lfs_upper_open(struct lfs_upper *u, const char *upper, const char *work, const char *tmpdir);
 void lfs_upper_close(struct lfs_upper *u);
