@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,15 +50,69 @@ static void linkmap_put(struct linkmap *m, ino_t ino, struct lfs_node *n)
 	m->v[m->n++].node = n;
 }
 
-static int load_dir(struct lfs_cow *w, struct lfs_node *d, int fd, struct linkmap *links,
-		    int *redirects);
+/* Reading an upper directory back: what is carried down the walk. */
+struct load {
+	struct lfs_cow *w;
+	struct linkmap links;
+	int redirects;	     /* directories with a redirect xattr */
+	bool refused;	     /* the upper cannot be served: the message is set */
+	char path[PATH_MAX]; /* of the directory being read, below the upper root */
+	size_t plen;
+};
+
+static int load_dir(struct load *l, struct lfs_node *d, int fd);
+
+static bool has_xattr(const char *path, const char *name)
+{
+	return lgetxattr(path, name, NULL, 0) >= 0;
+}
+
+/*
+ * A regular file that the kernel's metacopy=on copied up for its metadata
+ * only: the upper file is a sparse placeholder, its data is in a lower
+ * layer.  Serving it would show NUL bytes; refuse the upper directory, with
+ * the first such file named.
+ */
+static int check_metacopy(struct load *l, int fd, const char *name, const struct stat *st)
+{
+	char path[64 + NAME_MAX], sb[256], list[1024];
+	ssize_t n;
+
+	if (!S_ISREG(st->st_mode) || st->st_size == 0)
+		return 0;
+	lfs_upper_procpath(path, sizeof(path), fd, name);
+	/* One call per file: most have no xattr at all, and an upper may hold many files. */
+	n = llistxattr(path, list, sizeof(list));
+	if (n == 0 || (n < 0 && errno != ERANGE))
+		return 0;
+	if (n > 0) {
+		bool found = false;
+
+		for (const char *x = list; x < list + n; x += strlen(x) + 1)
+			found = found || !strcmp(x, "trusted.overlay.metacopy") ||
+				!strcmp(x, "user.overlay.metacopy");
+		if (!found)
+			return 0;
+	} else if (!has_xattr(path, "trusted.overlay.metacopy") &&
+		   !has_xattr(path, "user.overlay.metacopy")) {
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%.*s%s%s", (int)l->plen, l->path, l->plen ? "/" : "", name);
+	l->refused = true;
+	return lfs_error(-ENOTSUP,
+			 "the upper directory was written by overlayfs with metacopy=on (%s "
+			 "holds only metadata; its data is in a lower layer), which layerfs "
+			 "cannot read",
+			 lfs_show(path, sb, sizeof(sb)));
+}
 
 /* Entry NAME of the upper directory FD, which is merged node D. */
-static int load_entry(struct lfs_cow *w, struct lfs_node *d, int fd, const char *name,
-		      struct linkmap *links, int *redirects)
+static int load_entry(struct load *l, struct lfs_node *d, int fd, const char *name)
 {
 	struct lfs_node *old = lfs_dir_lookup(d, name, strlen(name)), *n;
+	struct lfs_cow *w = l->w;
 	struct stat st;
+	size_t plen = l->plen;
 	int cfd, rc, opq;
 
 	if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -72,13 +127,16 @@ static int load_entry(struct lfs_cow *w, struct lfs_node *d, int fd, const char 
 		return 0;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		n = st.st_nlink > 1 ? linkmap_get(links, st.st_ino) : NULL;
+		rc = check_metacopy(l, fd, name, &st);
+		if (rc < 0)
+			return rc;
+		n = st.st_nlink > 1 ? linkmap_get(&l->links, st.st_ino) : NULL;
 		if (!n) {
 			n = lfs_node_new(w->arena, st.st_mode);
 			n->flags = LFS_NF_UPPER;
 			lfs_cow_add_inode(w, n);
 			if (st.st_nlink > 1)
-				linkmap_put(links, st.st_ino, n);
+				linkmap_put(&l->links, st.st_ino, n);
 			lfs_cow_name_node(w, d, name, n, 1);
 		} else {
 			lfs_cow_name_node(w, d, name, n, 0);
@@ -92,9 +150,9 @@ static int load_entry(struct lfs_cow *w, struct lfs_node *d, int fd, const char 
 		char path[64 + NAME_MAX];
 
 		lfs_upper_procpath(path, sizeof(path), fd, name);
-		if (lgetxattr(path, "trusted.overlay.redirect", NULL, 0) >= 0 ||
-		    lgetxattr(path, "user.overlay.redirect", NULL, 0) >= 0)
-			(*redirects)++;
+		if (has_xattr(path, "trusted.overlay.redirect") ||
+		    has_xattr(path, "user.overlay.redirect"))
+			l->redirects++;
 	}
 	if (old && old->dir && !opq && !lfs_cow_is_upper(old)) {
 		lfs_cow_dir_to_upper(w, old);
@@ -109,13 +167,17 @@ static int load_entry(struct lfs_cow *w, struct lfs_node *d, int fd, const char 
 	cfd = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (cfd < 0)
 		return -errno;
-	rc = load_dir(w, n, cfd, links, redirects);
+	/* The path is only for messages: a deeper one is cut short. */
+	if (plen + 1 + strlen(name) < sizeof(l->path))
+		l->plen += (size_t)snprintf(l->path + plen, sizeof(l->path) - plen, "%s%s",
+					    plen ? "/" : "", name);
+	rc = load_dir(l, n, cfd);
+	l->plen = plen;
 	close(cfd);
 	return rc;
 }
 
-static int load_dir(struct lfs_cow *w, struct lfs_node *d, int fd, struct linkmap *links,
-		    int *redirects)
+static int load_dir(struct load *l, struct lfs_node *d, int fd)
 {
 	struct dirent *de;
 	DIR *dir;
@@ -132,7 +194,7 @@ static int load_dir(struct lfs_cow *w, struct lfs_node *d, int fd, struct linkma
 	while (rc == 0 && (de = readdir(dir)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		rc = load_entry(w, d, fd, de->d_name, links, redirects);
+		rc = load_entry(l, d, fd, de->d_name);
 	}
 	closedir(dir);
 	return rc;
@@ -140,22 +202,27 @@ static int load_dir(struct lfs_cow *w, struct lfs_node *d, int fd, struct linkma
 
 int lfs_cow_load_upper(struct lfs_cow *w)
 {
-	struct linkmap links = {0};
-	int fd, rc, redirects = 0;
+	struct load *l = lfs_xcalloc(1, sizeof(*l));
+	int fd, rc;
 
+	l->w = w;
 	fd = openat(w->up.root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return lfs_error(-errno, "cannot read the upper directory: %s", strerror(errno));
-	rc = load_dir(w, w->tree->root, fd, &links, &redirects);
+	if (fd < 0) {
+		rc = lfs_error(-errno, "cannot read the upper directory: %s", strerror(errno));
+		goto out;
+	}
+	rc = load_dir(l, w->tree->root, fd);
 	close(fd);
-	free(links.v);
-	if (rc < 0)
-		return lfs_error(rc, "cannot read the upper directory: %s", strerror(-rc));
-	if (redirects)
+	if (rc < 0 && !l->refused)
+		rc = lfs_error(rc, "cannot read the upper directory: %s", strerror(-rc));
+	if (rc == 0 && l->redirects)
 		lfs_warn("the upper directory has %d redirected directories (redirect_dir=on); "
 			 "they show their own contents only",
-			 redirects);
-	return 0;
+			 l->redirects);
+out:
+	free(l->links.v);
+	free(l);
+	return rc;
 }
 
 /* A fresh private upper root takes the image root's metadata (what a chroot expects). */
