@@ -32,6 +32,7 @@ tests_unit_test_glob_LDADD = $(LFS_TEST_LIBS)
 
 LFS_INTEGRATION_TESTS = \
 	tests/integration/mount_basic.sh \
+	tests/integration/mount_setup.sh \
 	tests/integration/round_trips.sh \
 	tests/integration/bad_input.sh \
 	tests/integration/sample_image.sh \
