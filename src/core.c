@@ -44,7 +44,7 @@ static void *index_worker(void *arg)
 		const struct lfs_layer_desc *d = &c->img->layers[i];
 		int rc = -ENOENT;
 
-		if (ix->cache)
+		if (ix->cache && !ix->opts->superseded)
 			rc = lfs_cache_load(ix->cache, d, i, ix->lopts.hash_content, &c->layers[i]);
 		if (rc == 0) {
 			atomic_fetch_add(&ix->cached, 1);

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,6 +108,57 @@ static void take_dir(struct lfs_node *d, const struct lfs_node *below)
 	lfs_dir_compact(d);
 }
 
+/* One application of a layer; PATH and OBS only when observed. */
+struct merge {
+	struct lfs_tree *t;
+	const struct lfs_merge_observer *obs;
+	char *path;
+};
+
+static void emit(const struct merge *m, enum lfs_merge_kind kind, size_t plen,
+		 const struct lfs_node *node, const struct lfs_node *old)
+{
+	struct lfs_merge_event ev = {kind, m->t->nlayers, m->path, plen, node, old};
+
+	m->obs->event(m->obs->arg, &ev);
+}
+
+/* PATH + "/" + NAME; layer paths are shorter than PATH_MAX, the buffer twice that. */
+static size_t push(const struct merge *m, size_t plen, const char *name, uint32_t len)
+{
+	if (!m->obs)
+		return 0;
+	m->path[plen] = '/';
+	memcpy(m->path + plen + 1, name, len);
+	m->path[plen + 1 + len] = '\0';
+	return plen + 1 + len;
+}
+
+/* The names of SRC (the view below an opaque directory) that L does not list go. */
+static void hide_unlisted(const struct merge *m, const struct lfs_node *src,
+			  const struct lfs_node *l, size_t plen)
+{
+	for (uint32_t i = 0; i < src->dir->n; i++) {
+		const struct lfs_dirent *e = &src->dir->ents[i];
+
+		if (e->node && !lfs_dir_lookup(l, e->name, e->len))
+			emit(m, LFS_MERGE_OPAQUE, push(m, plen, e->name, e->len), NULL, e->node);
+	}
+	m->path[plen] = '\0';
+}
+
+/* Tell what layer entry C does to PREV, the view's entry before the layer. */
+static void observe(const struct merge *m, size_t plen, const struct lfs_node *c,
+		    const struct lfs_node *prev)
+{
+	if (c->flags & LFS_NF_WHITEOUT)
+		emit(m, LFS_MERGE_WHITEOUT, plen, c, prev);
+	else if (!prev)
+		emit(m, LFS_MERGE_ADDED, plen, c, NULL);
+	else
+		emit(m, c->dir && prev->dir ? LFS_MERGE_DIR : LFS_MERGE_REPLACED, plen, c, prev);
+}
+
 /*
  * G is the merged directory and L the layer's directory at the same path.
  * LOWER: G's entries are the visible lower ones, to merge with.  BELOW: the
@@ -114,10 +166,12 @@ static void take_dir(struct lfs_node *d, const struct lfs_node *below)
  * which an implied directory copies its metadata from even where an opaque
  * marker of this layer hides it (containerd extracts into that view).
  * TAKE: L's subdirectories that G lacks become merged ones (take_dir).
+ * Observed, PLEN is the length of G's path in M's buffer.
  */
-static void apply_dir(struct lfs_tree *t, struct lfs_node *g, const struct lfs_node *l, int lower,
-		      const struct lfs_node *below, int take)
+static void apply_dir(const struct merge *m, struct lfs_node *g, const struct lfs_node *l,
+		      int lower, const struct lfs_node *below, int take, size_t plen)
 {
+	struct lfs_tree *t = m->t;
 	const struct lfs_dir *ld = l->dir;
 	const struct lfs_node *src = lower ? g : below;
 
@@ -128,6 +182,9 @@ static void apply_dir(struct lfs_tree *t, struct lfs_node *g, const struct lfs_n
 			src = detach_children(t, g);
 		lower = 0;
 	}
+	/* Without a lower part here, what the view had (SRC) is hidden by an opaque marker. */
+	if (m->obs && !lower && src)
+		hide_unlisted(m, src, l, plen);
 	/* st_nlink as the kernel reports it: 1 when merged, else the layer dir's. */
 	g->flags = lower ? LFS_NF_MERGED : 0;
 	g->nlink = 2 + ld->nsubdirs;
@@ -136,9 +193,13 @@ static void apply_dir(struct lfs_tree *t, struct lfs_node *g, const struct lfs_n
 		const struct lfs_dirent *e = &ld->ents[i];
 		struct lfs_node *c = e->node, *old;
 		const struct lfs_node *cb;
+		size_t p2;
 
 		if (!c)
 			continue;
+		p2 = push(m, plen, e->name, e->len);
+		if (m->obs)
+			observe(m, p2, c, src ? lfs_dir_lookup(src, e->name, e->len) : NULL);
 		if (c->flags & LFS_NF_WHITEOUT) {
 			lfs_dir_remove(g, e->name, e->len);
 			continue;
@@ -159,28 +220,46 @@ static void apply_dir(struct lfs_tree *t, struct lfs_node *g, const struct lfs_n
 				old = lfs_dir_new(t->arena, g);
 				lfs_dir_set(g, e->name, e->len, old);
 			}
-			apply_dir(t, old, c, had, cb, take);
+			apply_dir(m, old, c, had, cb, take, p2);
 		} else {
 			lfs_dir_set(g, e->name, e->len, c);
 		}
 	}
+	if (m->obs)
+		m->path[plen] = '\0';
 }
 
-static void apply(struct lfs_tree *t, const struct lfs_node *layer_root, int take)
+static void apply(struct lfs_tree *t, const struct lfs_node *layer_root, int take,
+		  const struct lfs_merge_observer *obs)
 {
+	struct merge m = {t, obs, NULL};
 	/* Above the first layer the root always has a lower part. */
-	apply_dir(t, t->root, layer_root, t->nlayers > 0, t->nlayers > 0 ? t->root : NULL, take);
+	struct lfs_node *below = t->nlayers > 0 ? t->root : NULL;
+
+	if (obs) {
+		m.path = lfs_xmalloc(2 * PATH_MAX + 2);
+		m.path[0] = '\0';
+		emit(&m, LFS_MERGE_DIR, 0, layer_root, below);
+	}
+	apply_dir(&m, t->root, layer_root, below != NULL, below, take, 0);
+	free(m.path);
 	t->nlayers++;
 }
 
 void lfs_tree_apply(struct lfs_tree *t, const struct lfs_node *layer_root)
 {
-	apply(t, layer_root, 0);
+	apply(t, layer_root, 0, NULL);
+}
+
+void lfs_tree_apply_observed(struct lfs_tree *t, const struct lfs_node *layer_root,
+			     const struct lfs_merge_observer *obs)
+{
+	apply(t, layer_root, 0, obs);
 }
 
 void lfs_tree_apply_take(struct lfs_tree *t, struct lfs_node *layer_root)
 {
-	apply(t, layer_root, 1);
+	apply(t, layer_root, 1, NULL);
 }
 
 static void add_inode(struct lfs_tree *t, struct lfs_node *n, uint64_t *cap)

@@ -19,9 +19,43 @@ struct lfs_tree {
 	uint32_t nlayers;	  /* layers applied so far */
 };
 
+/*
+ * What the merge does with each entry of a layer, told to an observer
+ * (reports); the mount passes none.  OLD is what the view had at PATH before
+ * the layer, its subtree intact; the merge never changes it afterwards.
+ */
+enum lfs_merge_kind {
+	LFS_MERGE_ADDED,    /* NODE lands where the view had nothing */
+	LFS_MERGE_REPLACED, /* NODE takes OLD's place (not both directories) */
+	LFS_MERGE_DIR,	    /* directory NODE merges into the view's directory OLD */
+	LFS_MERGE_WHITEOUT, /* whiteout NODE hides OLD, or nothing (OLD NULL) */
+	LFS_MERGE_OPAQUE,   /* an opaque directory hides OLD, a name it does not list */
+};
+
+struct lfs_merge_event {
+	enum lfs_merge_kind kind;
+	uint32_t layer;	  /* the layer being applied */
+	const char *path; /* "/a/b"; "" for the root (kind DIR, OLD NULL in the first layer) */
+	size_t plen;
+	const struct lfs_node *node; /* the layer's entry; NULL for OPAQUE */
+	const struct lfs_node *old;
+};
+
+struct lfs_merge_observer {
+	void (*event)(void *arg, const struct lfs_merge_event *ev);
+	void *arg;
+};
+
 struct lfs_tree *lfs_tree_new(void);
 /* Apply one layer's tree (its nodes must outlive the merged tree). */
 void lfs_tree_apply(struct lfs_tree *t, const struct lfs_node *layer_root);
+/*
+ * The same, telling OBS (may be NULL) every entry's fate: ADDED, REPLACED,
+ * DIR or WHITEOUT once per entry of the layer (its root as DIR), OPAQUE
+ * once per name of the view an opaque directory hides, in that order.
+ */
+void lfs_tree_apply_observed(struct lfs_tree *t, const struct lfs_node *layer_root,
+			     const struct lfs_merge_observer *obs);
 /*
  * The same, but a directory of the layer that lands where the merged tree
  * has none is taken over whole (its node and table become the merged

@@ -2,7 +2,8 @@
 bin_PROGRAMS += tools/layerfs-report
 tools_layerfs_report_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)
 tools_layerfs_report_SOURCES = tools/report.h tools/report_main.c tools/report_analyze.c \
-	tools/report_text.c tools/report_json.c tools/report_html.c tools/report_glob.c
+	tools/report_text.c tools/report_json.c tools/report_html.c tools/report_glob.c \
+	tools/report_events.c
 tools_layerfs_report_LDADD = $(LFS_CORE_LIBS)
 
 bin_PROGRAMS += tools/layerfs-chroot

@@ -1,12 +1,14 @@
 /*
  * layerfs-report: what each layer of an image adds, changes and deletes, and
  * which stored bytes the final image never shows (waste).  The analysis
- * (report_analyze.c) fills a struct report from an opened core; the text,
- * JSON and HTML writers only read it.
+ * (report_analyze.c) fills a struct report from an opened core, keeping the
+ * books (report_events.c) over what the mount's merge (tree.c) tells its
+ * observer; the text, JSON and HTML writers only read it.
  */
 #ifndef LFS_REPORT_H
 #define LFS_REPORT_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -136,7 +138,6 @@ struct report_totals {
 	uint64_t base_hidden_by_user; /* base bytes your layers hid: not reclaimable by you */
 	double user_efficiency;
 	uint64_t dup_groups, dup_visible_redundant, dup_stored_redundant;
-	uint64_t inconsistent; /* nodes where our merge and the core's disagree (0) */
 	double est_wasted_compressed;
 };
 
@@ -216,6 +217,38 @@ struct report_view {
 	size_t ngates;
 	const struct report_compare *cmp;
 };
+
+/* What the books know of a stored non-directory (hard links share one). */
+struct report_file {
+	const struct lfs_node *n;
+	const char *path; /* its first name */
+	uint32_t names;	  /* names it has in the merged view now */
+	uint8_t counted;  /* bytes counted in its layer's stored bytes */
+	uint8_t dive_sized;
+};
+
+/* The books kept over the merge's events (report_events.c). */
+struct report_acct {
+	struct report *r;
+	struct report_file *files; /* open addressing on the node's address */
+	size_t cap, used;
+	int record;		       /* keep the change list of the layer applied */
+	struct lfs_merge_observer obs; /* to pass to lfs_tree_apply_observed */
+	uint64_t freed;		       /* bytes the current event made invisible */
+	char path[2 * PATH_MAX + 2];   /* of the entry at hand */
+};
+
+/* report_events.c */
+void report_acct_init(struct report_acct *x, struct report *r);
+/* Before layer K is applied: what it superseded itself; RECORD: keep its changes. */
+void report_acct_layer(struct report_acct *x, uint32_t k, const struct lfs_layer *l, int record);
+/* After the last layer: visible bytes, then the waste rows' sums (after --ignore marked them). */
+void report_acct_visible(struct report_acct *x);
+void report_acct_sum_waste(struct report *r);
+struct report_file *report_acct_file(struct report_acct *x, const struct lfs_node *n, int create);
+void report_acct_free(struct report_acct *x);
+uint64_t report_node_bytes(const struct lfs_node *n);
+int report_replace_cause(const struct lfs_node *lower, const struct lfs_node *upper);
 
 /* report_analyze.c */
 int report_analyze(struct report *r, const struct lfs_core *c, const struct report_opts *o);

@@ -1,10 +1,8 @@
 /*
- * The accounting of layerfs-report.  The layers are merged again here, bottom
- * to top with overlayfs' rules, on a view of our own: every time a name
- * leaves the view we know which layer removed it and why, and when the last
- * name of a stored file goes, its bytes become waste, attributed to the layer
- * that stored them, the layer that hid them, and the cause.  The core's own
- * merge (node->ino != 0 means visible) checks the result.
+ * The analysis of layerfs-report: the layers are merged by the mount's own
+ * merge (tree.c) with the books of report_events.c as its observer, then the
+ * figures are summed, --ignore applied, duplicates found and dive's score
+ * computed; two images are compared on their merged trees.
  */
 #include "config.h"
 
@@ -21,29 +19,6 @@ const char *const report_cause_names[REPORT_NCAUSES] = {"deleted", "overwritten"
 							"type"};
 const char *const report_marker_names[3] = {"entry", "whiteout", "opaque"};
 const char *const report_kind_names[3] = {"added", "modified", "deleted"};
-
-/* What we know of a stored non-directory (hard links share one). */
-struct ninfo {
-	const struct lfs_node *n;
-	const char *path; /* its first name */
-	uint32_t names;	  /* names it has in the merged view now */
-	uint8_t counted;  /* bytes counted in its layer's added/modified */
-	uint8_t dive_sized;
-};
-
-struct nmap {
-	struct ninfo *slots;
-	size_t cap, used;
-};
-
-struct actx {
-	struct report *r;
-	struct nmap map;
-	uint32_t k;		 /* the layer being applied */
-	int record;		 /* keep the change list of layer k */
-	uint64_t freed;		 /* bytes the current operation made invisible */
-	char path[PATH_MAX * 2]; /* of the entry at hand; the core bounds paths to PATH_MAX */
-};
 
 const char *report_type_name(uint32_t mode)
 {
@@ -67,68 +42,12 @@ const char *report_type_name(uint32_t mode)
 	}
 }
 
-/* Bytes of file data the layer stores for N (sparse files: their extents). */
-static uint64_t node_bytes(const struct lfs_node *n)
-{
-	uint64_t b = 0;
-
-	if (!S_ISREG(n->mode))
-		return 0;
-	if (!n->sparse)
-		return n->size;
-	for (uint32_t i = 0; i < n->sparse->n; i++)
-		b += n->sparse->ext[i].len;
-	return b;
-}
-
-static size_t ptr_hash(const void *p)
-{
-	return (size_t)XXH3_64bits(&p, sizeof(p));
-}
-
-static struct ninfo *nmap_get(struct nmap *m, const struct lfs_node *n, int create)
-{
-	size_t i;
-
-	if (create && (m->used + 1) * 2 > m->cap) {
-		struct ninfo *old = m->slots;
-		size_t ocap = m->cap;
-
-		m->cap = ocap ? ocap * 2 : 1024;
-		m->slots = lfs_xcalloc(m->cap, sizeof(*m->slots));
-		for (size_t j = 0; j < ocap; j++) {
-			if (!old[j].n)
-				continue;
-			for (i = ptr_hash(old[j].n) & (m->cap - 1); m->slots[i].n;
-			     i = (i + 1) & (m->cap - 1))
-				;
-			m->slots[i] = old[j];
-		}
-		free(old);
-	}
-	if (!m->cap)
-		return NULL;
-	for (i = ptr_hash(n) & (m->cap - 1); m->slots[i].n; i = (i + 1) & (m->cap - 1))
-		if (m->slots[i].n == n)
-			return &m->slots[i];
-	if (!create)
-		return NULL;
-	m->slots[i].n = n;
-	m->used++;
-	return &m->slots[i];
-}
-
 static size_t path_push(char *buf, size_t plen, const char *name, uint32_t len)
 {
 	buf[plen] = '/';
 	memcpy(buf + plen + 1, name, len);
 	buf[plen + 1 + len] = '\0';
 	return plen + 1 + len;
-}
-
-static const char *path_dup(struct report *r, const char *path, size_t plen)
-{
-	return plen ? lfs_arena_strndup(r->arena, path, plen) : "/";
 }
 
 static int ignored(const struct report *r, const char *path)
@@ -139,299 +58,10 @@ static int ignored(const struct report *r, const char *path)
 	return 0;
 }
 
-/* ---------------------------------------------------------------- the merge */
-
-static void add_change(struct actx *x, size_t plen, int kind, uint64_t bytes, uint32_t mode,
-		       uint32_t old_mode, int cause, int marker)
-{
-	struct report_layer *L = &x->r->layers[x->k];
-	struct report_change *c;
-
-	if (!x->record)
-		return;
-	if (L->nchanges == L->capchanges) {
-		L->capchanges = L->capchanges ? 2 * L->capchanges : 256;
-		L->changes = lfs_xrealloc(L->changes, L->capchanges * sizeof(*L->changes));
-	}
-	c = &L->changes[L->nchanges++];
-	c->path = path_dup(x->r, x->path, plen);
-	c->bytes = bytes;
-	c->hidden = x->freed;
-	c->mode = mode;
-	c->old_mode = old_mode;
-	c->kind = (uint8_t)kind;
-	c->cause = (uint8_t)cause;
-	c->marker = (uint8_t)marker;
-}
-
-static void add_waste(struct actx *x, const struct lfs_node *n, size_t plen, int cause, int marker)
-{
-	struct report *r = x->r;
-	struct report_layer *S = &r->layers[n->layer], *H = &r->layers[x->k];
-	struct report_waste *w;
-	uint64_t b = node_bytes(n);
-
-	x->freed += b;
-	if (!b)
-		return;
-	if (r->nwaste == r->capwaste) {
-		r->capwaste = r->capwaste ? 2 * r->capwaste : 1024;
-		r->waste = lfs_xrealloc(r->waste, r->capwaste * sizeof(*r->waste));
-	}
-	w = &r->waste[r->nwaste++];
-	w->path = path_dup(r, x->path, plen);
-	w->bytes = b;
-	w->stored = n->layer;
-	w->hidden_by = x->k;
-	w->cause = (uint8_t)cause;
-	w->marker = (uint8_t)marker;
-	w->ignored = (uint8_t)ignored(r, w->path);
-	S->hidden_bytes += b;
-	if (marker == REPORT_BY_OPAQUE)
-		r->dive.opaque_bytes += b;
-	if (w->ignored) {
-		S->ignored_bytes += b;
-		return;
-	}
-	S->wasted_bytes += b;
-	S->wasted_by_cause[cause] += b;
-	H->hides_bytes += b;
-	H->hides_by_cause[cause] += b;
-	r->totals.wasted_by_marker[marker] += b;
-}
-
-/* Remove one name (a whole view subtree for a directory) from the view. */
-static void hide(struct actx *x, const struct lfs_node *o, size_t plen, int cause, int marker)
-{
-	struct ninfo *ni;
-
-	if (o->dir) {
-		for (uint32_t i = 0; i < o->dir->n; i++) {
-			const struct lfs_dirent *e = &o->dir->ents[i];
-
-			if (e->node)
-				hide(x, e->node, path_push(x->path, plen, e->name, e->len), cause,
-				     marker);
-		}
-		x->path[plen] = '\0';
-		return;
-	}
-	ni = nmap_get(&x->map, o, 0);
-	if (ni && ni->names && --ni->names == 0)
-		add_waste(x, o, plen, cause, marker);
-}
-
-static int xattrs_equal(const struct lfs_xattrs *a, const struct lfs_xattrs *b)
-{
-	if (a == b)
-		return 1;
-	if (!a || !b || a->n != b->n)
-		return 0;
-	for (uint32_t i = 0; i < a->n; i++) {
-		uint32_t j;
-
-		for (j = 0; j < b->n; j++)
-			if (!strcmp(a->x[i].name, b->x[j].name))
-				break;
-		if (j == b->n || a->x[i].len != b->x[j].len ||
-		    memcmp(a->x[i].value, b->x[j].value, a->x[i].len))
-			return 0;
-	}
-	return 1;
-}
-
-static void copy_meta(struct lfs_node *g, const struct lfs_node *l, int implied_new)
-{
-	if (implied_new) {
-		/* containerd's default for a parent no layer describes */
-		g->mode = 0040755;
-		return;
-	}
-	g->mode = l->mode;
-	g->uid = l->uid;
-	g->gid = l->gid;
-	g->mtime_sec = l->mtime_sec;
-	g->mtime_nsec = l->mtime_nsec;
-	g->xattrs = l->xattrs;
-}
-
-static int meta_differs(const struct lfs_node *g, const struct lfs_node *l)
-{
-	return g->mode != l->mode || g->uid != l->uid || g->gid != l->gid ||
-	       g->mtime_sec != l->mtime_sec || g->mtime_nsec != l->mtime_nsec ||
-	       !xattrs_equal(g->xattrs, l->xattrs);
-}
-
-/* How LOWER goes when UPPER (a non-directory) takes its name. */
-static int replace_cause(const struct lfs_node *lower, const struct lfs_node *upper)
-{
-	if ((lower->mode & S_IFMT) != (upper->mode & S_IFMT))
-		return REPORT_TYPE;
-	switch (upper->mode & S_IFMT) {
-	case S_IFREG:
-		if (lower->size == upper->size && lower->hash && upper->hash &&
-		    lower->hash->lo == upper->hash->lo && lower->hash->hi == upper->hash->hi)
-			return REPORT_IDENTICAL;
-		return REPORT_OVERWRITTEN;
-	case S_IFLNK:
-		return strcmp(lower->link, upper->link) ? REPORT_OVERWRITTEN : REPORT_IDENTICAL;
-	case S_IFCHR:
-	case S_IFBLK:
-		return lower->rdev == upper->rdev ? REPORT_IDENTICAL : REPORT_OVERWRITTEN;
-	default:
-		return REPORT_IDENTICAL;
-	}
-}
-
-/*
- * An opaque directory L hides every name of G it does not list itself (a
- * whiteout it lists does the hiding, and says so).
- */
-static void hide_unlisted(struct actx *x, struct lfs_node *g, const struct lfs_node *l, size_t plen)
-{
-	struct report_layer *L = &x->r->layers[x->k];
-
-	for (uint32_t i = 0; i < g->dir->n; i++) {
-		const struct lfs_dirent *e = &g->dir->ents[i];
-		size_t p2;
-
-		if (!e->node || lfs_dir_lookup(l, e->name, e->len))
-			continue;
-		p2 = path_push(x->path, plen, e->name, e->len);
-		x->freed = 0;
-		hide(x, e->node, p2, REPORT_DELETED, REPORT_BY_OPAQUE);
-		add_change(x, p2, REPORT_REMOVED, 0, 0, e->node->mode, REPORT_DELETED,
-			   REPORT_BY_OPAQUE);
-		L->removed.entries++;
-		L->removed.bytes += x->freed;
-		lfs_dir_remove(g, e->name, e->len);
-	}
-	x->path[plen] = '\0';
-}
-
-/* Layer k puts non-directory C at the path: count it (hard links once). */
-static void count_stored(struct actx *x, const struct lfs_node *c, size_t plen, int kind,
-			 uint32_t old_mode, int cause)
-{
-	struct report_layer *L = &x->r->layers[x->k];
-	struct ninfo *ni = nmap_get(&x->map, c, 1);
-	struct report_count *cnt = kind == REPORT_ADDED ? &L->added : &L->modified;
-	uint64_t b = node_bytes(c);
-
-	cnt->entries++;
-	ni->names++;
-	if (ni->counted) {
-		L->hardlinks++;
-		add_change(x, plen, kind, 0, c->mode, old_mode, cause, 0);
-		return;
-	}
-	ni->counted = 1;
-	ni->path = path_dup(x->r, x->path, plen);
-	cnt->bytes += b;
-	L->stored_bytes += b;
-	if (S_ISREG(c->mode))
-		L->files++;
-	else if (S_ISLNK(c->mode))
-		L->symlinks++;
-	else
-		L->others++;
-	add_change(x, plen, kind, b, c->mode, old_mode, cause, 0);
-}
-
-static void apply_dir(struct actx *x, struct lfs_node *g, const struct lfs_node *l, int opaque,
-		      size_t plen);
-
-static void apply_entry(struct actx *x, struct lfs_node *g, const struct lfs_dirent *e, int opaque,
-			size_t plen)
-{
-	struct report_layer *L = &x->r->layers[x->k];
-	const struct lfs_node *c = e->node;
-	struct lfs_node *old = lfs_dir_lookup(g, e->name, e->len), *nd;
-	size_t p2 = path_push(x->path, plen, e->name, e->len);
-	uint32_t old_mode = old ? old->mode : 0;
-	int cause = REPORT_TYPE;
-
-	x->freed = 0;
-	if (c->flags & LFS_NF_WHITEOUT) {
-		L->whiteouts++;
-		if (!old) {
-			L->dangling_whiteouts++;
-			return;
-		}
-		hide(x, old, p2, REPORT_DELETED, REPORT_BY_WHITEOUT);
-		lfs_dir_remove(g, e->name, e->len);
-		add_change(x, p2, REPORT_REMOVED, 0, 0, old_mode, REPORT_DELETED,
-			   REPORT_BY_WHITEOUT);
-		L->removed.entries++;
-		L->removed.bytes += x->freed;
-		if (old->dir)
-			x->r->dive.dir_whiteout_bytes += x->freed;
-		return;
-	}
-	if (c->dir) {
-		int implied = !!(c->flags & LFS_NF_IMPLIED);
-
-		if (!implied)
-			L->dirs++;
-		if (c->flags & LFS_NF_OPAQUE)
-			L->opaque_dirs++;
-		if (old && old->dir) {
-			if (!implied && meta_differs(old, c)) {
-				add_change(x, p2, REPORT_MODIFIED, 0, c->mode, old_mode,
-					   REPORT_IDENTICAL, 0);
-				L->modified.entries++;
-			}
-			if (!implied)
-				copy_meta(old, c, 0);
-			apply_dir(x, old, c, opaque, p2);
-			return;
-		}
-		if (old)
-			hide(x, old, p2, REPORT_TYPE, REPORT_BY_ENTRY);
-		nd = lfs_dir_new(x->r->arena, g);
-		copy_meta(nd, c, implied);
-		lfs_dir_set(g, e->name, e->len, nd);
-		add_change(x, p2, old ? REPORT_MODIFIED : REPORT_ADDED, 0, nd->mode, old_mode,
-			   REPORT_TYPE, 0);
-		if (old)
-			L->modified.entries++;
-		else
-			L->added.entries++;
-		apply_dir(x, nd, c, 0, p2);
-		return;
-	}
-	if (old) {
-		cause = old->dir ? REPORT_TYPE : replace_cause(old, c);
-		hide(x, old, p2, cause, REPORT_BY_ENTRY);
-	}
-	lfs_dir_set(g, e->name, e->len, (struct lfs_node *)c);
-	count_stored(x, c, p2, old ? REPORT_MODIFIED : REPORT_ADDED, old_mode, cause);
-}
-
-/*
- * Apply layer directory L over view directory G.  OPAQUE: L or one of its
- * ancestors is opaque, so nothing of G survives that L does not provide.
- */
-static void apply_dir(struct actx *x, struct lfs_node *g, const struct lfs_node *l, int opaque,
-		      size_t plen)
-{
-	const struct lfs_dir *ld = l->dir;
-
-	opaque |= !!(l->flags & LFS_NF_OPAQUE);
-	if (opaque)
-		hide_unlisted(x, g, l, plen);
-	for (uint32_t i = 0; i < ld->n; i++) {
-		if (!ld->ents[i].node)
-			continue;
-		apply_entry(x, g, &ld->ents[i], opaque, plen);
-		x->path[plen] = '\0';
-	}
-}
-
 /* ---------------------------------------------------------------- duplicates */
 
 /* Same content: xxh3-128 and size. */
-static int ninfo_hash_cmp_key(const struct ninfo *a, const struct ninfo *b)
+static int file_hash_cmp_key(const struct report_file *a, const struct report_file *b)
 {
 	if (a->n->hash->hi != b->n->hash->hi)
 		return a->n->hash->hi < b->n->hash->hi ? -1 : 1;
@@ -442,10 +72,11 @@ static int ninfo_hash_cmp_key(const struct ninfo *a, const struct ninfo *b)
 	return 0;
 }
 
-static int ninfo_hash_cmp(const void *pa, const void *pb)
+static int file_hash_cmp(const void *pa, const void *pb)
 {
-	const struct ninfo *a = *(struct ninfo *const *)pa, *b = *(struct ninfo *const *)pb;
-	int r = ninfo_hash_cmp_key(a, b);
+	const struct report_file *a = *(struct report_file *const *)pa,
+				 *b = *(struct report_file *const *)pb;
+	int r = file_hash_cmp_key(a, b);
 
 	if (r)
 		return r;
@@ -462,24 +93,24 @@ static int dup_cmp(const void *pa, const void *pb)
 	return strcmp(a->copies[0].path, b->copies[0].path);
 }
 
-static void find_duplicates(struct actx *x)
+static void find_duplicates(struct report_acct *x)
 {
 	struct report *r = x->r;
-	struct ninfo **v = lfs_xmalloc((x->map.used ? x->map.used : 1) * sizeof(*v));
+	struct report_file **v = lfs_xmalloc((x->used ? x->used : 1) * sizeof(*v));
 	size_t n = 0, cap = 0;
 
-	for (size_t i = 0; i < x->map.cap; i++) {
-		struct ninfo *ni = &x->map.slots[i];
+	for (size_t i = 0; i < x->cap; i++) {
+		struct report_file *ni = &x->files[i];
 
 		if (ni->n && S_ISREG(ni->n->mode) && ni->n->size && ni->n->hash &&
 		    !ignored(r, ni->path))
 			v[n++] = ni;
 	}
-	qsort(v, n, sizeof(*v), ninfo_hash_cmp);
+	qsort(v, n, sizeof(*v), file_hash_cmp);
 	for (size_t i = 0, j; i < n; i = j) {
 		struct report_dup g = {0};
 
-		for (j = i + 1; j < n && !ninfo_hash_cmp_key(v[i], v[j]); j++)
+		for (j = i + 1; j < n && !file_hash_cmp_key(v[i], v[j]); j++)
 			;
 		if (j - i < 2)
 			continue;
@@ -515,26 +146,15 @@ static void find_duplicates(struct actx *x)
 
 /* ---------------------------------------------------------------- totals */
 
-static void finish(struct actx *x)
+static void finish(struct report_acct *x)
 {
 	struct report *r = x->r;
 	struct report_totals *t = &r->totals;
 
-	for (size_t i = 0; i < x->map.cap; i++) {
-		const struct ninfo *ni = &x->map.slots[i];
-		int visible;
-
-		if (!ni->n)
-			continue;
-		visible = ni->names > 0;
-		/* The core's merge numbers exactly the visible nodes. */
-		if (visible != (ni->n->ino != 0))
-			t->inconsistent++;
-		if (!visible)
-			continue;
-		r->layers[ni->n->layer].visible_bytes += node_bytes(ni->n);
-		t->visible_files += S_ISREG(ni->n->mode);
-	}
+	report_acct_visible(x);
+	for (size_t i = 0; i < r->nwaste; i++)
+		r->waste[i].ignored = (uint8_t)ignored(r, r->waste[i].path);
+	report_acct_sum_waste(r);
 	for (uint32_t k = 0; k < r->nlayers; k++) {
 		const struct report_layer *L = &r->layers[k];
 
@@ -584,7 +204,7 @@ void report_set_base(struct report *r, uint32_t base)
 /* dive sizes a hard-linked file on one of its names only (tar gives the others 0). */
 static int first_name(void *arg, const struct lfs_node *n)
 {
-	struct ninfo *ni = nmap_get(&((struct actx *)arg)->map, n, 0);
+	struct report_file *ni = report_acct_file(arg, n, 0);
 
 	if (!ni || ni->dive_sized)
 		return 0;
@@ -594,8 +214,8 @@ static int first_name(void *arg, const struct lfs_node *n)
 
 int report_analyze(struct report *r, const struct lfs_core *c, const struct report_opts *o)
 {
-	struct actx *x = lfs_xcalloc(1, sizeof(*x));
-	struct lfs_node *view;
+	struct report_acct *x = lfs_xmalloc(sizeof(*x));
+	struct lfs_tree *t;
 
 	memset(r, 0, sizeof(*r));
 	r->core = c;
@@ -603,7 +223,7 @@ int report_analyze(struct report *r, const struct lfs_core *c, const struct repo
 	r->arena = lfs_arena_new();
 	r->nlayers = c->nlayers;
 	r->layers = lfs_xcalloc(r->nlayers ? r->nlayers : 1, sizeof(*r->layers));
-	x->r = r;
+	report_acct_init(x, r);
 	for (uint32_t k = 0; k < r->nlayers; k++) {
 		const struct lfs_layer_desc *d = &c->img->layers[k];
 		const struct lfs_layer *l = c->layers[k];
@@ -622,31 +242,18 @@ int report_analyze(struct report *r, const struct lfs_core *c, const struct repo
 	}
 	report_history(r, c->img->config, c->img->config_len);
 
-	view = lfs_dir_new(r->arena, NULL);
-	view->mode = 0040755;
+	/* The core merged without an observer; this merge is the same code, watched. */
+	t = lfs_tree_new();
 	for (uint32_t k = 0; k < r->nlayers; k++) {
-		const struct lfs_node *root = c->layers[k]->root;
-
-		x->k = k;
-		x->record = o->changes_layer == -2 || o->changes_layer == (int)k;
-		x->path[0] = '\0';
-		if (root->flags & LFS_NF_OPAQUE)
-			r->layers[k].opaque_dirs++;
-		if (!(root->flags & LFS_NF_IMPLIED)) {
-			if (k > 0 && meta_differs(view, root)) {
-				x->freed = 0;
-				add_change(x, 0, REPORT_MODIFIED, 0, root->mode, view->mode,
-					   REPORT_IDENTICAL, 0);
-				r->layers[k].modified.entries++;
-			}
-			copy_meta(view, root, 0);
-		}
-		apply_dir(x, view, root, 0, 0);
+		report_acct_layer(x, k, c->layers[k],
+				  o->changes_layer == -2 || o->changes_layer == (int)k);
+		lfs_tree_apply_observed(t, c->layers[k]->root, &x->obs);
 	}
+	lfs_tree_free(t);
 	finish(x);
 	report_dive(r, first_name, x);
 	find_duplicates(x);
-	free(x->map.slots);
+	report_acct_free(x);
 	free(x);
 	return 0;
 }
@@ -681,7 +288,7 @@ static void subtree(const struct lfs_node *n, struct report_count *cnt)
 {
 	cnt->entries++;
 	if (!n->dir) {
-		cnt->bytes += node_bytes(n);
+		cnt->bytes += report_node_bytes(n);
 		return;
 	}
 	for (uint32_t i = 0; i < n->dir->n; i++)
@@ -737,7 +344,7 @@ static void diff_dir(struct report_compare *cmp, const struct lfs_node *ga,
 			cmp_record(cmp, path, p2, REPORT_ADDED, NULL, nb);
 		else if (na->dir && nb->dir)
 			diff_dir(cmp, na, nb, path, p2);
-		else if (na->dir || nb->dir || replace_cause(na, nb) != REPORT_IDENTICAL)
+		else if (na->dir || nb->dir || report_replace_cause(na, nb) != REPORT_IDENTICAL)
 			cmp_record(cmp, path, p2, REPORT_MODIFIED, na, nb);
 		path[plen] = '\0';
 	}

@@ -594,6 +594,7 @@ int main(int argc, char **argv)
 	o.core.hash_content = 1;
 	o.core.sequential = 1;
 	o.core.keep_layers = 1;
+	o.core.superseded = 1;
 	o.core.progress = !lfs_quiet && isatty(STDERR_FILENO);
 	if (load(&o, src, o.layers_mode ? nsrc : 1, o.layers_mode || nsrc == 1, &ca, &ra, &t_open) <
 	    0)
@@ -608,10 +609,6 @@ int main(int argc, char **argv)
 		o.view.cmp = &cmp;
 	}
 	report_suggest(r);
-	if (r->totals.inconsistent)
-		lfs_warn("%llu files seen differently by the report and the mount: please report "
-			 "this bug",
-			 (unsigned long long)r->totals.inconsistent);
 	o.view.sources = src;
 	o.view.nsources = nsrc;
 	o.view.filter = o.filter;

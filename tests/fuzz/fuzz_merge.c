@@ -11,7 +11,11 @@
  *     non-directories hiding lower subtrees), the very node for files;
  *   - st_nlink of files as the layers count it, every visible file readable;
  *   - merged again as a mount does (lfs_tree_apply_take, which takes the
- *     layers' directories over), it is the same tree, inode numbers included.
+ *     layers' directories over), it is the same tree, inode numbers included;
+ *   - the merge is observed by layerfs-report's books (report_events.c): the
+ *     files they see visible are exactly the tree's, with as many names, and
+ *     for every layer stored = visible + wasted, stored being the distinct
+ *     files of the layer's tree and those it superseded itself.
  */
 #include "config.h"
 
@@ -26,6 +30,7 @@
 #include "fuzzutil.h"
 #include "layer.h"
 #include "lfs.h"
+#include "report.h"
 #include "tree.h"
 
 #define SEP	    "LFSLAYER"
@@ -225,6 +230,91 @@ static void check_tree(struct lfs_tree *t, struct lfs_layer **layers, uint32_t n
 	free(seen);
 }
 
+/* Bytes of the distinct files below layer directory D not yet in SEEN. */
+static uint64_t layer_bytes(struct report_acct *seen, const struct lfs_node *d)
+{
+	uint64_t b = 0;
+
+	for (uint32_t i = 0; i < d->dir->n; i++) {
+		const struct lfs_node *c = d->dir->ents[i].node;
+		struct report_file *f;
+
+		if (!c || (c->flags & LFS_NF_WHITEOUT))
+			continue;
+		if (c->dir) {
+			b += layer_bytes(seen, c);
+			continue;
+		}
+		f = report_acct_file(seen, c, 1);
+		if (!f->counted)
+			b += report_node_bytes(c);
+		f->counted = 1;
+	}
+	return b;
+}
+
+/* The report's books over the merge of T agree with T and add up. */
+static void check_report(struct lfs_tree *t, struct report_acct *x, struct lfs_layer **layers,
+			 uint32_t n)
+{
+	struct report *r = x->r;
+	uint32_t *names = lfs_xcalloc(t->ninodes, sizeof(*names));
+	struct report_acct *seen = lfs_xmalloc(sizeof(*seen));
+
+	report_acct_visible(x);
+	report_acct_sum_waste(r);
+	for (uint64_t i = 1; i < t->ninodes; i++) {
+		const struct lfs_dir *d = t->inodes[i]->dir;
+
+		for (uint32_t j = 0; d && j < d->n; j++)
+			if (!d->ents[j].node->dir)
+				names[d->ents[j].node->ino]++;
+	}
+	for (uint64_t i = 1; i < t->ninodes; i++) {
+		const struct report_file *f;
+
+		if (t->inodes[i]->dir)
+			continue;
+		f = report_acct_file(x, t->inodes[i], 0);
+		if (!f || f->names != names[i])
+			fuzz_fail(
+			    "report: '%s' (ino %llu) has %u names in the tree, %u in the books",
+			    t->inodes[i]->name, (unsigned long long)i, names[i], f ? f->names : 0);
+	}
+	for (size_t i = 0; i < x->cap; i++) {
+		const struct report_file *f = &x->files[i];
+
+		if (f->n && f->names && (!f->n->ino || t->inodes[f->n->ino] != f->n))
+			fuzz_fail(
+			    "report: '%s' of layer %u is visible in the books, not in the tree",
+			    f->path, f->n->layer);
+	}
+	report_acct_init(seen, r);
+	for (uint32_t k = 0; k < n; k++) {
+		const struct report_layer *L = &r->layers[k];
+		uint64_t stored = layer_bytes(seen, layers[k]->root);
+
+		for (const struct lfs_superseded *s = layers[k]->superseded; s; s = s->next) {
+			if (s->node->nlink || s->node->layer != k)
+				fuzz_fail("report: superseded '%s' has %u names, layer %u", s->path,
+					  s->node->nlink, s->node->layer);
+			stored += report_node_bytes(s->node);
+		}
+		if (L->stored_bytes != stored || L->visible_bytes + L->wasted_bytes != stored ||
+		    L->ignored_bytes || L->hidden_bytes != L->wasted_bytes)
+			fuzz_fail("report: layer %u stores %llu bytes, books: stored %llu, visible "
+				  "%llu, wasted %llu, hidden %llu",
+				  k, (unsigned long long)stored,
+				  (unsigned long long)L->stored_bytes,
+				  (unsigned long long)L->visible_bytes,
+				  (unsigned long long)L->wasted_bytes,
+				  (unsigned long long)L->hidden_bytes);
+	}
+	report_acct_free(seen);
+	free(seen);
+	free(names);
+}
+
 /* A (copied merge) and B (taken merge) show the same names, nodes and metadata. */
 static void same_dir(const struct lfs_node *a, const struct lfs_node *b)
 {
@@ -317,11 +407,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	close(fd);
 	if (indexed == n) {
+		struct report r = {.nlayers = n, .arena = lfs_arena_new()};
+		struct report_acct *x = lfs_xmalloc(sizeof(*x));
+
+		r.layers = lfs_xcalloc(n, sizeof(*r.layers));
+		report_acct_init(x, &r);
 		t = lfs_tree_new();
-		for (uint32_t i = 0; i < n; i++)
-			lfs_tree_apply(t, layers[i]->root);
+		for (uint32_t i = 0; i < n; i++) {
+			report_acct_layer(x, i, layers[i], 1);
+			lfs_tree_apply_observed(t, layers[i]->root, &x->obs);
+		}
 		lfs_tree_freeze(t);
 		check_tree(t, layers, n);
+		check_report(t, x, layers, n);
+		for (uint32_t i = 0; i < n; i++)
+			free(r.layers[i].changes);
+		free(r.layers);
+		free(r.waste);
+		lfs_arena_free(r.arena);
+		report_acct_free(x);
+		free(x);
 		fuzz_note("%u layers merged: %llu inodes, %llu names", n,
 			  (unsigned long long)t->ninodes - 1, (unsigned long long)t->nentries);
 		check_take(t, layers, n);

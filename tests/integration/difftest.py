@@ -27,6 +27,10 @@ image) this script
     its own layer has is listed by readdir though lookup fails ("c?????????"
     in ls); DESIGN rule 1 says the marker never shows, so such names are
     dropped from the kernel's side.
+ 4. runs layerfs-report --json on the same image: its visible bytes must
+    be the sizes of the regular files the kernel shows (hard links once),
+    and each layer's stored bytes the sizes of the regular-file entries of
+    its tarball (hard links once), superseded entries included.
 
 Environment:
   LFS_DIFF_SEED=S     replay only stack S (S = buildah for the fixed case)
@@ -36,6 +40,8 @@ Environment:
   LFS_DIFF_BASE=B     first seed (default 1): stacks use seeds B..B+N-1
   LFS_DIFF_KEEP=1     keep the files of failing stacks (path printed)
   LAYERFS=PATH        the layerfs binary (or --layerfs PATH)
+  LAYERFS_REPORT=PATH the layerfs-report binary (or --report PATH; default
+                      tools/layerfs-report beside layerfs's src/)
 
 Other modes:
   --against reference   compare the reference with a second reference
@@ -1243,6 +1249,23 @@ class LayerfsSide:
         return proc
 
 
+def tar_stored_bytes(tar):
+    """Bytes of the regular-file entries of a layer tarball as an indexer
+    keeps them: hard links once, every entry of a path written twice, no
+    whiteouts, none of the entries skipped ('..', names past NAME_MAX)."""
+    total = 0
+    with tarfile.open(fileobj=io.BytesIO(tar), mode="r:", encoding="utf-8",
+                      errors="surrogateescape") as tf:
+        for m in tf:
+            if not m.isreg():
+                continue
+            parts = normalize(m.name.encode("utf-8", "surrogateescape"))
+            if not parts or parts[-1].startswith(b".wh.") or max(map(len, parts)) > 255:
+                continue
+            total += m.size
+    return total
+
+
 def _tail(path, n=15):
     try:
         with open(path, "rb") as f:
@@ -1275,10 +1298,12 @@ class Runner:
         os.mkdir(d)
         return d
 
-    def run_image(self, name, sources, extra, ref_tars, sd, rng, warn, remount=False):
+    def run_image(self, name, sources, extra, ref_tars, sd, rng, warn, remount=False,
+                  report_args=None):
         """Reference from ref_tars vs the other side on `sources`.  With
         `remount`, layerfs is mounted and compared a second time (its
-        persistent index is then read from the cache)."""
+        persistent index is then read from the cache).  With `report_args`
+        (the report's SOURCE arguments), layerfs-report is checked too."""
         os.mkdir(os.path.join(sd, "ref"))
         ref_dirs = build_reference(ref_tars, os.path.join(sd, "ref"), warn)
         kmnt = os.path.join(sd, "kernel")
@@ -1301,6 +1326,8 @@ class Runner:
             if remount and not diffs:
                 diffs = self._layerfs_pass(sources, extra, kmnt, omnt, sd, rng,
                                            "[second mount] ")
+            if report_args is not None and self.args.report:
+                diffs += self._report_check(report_args, ref_tars, kmnt)
             return diffs
         finally:
             MOUNTS.umount(kmnt)
@@ -1333,6 +1360,36 @@ class Runner:
                       % (proc.returncode, _tail(log, 1)))
         return [label + d for d in diffs]
 
+    def _report_check(self, report_args, ref_tars, kmnt):
+        """layerfs-report's visible bytes against the kernel's tree, its
+        stored bytes per layer against the layer tarballs."""
+        p = subprocess.run([self.args.report, "--json", "-q", "--top", "0"] + report_args,
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           env=self.layerfs.env, timeout=STACK_TIMEOUT)
+        if p.returncode != 0:
+            return ["layerfs-report exited with status %d: %s"
+                    % (p.returncode, p.stderr.decode("utf-8", "replace")[-2000:])]
+        doc = json.loads(p.stdout)
+        diffs = []
+        files = {}
+        for root, dirs, names in os.walk(kmnt):
+            for n in names:
+                try:
+                    st = os.lstat(os.path.join(root, n))
+                except OSError:
+                    continue    # the kernel's listed-but-absent whiteouts
+                if stat.S_ISREG(st.st_mode):
+                    files[(st.st_dev, st.st_ino)] = st.st_size
+        if doc["totals"]["visible_bytes"] != sum(files.values()):
+            diffs.append("report: visible bytes %d, the kernel shows %d in regular files"
+                         % (doc["totals"]["visible_bytes"], sum(files.values())))
+        stored = [tar_stored_bytes(t) for t in ref_tars]
+        got = [l["stored_bytes"] for l in doc["layers"]]
+        if got != stored:
+            diffs.append("report: stored bytes per layer %r, the tarballs hold %r"
+                         % (got, stored))
+        return diffs
+
     def one(self, name, layers_fmt, replay):
         """Run one stack; returns True when it passed."""
         t0 = time.monotonic()
@@ -1348,9 +1405,10 @@ class Runner:
                 len(built), fmt, ",".join(l.compression for l in built),
                 note, " remount" if remount else "")
             try:
+                report_args = (["--layers"] if fmt == "layers" else []) + extra + sources
                 diffs = self.run_image(name, sources, extra, [l.tar for l in built], sd,
                                        random.Random(name), warnings.append,
-                                       remount=remount)
+                                       remount=remount, report_args=report_args)
             except Failure as e:
                 diffs = [str(e)]
             except Exception:
@@ -1680,6 +1738,8 @@ def main():
     ap.add_argument("--ref-layers", nargs="+", metavar="TAR",
                     help="with --image: the layer files for the reference (default: read "
                          "them out of the image)")
+    ap.add_argument("--report", default=os.environ.get("LAYERFS_REPORT"),
+                    help="the layerfs-report binary to check on every stack")
     ap.add_argument("--tag")
     ap.add_argument("--selftest", action="store_true")
     ap.add_argument("--no-buildah", action="store_true", help="skip the fixed buildah-like case")
@@ -1694,6 +1754,13 @@ def main():
         args.layerfs = os.path.abspath(args.layerfs)
         if not os.access(args.layerfs, os.X_OK):
             print("difftest: no layerfs binary at %s" % args.layerfs)
+            return 2
+        if not args.report:
+            args.report = os.path.join(os.path.dirname(args.layerfs), "..", "tools",
+                                       "layerfs-report")
+        args.report = os.path.abspath(args.report)
+        if not os.access(args.report, os.X_OK):
+            print("difftest: no layerfs-report binary at %s" % args.report)
             return 2
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)

@@ -19,6 +19,9 @@ program's output.  The main image ("waste") has one of everything:
            two identical visible files
   layer 6  a file of layer 2 overwritten; a copy of layer 1's /etc/passwd
 
+Regression images: an opaque marker at a layer's root; entries superseded
+within their own layer.
+
 CLI: report_cases.py --report PATH/layerfs-report --tmp DIR [--schema F]
 """
 
@@ -272,6 +275,43 @@ def check_dive(r, tmp):
     check(abs(doc["totals"]["efficiency"] - (1 - 10000 / 11600)) < 1e-9, "efficiency")
 
 
+def check_regressions(r, tmp):
+    """Two classes of input the report once read differently from the mount.
+
+    An opaque marker at a layer's root hides nothing (the kernel always
+    merges layer roots).  Entries a later entry of the same tarball replaces
+    (a path written twice, a file replaced by a directory, a directory by a
+    file, a file by a whiteout) are stored and never visible: waste of their
+    own layer."""
+    f = lambda p, n, s: Entry("file", p, data=blob(n, s))  # noqa: E731
+    layers = [[f("a", 100, "ra"), f("b", 200, "rb"), Entry("dir", "d"), f("d/x", 300, "rx")],
+              [Entry("opaque", ""), f("c", 50, "rc")]]
+    src = build(tmp, "opaque-root.tar", layers, history=[("l%d" % i, False) for i in range(2)])
+    doc = r.json(["--top", "0"] + src)
+    eq([(l["stored_bytes"], l["visible_bytes"], l["wasted_bytes"]) for l in doc["layers"]],
+       [(600, 600, 0), (50, 50, 0)], "opaque root: stored, visible, wasted per layer")
+    eq(doc["layers"][1]["deleted"]["entries"], 0, "opaque root: entries deleted")
+    eq(doc["dive"]["differences"]["opaque_bytes"], 0, "opaque root: dive's opaque bytes")
+
+    layers = [[f("a", 5000, "a1"), f("a", 10, "a2"),
+               f("t", 400, "t1"), Entry("dir", "t"), f("t/in", 30, "tin"),
+               Entry("dir", "u"), f("u/y", 700, "uy"), f("u", 20, "u2"),
+               f("z", 300, "z1"), Entry("whiteout", "z")],
+              [f("other", 5, "o")]]
+    src = build(tmp, "superseded.tar", layers, history=[("l%d" % i, False) for i in range(2)])
+    doc = r.json(["--top", "0"] + src)
+    l1 = doc["layers"][0]
+    eq((l1["stored_bytes"], l1["visible_bytes"], l1["wasted_bytes"]),
+       (5000 + 10 + 400 + 30 + 700 + 20 + 300, 10 + 30 + 20, 5000 + 400 + 700 + 300),
+       "superseded: layer 1 stored, visible, wasted")
+    eq(l1["wasted_by_cause"], {"deleted": 300, "overwritten": 5000, "identical": 0,
+                               "type": 400 + 700}, "superseded: causes")
+    eq(l1["hides_bytes"], 6400, "superseded: the layer hid its own bytes")
+    paths = {(w["path"], w["bytes"]) for w in doc["wasted"]["paths"]}
+    eq(paths, {("/a", 5000), ("/t", 400), ("/u/y", 700), ("/z", 300)}, "superseded: paths")
+    eq(doc["totals"]["stored_bytes"], 6460 + 5, "superseded: total stored")
+
+
 def check_gates(r, src):
     w = 208200
     r.run(["--fail-if", "wasted>%d" % (w - 1)] + src, want_rc=2)
@@ -454,6 +494,7 @@ def main():
     src = build(args.tmp, "main.tar", main_entries())
     steps = [("main image", lambda: check_main(r.json(["--top", "0"] + src))),
              ("dive", lambda: check_dive(r, args.tmp)),
+             ("regressions", lambda: check_regressions(r, args.tmp)),
              ("gates", lambda: check_gates(r, src)),
              ("listings", lambda: check_listings(r, src)),
              ("tty colour", lambda: check_tty_colour(args.report, src)),
