@@ -252,17 +252,15 @@ static int read_payload(int fd, const uint8_t key[16], int need_hashes, void **o
 	return 0;
 }
 
-int lfs_cache_load(struct lfs_cache *c, const struct lfs_layer_desc *d, uint32_t index,
-		   int need_hashes, struct lfs_layer **out)
+int lfs_cache_load(struct lfs_cache *c, const struct lfs_layer_desc *d, const uint8_t key[16],
+		   uint32_t index, int flags, struct lfs_layer **out)
 {
-	uint8_t key[16];
+	const int need_hashes = !!(flags & LFS_CACHE_HASHES);
 	char name[48];
 	void *raw = NULL;
 	size_t len;
 	int fd, sfd, rc;
 
-	if (lfs_cache_key(d, key) < 0)
-		return -ENOENT;
 	key_name(key, ".idx", name);
 	fd = openat(c->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -275,7 +273,7 @@ int lfs_cache_load(struct lfs_cache *c, const struct lfs_layer_desc *d, uint32_t
 		return -ENOENT;
 	key_name(key, ".scr", name);
 	sfd = openat(c->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	rc = lfs_cache_decode(raw, len, d, index, sfd, out);
+	rc = lfs_cache_decode(raw, len, d, index, sfd, flags, out);
 	if (sfd >= 0)
 		close(sfd);
 	free(raw);
@@ -372,19 +370,16 @@ static void evict(struct lfs_cache *c)
 	free(v);
 }
 
-void lfs_cache_store(struct lfs_cache *c, const struct lfs_layer_desc *d, struct lfs_layer *l)
+void lfs_cache_store(struct lfs_cache *c, const struct lfs_layer_desc *d, const uint8_t key[16],
+		     struct lfs_layer *l)
 {
 	struct lfs_cache_header h;
-	uint8_t key[16];
 	char name[48];
 	void *raw = NULL, *comp = NULL;
 	size_t len, clen;
 	uint64_t scratch_len = 0;
 	int rc;
 
-	rc = lfs_cache_key(d, key);
-	if (rc < 0)
-		goto fail;
 	key_name(key, ".scr", name);
 	/* The scratch file first: an index never points at scratch that is not there. */
 	rc = write_file(c, name, l->blob, NULL, 0, NULL, 0, &scratch_len);

@@ -27,19 +27,30 @@ int lfs_cache_key(const struct lfs_layer_desc *d, uint8_t key[16]);
  * a sample of the content, the first and last 4 KiB of the blob).
  */
 int lfs_cache_key_stat(const struct lfs_layer_desc *d, const struct stat *sb, uint8_t key[16]);
+
+/* What lfs_cache_load and lfs_cache_decode are asked for. */
+#define LFS_CACHE_HASHES     0x1 /* files with content hashes, else -ENOENT */
+#define LFS_CACHE_SUPERSEDED 0x2 /* lfs_layer.superseded (reports); else left NULL, unparsed */
+
 /*
- * Load layer D from the cache: 0, or -ENOENT when there is no usable entry
- * (missing, stale, corrupt, of another version, or without the content
- * hashes NEED_HASHES asks for).
+ * Load layer D, whose key (lfs_cache_key) is KEY, from the cache: 0, or
+ * -ENOENT when there is no usable entry (missing, stale, corrupt, of another
+ * version, or without the content hashes FLAGS asks for).
  */
-int lfs_cache_load(struct lfs_cache *c, const struct lfs_layer_desc *d, uint32_t index,
-		   int need_hashes, struct lfs_layer **out);
-/* Store layer L (indexed from D); failures only warn: the cache is an optimisation. */
-void lfs_cache_store(struct lfs_cache *c, const struct lfs_layer_desc *d, struct lfs_layer *l);
+int lfs_cache_load(struct lfs_cache *c, const struct lfs_layer_desc *d, const uint8_t key[16],
+		   uint32_t index, int flags, struct lfs_layer **out);
+/*
+ * Store layer L, indexed from D, under KEY: the key taken before the
+ * indexing pass, so that a file changed during the pass is not filed under
+ * its new identity with the old bytes' index.  Failures only warn: the
+ * cache is an optimisation.
+ */
+void lfs_cache_store(struct lfs_cache *c, const struct lfs_layer_desc *d, const uint8_t key[16],
+		     struct lfs_layer *l);
 
 /* Serialise / parse one layer's index (exposed for tests and fuzzing). */
 int lfs_cache_encode(struct lfs_layer *l, uint64_t scratch_len, void **out, size_t *len);
 int lfs_cache_decode(const void *buf, size_t len, const struct lfs_layer_desc *d, uint32_t index,
-		     int scratch_fd, struct lfs_layer **out);
+		     int scratch_fd, int flags, struct lfs_layer **out);
 
 #endif

@@ -174,6 +174,55 @@ static void encode_node(struct wbuf *w, const struct lfs_node *n)
 	}
 }
 
+/* Number N after the nodes of V (*COUNT of them) when it has no number yet. */
+static void number_orphan(struct lfs_node *n, struct lfs_node **v, uint32_t *count)
+{
+	if (n->ino)
+		return;
+	v[*count] = n;
+	n->ino = ++*count;
+}
+
+/*
+ * The superseded list, after the tree: its files have no name, and what
+ * replaced them may have gone too, so such nodes are written here, after
+ * the tree's nodes *V, which they join (their numbers are reset with them).
+ * The record's length first, for the mount, which skips it.
+ */
+static void encode_superseded(struct wbuf *w, struct lfs_layer *l, struct lfs_node ***v,
+			      uint32_t *count)
+{
+	const uint32_t first = *count;
+	uint32_t n = 0, nodes;
+	size_t at, start;
+	uint64_t len;
+
+	put_u64(w, 0);
+	at = w->n - 8;
+	start = w->n;
+	for (const struct lfs_superseded *s = l->superseded; s; s = s->next)
+		n++;
+	/* at most two new nodes per entry */
+	*v = lfs_xrealloc(*v, ((size_t)first + 2 * (size_t)n) * sizeof(**v));
+	for (const struct lfs_superseded *s = l->superseded; s; s = s->next) {
+		number_orphan((struct lfs_node *)s->node, *v, count);
+		number_orphan((struct lfs_node *)s->by, *v, count);
+	}
+	nodes = *count - first;
+	put_u32(w, nodes);
+	for (uint32_t i = first; i < *count; i++)
+		encode_node(w, (*v)[i]);
+	put_u32(w, n);
+	for (const struct lfs_superseded *s = l->superseded; s; s = s->next) {
+		put_str(w, s->path, strlen(s->path));
+		put_u32(w, (uint32_t)(s->node->ino - 1));
+		put_u32(w, (uint32_t)(s->by->ino - 1));
+		put_u8(w, (uint8_t) !!s->below);
+	}
+	len = htole64((uint64_t)(w->n - start));
+	memcpy(w->p + at, &len, 8);
+}
+
 int lfs_cache_encode(struct lfs_layer *l, uint64_t scratch_len, void **out, size_t *len)
 {
 	struct wbuf w = {0};
@@ -218,6 +267,7 @@ int lfs_cache_encode(struct lfs_layer *l, uint64_t scratch_len, void **out, size
 			put_u32(&w, (uint32_t)(d->ents[j].node->ino - 1));
 		}
 	}
+	encode_superseded(&w, l, &v, &count);
 	/* The numbers were borrowed: the merge assigns the real ones. */
 	for (uint32_t i = 0; i < count; i++)
 		v[i]->ino = 0;
@@ -398,14 +448,105 @@ static int check_data(const struct lfs_layer *l, struct lfs_node **v, uint32_t c
 	return 0;
 }
 
+/* "/a/b": absolute, components as valid_name has them, shorter than the indexer's paths. */
+static int valid_path(const char *s, uint32_t len)
+{
+	uint32_t i = 0;
+
+	if (!s || len < 2 || len >= 2 * 4096 || s[0] != '/')
+		return 0;
+	while (i < len) {
+		const char *c = s + i + 1, *e = memchr(c, '/', len - i - 1);
+		uint32_t clen = e ? (uint32_t)(e - c) : len - i - 1;
+
+		if (!valid_name(c, clen))
+			return 0;
+		i += 1 + clen;
+	}
+	return 1;
+}
+
+/*
+ * The superseded record (cache_format.h).  Its nodes join *V after the
+ * tree's COUNT; *TOTAL is then their number.  Without LFS_CACHE_SUPERSEDED
+ * (a mount) it is stepped over: its length must still be the rest.
+ */
+static int decode_superseded(struct rbuf *r, struct lfs_layer *l, struct lfs_node ***v,
+			     uint32_t count, uint32_t *total, int flags)
+{
+	const uint64_t len = get_u64(r);
+	const size_t start = r->pos;
+	struct lfs_superseded **tail = &l->superseded;
+	uint8_t *used = NULL;
+	uint32_t norph, n;
+	int rc = -EBADMSG;
+
+	*total = count;
+	if (r->bad || len != r->n - r->pos)
+		return -EBADMSG;
+	if (!(flags & LFS_CACHE_SUPERSEDED)) {
+		r->pos = r->n;
+		return 0;
+	}
+	norph = get_u32(r);
+	if (r->bad || norph > (r->n - r->pos) / LFS_CACHE_NODE_FIXED)
+		return -EBADMSG;
+	*v = lfs_xrealloc(*v, ((size_t)count + norph) * sizeof(**v));
+	for (uint32_t i = 0; i < norph; i++) {
+		rc = decode_node(r, l, &(*v)[count + i]);
+		if (rc < 0)
+			return rc;
+		++*total;
+	}
+	rc = -EBADMSG;
+	n = get_u32(r);
+	if (r->bad || n > (r->n - r->pos) / LFS_CACHE_SUPERSEDED_FIXED)
+		return -EBADMSG;
+	/* 1: listed as superseded, 2: replaced one: each orphan is one or both, a file once */
+	used = lfs_xcalloc(norph ? norph : 1, 1);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t plen, ni, bi;
+		const char *path = get_str(r, &plen);
+		struct lfs_superseded *s;
+		const struct lfs_node *node;
+		uint8_t below;
+
+		ni = get_u32(r);
+		bi = get_u32(r);
+		below = get_u8(r);
+		if (r->bad || !valid_path(path, plen) || ni < count || ni >= *total ||
+		    bi >= *total || bi == ni || below > 1 || (used[ni - count] & 1))
+			goto out;
+		node = (*v)[ni];
+		/* the indexer lists files that lost their last name, never whiteouts */
+		if (node->dir || (node->flags & LFS_NF_WHITEOUT))
+			goto out;
+		used[ni - count] |= 1;
+		if (bi >= count)
+			used[bi - count] |= 2;
+		s = lfs_arena_alloc(l->arena, sizeof(*s));
+		*s = (struct lfs_superseded){NULL, lfs_arena_strndup(l->arena, path, plen), node,
+					     (*v)[bi], below};
+		*tail = s;
+		tail = &s->next;
+	}
+	for (uint32_t i = 0; i < norph; i++)
+		if (!used[i])
+			goto out; /* a node nothing refers to: not what the encoder writes */
+	rc = r->bad || r->pos - start != len ? -EBADMSG : 0;
+out:
+	free(used);
+	return rc;
+}
+
 int lfs_cache_decode(const void *buf, size_t len, const struct lfs_layer_desc *d, uint32_t index,
-		     int scratch_fd, struct lfs_layer **out)
+		     int scratch_fd, int flags, struct lfs_layer **out)
 {
 	struct rbuf r = {.p = buf, .n = len};
 	struct lfs_layer *l = lfs_xcalloc(1, sizeof(*l));
 	struct lfs_node **v = NULL;
 	uint64_t scratch_len;
-	uint32_t count = 0, state_len;
+	uint32_t count = 0, total = 0, state_len;
 	const void *state;
 	int rc = -EBADMSG;
 
@@ -437,10 +578,12 @@ int lfs_cache_decode(const void *buf, size_t len, const struct lfs_layer_desc *d
 	if (!v[0]->dir)
 		goto fail;
 	rc = decode_dirs(&r, l, v, count);
+	if (rc == 0)
+		rc = decode_superseded(&r, l, &v, count, &total, flags);
 	if (rc == 0 && r.pos != r.n)
 		rc = -EBADMSG;
 	if (rc == 0)
-		rc = check_data(l, v, count);
+		rc = check_data(l, v, total);
 	if (rc < 0)
 		goto fail;
 	l->root = v[0];

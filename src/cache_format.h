@@ -15,8 +15,12 @@
 
 #include <stdint.h>
 
-#define LFS_CACHE_MAGIC	  "LFSIDX\r\n"
-#define LFS_CACHE_VERSION 1
+#define LFS_CACHE_MAGIC "LFSIDX\r\n"
+/*
+ * 2: the payload ends with the layer's superseded entries (a v1 file has no
+ * such record: its version and its key, which covers the version, differ).
+ */
+#define LFS_CACHE_VERSION 2
 
 /* Header flags. */
 #define LFS_CACHE_F_HASHES 0x1 /* files carry xxh3-128 content hashes */
@@ -51,7 +55,18 @@ _Static_assert(__builtin_offsetof(struct lfs_cache_header, header_xxh3) == 56,
  *           n * (str name, u32 child); a child directory's index is always
  *           greater than its parent's (the tree is written in preorder), so
  *           a file cannot make the tree cyclic.
+ *   superseded (lfs_layer.superseded, which reports read and mounts skip):
+ *           u64 len: the bytes of the record after this field (a mount
+ *           steps over them without parsing), then
+ *           u32 norphans, norphans * node as above: the nodes no name
+ *           reaches (superseded files, and what replaced them when that
+ *           went too; a directory among them has no entries), numbered
+ *           after the tree's nodes (count + i),
+ *           u32 n, n * (str path, u32 node, u32 by, u8 below), newest
+ *           first: NODE an orphan file, listed once, BY any other node.
  */
 #define LFS_CACHE_NODE_FIXED (6 * 4 + 4 * 8 + 1)
+/* Smallest superseded entry: path "/x" (4 + 2), node, by, below. */
+#define LFS_CACHE_SUPERSEDED_FIXED (4 + 2 + 4 + 4 + 1)
 
 #endif

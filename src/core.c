@@ -42,18 +42,23 @@ static void *index_worker(void *arg)
 
 	while (!ix->cancel && (i = atomic_fetch_add(&ix->next, 1)) < c->nlayers) {
 		const struct lfs_layer_desc *d = &c->img->layers[i];
+		const int flags = (ix->lopts.hash_content ? LFS_CACHE_HASHES : 0) |
+				  (ix->opts->superseded ? LFS_CACHE_SUPERSEDED : 0);
+		/* The key of the file as it is before the pass: the index is filed under it. */
+		uint8_t key[16];
+		int keyed = ix->cache && lfs_cache_key(d, key) == 0;
 		int rc = -ENOENT;
 
-		if (ix->cache && !ix->opts->superseded)
-			rc = lfs_cache_load(ix->cache, d, i, ix->lopts.hash_content, &c->layers[i]);
+		if (keyed)
+			rc = lfs_cache_load(ix->cache, d, key, i, flags, &c->layers[i]);
 		if (rc == 0) {
 			atomic_fetch_add(&ix->cached, 1);
 			atomic_fetch_add(&ix->bytes, d->len);
 		} else {
 			rc = lfs_layer_index(&c->layers[i], d, i, &ix->lopts);
 			/* An index that would make mounts slow stays out of the cache. */
-			if (rc == 0 && ix->cache && !lfs_blob_slow(c->layers[i]->blob))
-				lfs_cache_store(ix->cache, d, c->layers[i]);
+			if (rc == 0 && keyed && !lfs_blob_slow(c->layers[i]->blob))
+				lfs_cache_store(ix->cache, d, key, c->layers[i]);
 		}
 		if (rc < 0) {
 			pthread_mutex_lock(&ix->lock);

@@ -25,8 +25,8 @@ struct lfs_core_opts {
 	int no_cache;	       /* neither read nor write the persistent index */
 	int sequential;	       /* one pass, no fast random reads needed (reports) */
 	int keep_layers;       /* keep each layer's own tree intact (reports) */
-	int superseded;	       /* layers list their superseded entries (reports): the
-				* cache keeps no such list, so they are indexed afresh */
+	int superseded;	       /* layers list their superseded entries (reports); a
+				* mount leaves them out of indexes loaded from the cache */
 	const char *cache_dir; /* NULL: $XDG_CACHE_HOME/layerfs */
 	uint64_t cache_max;    /* bytes; 0: no limit */
 };

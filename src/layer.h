@@ -16,7 +16,7 @@
 /*
  * A file of the layer that a later entry of the same layer replaced, at its
  * path or at a directory above it: stored in the tarball, never shown.
- * Reports count its bytes; the index cache does not keep the list.
+ * Reports count its bytes; the index cache keeps the list for them.
  */
 struct lfs_superseded {
 	struct lfs_superseded *next;
@@ -39,7 +39,8 @@ struct lfs_layer {
 	uint64_t plain_size;  /* bytes of the uncompressed stream */
 	uint8_t stored_sha256[32];
 	uint8_t plain_sha256[32];
-	struct lfs_superseded *superseded; /* newest first; NULL when loaded from the cache */
+	struct lfs_superseded *superseded; /* newest first; NULL when loaded from the cache
+					    * without LFS_CACHE_SUPERSEDED (a mount) */
 };
 
 struct lfs_layer_opts {

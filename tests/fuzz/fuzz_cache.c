@@ -15,12 +15,15 @@
  *             directory and go through lfs_cache_load()
  *   bit 4     ask lfs_cache_load for content hashes
  *   bit 5     no scratch file
+ *   bit 6     as a mount: the superseded list is stepped over, not parsed
  * Otherwise lfs_cache_decode() parses the payload, with the blob as a
  * byte range of a memfd (as in an image archive).  A loaded layer must be
  * what the mount relies on: a well-formed tree (valid names, directories
  * with one parent, file types the indexer makes, symlinks with their
  * target, known flags), its files readable or failing with a message,
- * stable through encode and decode again, and mergeable.
+ * stable through encode and decode again, and mergeable; its superseded
+ * list what a report relies on (valid paths, nameless files of the layer,
+ * each once, replaced by nodes of the layer).
  */
 #include "config.h"
 
@@ -55,6 +58,7 @@
 #define CTL_FILE    0x08
 #define CTL_HASHES  0x10
 #define CTL_NO_SCR  0x20
+#define CTL_MOUNT   0x40
 #define HDR_LEN	    ((size_t)sizeof(struct lfs_cache_header))
 #define OFF_STORED  10 /* payload: u8 comp, u8 hashed, u64 nentries, u64 stored_size */
 #define OFF_SCRATCH 90 /* ... u64 plain_size, 2 * 32 bytes sha256, u64 scratch_len */
@@ -178,7 +182,7 @@ static void write_file(const char *path, const void *a, size_t an, const void *b
 
 /* Header and compressed payload as lfs_cache_store writes them; 0 or what load returned. */
 static int load_file(const uint8_t *sec, size_t n, int fix, const struct lfs_layer_desc *d,
-		     const struct part *scr, int need_hashes, struct lfs_layer **out)
+		     const struct part *scr, int flags, struct lfs_layer **out)
 {
 	struct lfs_cache_header h;
 	char idx[320], scrp[320];
@@ -215,7 +219,7 @@ static int load_file(const uint8_t *sec, size_t n, int fix, const struct lfs_lay
 	free(comp);
 	if (scr)
 		write_file(scrp, scr->p, scr->n, NULL, 0);
-	rc = lfs_cache_load(cache, d, 0, need_hashes, out);
+	rc = lfs_cache_load(cache, d, key, 0, flags, out);
 	if (rc != 0 && rc != -ENOENT)
 		fuzz_fail("lfs_cache_load returned %d, expected 0 or -ENOENT", rc);
 	unlink(idx);
@@ -276,6 +280,61 @@ static int valid_type(uint32_t mode)
 	return 0;
 }
 
+/* One node of the layer (NAME[0..LEN) says where): what the merge, FUSE and reports assume. */
+static void check_node(const struct lfs_layer *l, const struct lfs_node *n, const char *name,
+		       int len)
+{
+	const uint32_t known = LFS_NF_IMPLIED | LFS_NF_OPAQUE | LFS_NF_WHITEOUT;
+
+	if (n->layer != l->index)
+		fuzz_fail("'%.*s': node of layer %u in layer %u", len, name, n->layer, l->index);
+	if (!valid_type(n->mode))
+		fuzz_fail("'%.*s': mode 0%o is no file type the indexer makes", len, name, n->mode);
+	if (!!n->dir != lfs_node_is_dir(n))
+		fuzz_fail("'%.*s': mode 0%o with%s a directory table", len, name, n->mode,
+			  n->dir ? "" : "out");
+	if ((n->flags & ~known) || (n->dir && (n->flags & LFS_NF_WHITEOUT)) ||
+	    (!n->dir && (n->flags & (LFS_NF_IMPLIED | LFS_NF_OPAQUE))))
+		fuzz_fail("'%.*s': flags %#x on mode 0%o", len, name, n->flags, n->mode);
+	if (S_ISLNK(n->mode) && (!n->link || strlen(n->link) != n->size))
+		fuzz_fail("'%.*s': symlink of size %llu without that target", len, name,
+			  (unsigned long long)n->size);
+}
+
+/*
+ * The superseded list as a report reads it: absolute paths of valid names,
+ * files (no whiteouts) each listed once, replaced by another node of the
+ * layer.  MARK: the listed files get ino 1, for walk() to check that none
+ * has a name in the tree; else the marks are taken off.
+ */
+static void check_superseded(const struct lfs_layer *l, int need_hashes, int mark)
+{
+	for (const struct lfs_superseded *s = l->superseded; s; s = s->next) {
+		size_t plen = strlen(s->path);
+		struct lfs_node *n = (struct lfs_node *)s->node;
+
+		if (!mark) {
+			n->ino = 0;
+			continue;
+		}
+		if (s->path[0] != '/' || plen < 2 || s->path[plen - 1] == '/' ||
+		    strstr(s->path, "//") || strstr(s->path, "/./") || strstr(s->path, "/../") ||
+		    (plen >= 2 && !strcmp(s->path + plen - 2, "/.")) ||
+		    (plen >= 3 && !strcmp(s->path + plen - 3, "/..")))
+			fuzz_fail("superseded entry at a bad path '%s'", s->path);
+		check_node(l, n, s->path, (int)plen);
+		check_node(l, s->by, s->path, (int)plen);
+		if (n->dir || (n->flags & LFS_NF_WHITEOUT) || s->by == n || s->below > 1)
+			fuzz_fail("'%s': superseded %s by %s (below %d)", s->path, fuzz_describe(n),
+				  fuzz_describe(s->by), s->below);
+		if (need_hashes && S_ISREG(n->mode) && !n->hash)
+			fuzz_fail("'%s': superseded file without a content hash", s->path);
+		if (n->ino)
+			fuzz_fail("'%s': superseded file listed twice", s->path);
+		n->ino = 1;
+	}
+}
+
 /* Every node reachable from the root: what the merge and the FUSE operations assume. */
 static void walk(struct lfs_core *c, struct lfs_layer *l, size_t max_dirs, int need_hashes,
 		 uint64_t *budget)
@@ -306,22 +365,10 @@ static void walk(struct lfs_core *c, struct lfs_layer *l, size_t max_dirs, int n
 			if (!e->len || memchr(e->name, '/', e->len) || memchr(e->name, 0, e->len) ||
 			    (e->len <= 2 && !memcmp(e->name, "..", e->len)))
 				fuzz_fail("bad name '%.*s' in a loaded directory", len, e->name);
-			if (n->layer != l->index)
-				fuzz_fail("'%.*s': node of layer %u in layer %u", len, e->name,
-					  n->layer, l->index);
-			if (!valid_type(n->mode))
-				fuzz_fail("'%.*s': mode 0%o is no file type the indexer makes", len,
-					  e->name, n->mode);
-			if (!!n->dir != lfs_node_is_dir(n))
-				fuzz_fail("'%.*s': mode 0%o with%s a directory table", len, e->name,
-					  n->mode, n->dir ? "" : "out");
-			if ((n->flags & ~known) || (n->dir && (n->flags & LFS_NF_WHITEOUT)) ||
-			    (!n->dir && (n->flags & (LFS_NF_IMPLIED | LFS_NF_OPAQUE))))
-				fuzz_fail("'%.*s': flags %#x on mode 0%o", len, e->name, n->flags,
-					  n->mode);
-			if (S_ISLNK(n->mode) && (!n->link || strlen(n->link) != n->size))
-				fuzz_fail("'%.*s': symlink of size %llu without that target", len,
-					  e->name, (unsigned long long)n->size);
+			check_node(l, n, e->name, len);
+			if (n->ino)
+				fuzz_fail("'%.*s': listed as superseded, but has a name", len,
+					  e->name);
 			if (n->dir) {
 				if (n->parent != d)
 					fuzz_fail("'%.*s': directory with another parent", len,
@@ -356,7 +403,7 @@ static void check_roundtrip(struct lfs_layer *l, const struct lfs_layer_desc *d,
 	if (lfs_cache_encode(l, scratch_len, &e1, &n1) < 0)
 		fuzz_fail("lfs_cache_encode of a loaded layer failed: %s", lfs_err_get());
 	lfs_err_clear();
-	rc = lfs_cache_decode(e1, n1, d, l->index, sfd, &m);
+	rc = lfs_cache_decode(e1, n1, d, l->index, sfd, LFS_CACHE_SUPERSEDED, &m);
 	if (rc < 0)
 		fuzz_fail("a loaded layer, encoded again, does not load: %s", lfs_err_get());
 	if (lfs_cache_encode(m, scratch_len, &e2, &n2) < 0)
@@ -370,7 +417,7 @@ static void check_roundtrip(struct lfs_layer *l, const struct lfs_layer_desc *d,
 }
 
 static void check_layer(struct lfs_layer *l, const struct lfs_layer_desc *d, size_t max_dirs,
-			int need_hashes, uint64_t scratch_len, int sfd)
+			int need_hashes, int mount, uint64_t scratch_len, int sfd)
 {
 	struct lfs_core c = {.nlayers = 1, .layers = &l};
 	uint64_t budget = READ_BUDGET;
@@ -384,7 +431,11 @@ static void check_layer(struct lfs_layer *l, const struct lfs_layer_desc *d, siz
 			  (unsigned long long)l->plain_size,
 			  (unsigned long long)lfs_blob_size(l->blob), l->comp,
 			  lfs_blob_comp(l->blob));
+	if (mount && l->superseded)
+		fuzz_fail("a superseded list, though the mount did not ask for it");
+	check_superseded(l, need_hashes, 1);
 	walk(&c, l, max_dirs, need_hashes, &budget);
+	check_superseded(l, need_hashes, 0);
 	check_roundtrip(l, d, scratch_len, sfd);
 	/* As a mount does with it (this numbers the layer's nodes: last). */
 	t = lfs_tree_new();
@@ -424,7 +475,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct lfs_layer *l = NULL;
 	uint8_t ctl, *payload;
 	size_t plen, poff;
-	int lowest, fix, sfd = -1, rc;
+	int lowest, fix, flags, sfd = -1, rc;
 	uint64_t scratch_len = 0;
 
 	if (size < 1)
@@ -433,6 +484,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lowest = fuzz_fd_lowest();
 	ctl = data[0];
 	fix = ctl & CTL_FIXUP;
+	flags = ctl & CTL_MOUNT ? 0 : LFS_CACHE_SUPERSEDED;
 	split(data, size, v);
 	/* The blob is a byte range of the input, as layers in an image archive are. */
 	d.fd = fuzz_memfd(data, size);
@@ -451,8 +503,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ctl & CTL_FILE) {
 		int scr = !(ctl & CTL_NO_SCR) && v[2].n;
 
-		rc =
-		    load_file(payload, plen, fix, &d, scr ? &v[2] : NULL, !!(ctl & CTL_HASHES), &l);
+		rc = load_file(payload, plen, fix, &d, scr ? &v[2] : NULL,
+			       (ctl & CTL_HASHES ? LFS_CACHE_HASHES : 0) | flags, &l);
 		if (!scr)
 			scratch_len = 0;
 		if (scr)
@@ -460,7 +512,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		if (!(ctl & CTL_NO_SCR))
 			sfd = fuzz_memfd(v[2].p, v[2].n);
-		rc = lfs_cache_decode(payload, plen, &d, 0, sfd, &l);
+		rc = lfs_cache_decode(payload, plen, &d, 0, sfd, flags, &l);
 		if (rc < 0)
 			fuzz_check_err(rc, NAME, "lfs_cache_decode");
 		if (sfd < 0)
@@ -470,7 +522,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_note("loaded: %llu plain bytes, comp %d", (unsigned long long)l->plain_size,
 			  l->comp);
 		check_layer(l, &d, plen / LFS_CACHE_NODE_FIXED + 1,
-			    (ctl & CTL_FILE) && (ctl & CTL_HASHES), scratch_len, sfd);
+			    (ctl & CTL_FILE) && (ctl & CTL_HASHES), !flags, scratch_len, sfd);
 		lfs_layer_free(l);
 	}
 	if (sfd >= 0)

@@ -29,6 +29,42 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 rc=0
 python3 "$here/report_cases.py" --report "$report" --tmp "$tmp" --schema "$schema" || rc=1
 
+# The index cache serves reports, with the entries a layer superseded itself
+# (a path written twice, a file under a path a file replaced): a second run
+# loads every layer from it (its files are not written again: same inode
+# numbers) and says the same, superseded bytes counted.
+sup=$tmp/superseded
+mkdir -p "$sup/xdg"
+python3 - "$sup" <<'PY'
+import io, sys, tarfile
+def layer(path, entries):
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in entries:
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mtime = len(data), 1700000000
+            tf.addfile(ti, io.BytesIO(data))
+layer(sys.argv[1] + "/l1.tar", [("etc/a", b"one" * 1000), ("etc/a", b"two" * 1000),
+                                ("x", b"file"), ("x/y", b"child" * 100), ("x", b"again")])
+layer(sys.argv[1] + "/l2.tar", [("etc/a", b"three"), ("p", b"p" * 500), ("p", b"q" * 500)])
+PY
+sup_run() {
+	XDG_CACHE_HOME=$sup/xdg "$report" --json --top 0 --layers "$sup/l1.tar" "$sup/l2.tar" \
+		>"$sup/$1.json" || { echo "FAIL: layerfs-report --layers (run $1)"; rc=1; }
+	ls -i "$sup/xdg/layerfs" | grep '[.]idx$' | sort >"$sup/$1.idx"
+}
+sup_run 1
+sup_run 2
+if [ "$(wc -l <"$sup/1.idx")" != 2 ]; then
+	echo "FAIL: the first report run did not cache its 2 layers"; rc=1
+elif ! cmp -s "$sup/1.idx" "$sup/2.idx"; then
+	echo "FAIL: the second report run indexed its layers again"; rc=1
+fi
+cmp -s "$sup/1.json" "$sup/2.json" || { echo "FAIL: the cached report differs"; rc=1; }
+# etc/a 3000 twice, p 500, x 4 and x/y 500; x and x/y by a change of type
+python3 -c 'import json, sys; t = json.load(open(sys.argv[1]))["totals"]
+sys.exit(t["wasted_bytes"] != 7004 or t["wasted_by_cause"]["type"] != 504)' "$sup/2.json" ||
+	{ echo "FAIL: the cached report's waste is not 7004 bytes, 504 by type"; rc=1; }
+
 real=${LFS_REAL_DIR:-/var/tmp/lfs-real}
 if [ -e "$real/oci-raw/index.json" ] && [ -e "$real/oci/index.json" ]; then
 	set -- --report "$report" --image-dir "$real"

@@ -22,7 +22,12 @@
 
 #include <cmocka.h>
 
+#include <xxhash.h>
+#include <zstd.h>
+
 #include "cache.h"
+#include "cache_format.h"
+#include "core.h"
 #include "lfs.h"
 #include "testutil.h"
 
@@ -97,6 +102,26 @@ static void free_fixture(struct fixture *f)
 	free(f->path);
 }
 
+/* Load D from the cache under the key of the file as it is now, as a mount does. */
+static int load(struct lfs_cache *c, const struct lfs_layer_desc *d, int flags,
+		struct lfs_layer **out)
+{
+	uint8_t key[16];
+
+	if (lfs_cache_key(d, key) < 0)
+		return -ENOENT;
+	return lfs_cache_load(c, d, key, 0, flags, out);
+}
+
+/* Store L under the key of D's file as it is now. */
+static void store(struct lfs_cache *c, const struct lfs_layer_desc *d, struct lfs_layer *l)
+{
+	uint8_t key[16];
+
+	assert_int_equal(lfs_cache_key(d, key), 0);
+	lfs_cache_store(c, d, key, l);
+}
+
 static char *cache_dir(const char *name)
 {
 	char *p = malloc(strlen(tu_tmpdir()) + strlen(name) + 2);
@@ -150,9 +175,9 @@ static void test_roundtrip(void **state)
 	make_fixture(&f, "rt.tar.gz", 1);
 	assert_int_equal(lfs_layer_index(&l, &f.d, 0, NULL), 0);
 	assert_int_equal(lfs_cache_open(&c, dir, 0), 0);
-	assert_int_equal(lfs_cache_load(c, &f.d, 0, 0, &m), -ENOENT);
-	lfs_cache_store(c, &f.d, l);
-	assert_int_equal(lfs_cache_load(c, &f.d, 0, 0, &m), 0);
+	assert_int_equal(load(c, &f.d, 0, &m), -ENOENT);
+	store(c, &f.d, l);
+	assert_int_equal(load(c, &f.d, 0, &m), 0);
 	compare(l, m, paths);
 	/* hard links still share one node */
 	assert_ptr_equal(lfs_node_walk(m->root, "dir/small"), lfs_node_walk(m->root, "dir/hard"));
@@ -169,7 +194,7 @@ static void test_roundtrip(void **state)
 		assert_memory_equal(buf, want, 1 << 20);
 	}
 	/* a cache without content hashes does not serve a request for them */
-	assert_int_equal(lfs_cache_load(c, &f.d, 0, 1, &m), -ENOENT);
+	assert_int_equal(load(c, &f.d, 1, &m), -ENOENT);
 	lfs_layer_free(m);
 	lfs_layer_free(l);
 	lfs_cache_close(c);
@@ -207,7 +232,7 @@ static void test_corruption(void **state)
 	make_fixture(&f, "corrupt.tar.gz", 1);
 	assert_int_equal(lfs_layer_index(&l, &f.d, 0, NULL), 0);
 	assert_int_equal(lfs_cache_open(&c, dir, 0), 0);
-	lfs_cache_store(c, &f.d, l);
+	store(c, &f.d, l);
 	idx = idx_path(dir);
 	orig = tu_read(idx, &len);
 	for (size_t i = 0; i < len; i += (i < 200 ? 1 : 7)) {
@@ -219,7 +244,7 @@ static void test_corruption(void **state)
 		w = fopen(idx, "wb");
 		fwrite(bad, 1, len, w);
 		fclose(w);
-		assert_int_equal(lfs_cache_load(c, &f.d, 0, 0, &m), -ENOENT);
+		assert_int_equal(load(c, &f.d, 0, &m), -ENOENT);
 		free(bad);
 	}
 	for (size_t n = 0; n < len; n += 13) {
@@ -227,7 +252,7 @@ static void test_corruption(void **state)
 
 		fwrite(orig, 1, n, w);
 		fclose(w);
-		assert_int_equal(lfs_cache_load(c, &f.d, 0, 0, &m), -ENOENT);
+		assert_int_equal(load(c, &f.d, 0, &m), -ENOENT);
 	}
 	/* restored, it loads again */
 	{
@@ -235,7 +260,7 @@ static void test_corruption(void **state)
 
 		fwrite(orig, 1, len, w);
 		fclose(w);
-		assert_int_equal(lfs_cache_load(c, &f.d, 0, 0, &m), 0);
+		assert_int_equal(load(c, &f.d, 0, &m), 0);
 		lfs_layer_free(m);
 	}
 	/* a touched layer file is another key: stale entries are not used */
@@ -243,7 +268,7 @@ static void test_corruption(void **state)
 		struct timespec ts[2] = {{0, UTIME_NOW}, {12345, 0}};
 
 		assert_int_equal(futimens(f.d.fd, ts), 0);
-		assert_int_equal(lfs_cache_load(c, &f.d, 0, 0, &m), -ENOENT);
+		assert_int_equal(load(c, &f.d, 0, &m), -ENOENT);
 	}
 	free(orig);
 	free(idx);
@@ -265,7 +290,7 @@ static void test_decode_hostile(void **state)
 	make_fixture(&f, "hostile.tar", 0);
 	assert_int_equal(lfs_layer_index(&l, &f.d, 0, NULL), 0);
 	assert_int_equal(lfs_cache_encode(l, 0, &raw, &len), 0);
-	assert_int_equal(lfs_cache_decode(raw, len, &f.d, 0, -1, &m), 0);
+	assert_int_equal(lfs_cache_decode(raw, len, &f.d, 0, -1, LFS_CACHE_SUPERSEDED, &m), 0);
 	lfs_layer_free(m);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char *bad = malloc(len);
@@ -273,9 +298,10 @@ static void test_decode_hostile(void **state)
 		memcpy(bad, raw, len);
 		bad[i] ^= 0xff;
 		/* either rejected or still a well-formed tree: never a crash */
-		if (lfs_cache_decode(bad, len, &f.d, 0, -1, &m) == 0)
+		if (lfs_cache_decode(bad, len, &f.d, 0, -1, LFS_CACHE_SUPERSEDED, &m) == 0)
 			lfs_layer_free(m);
-		assert_int_equal(lfs_cache_decode(bad, i, &f.d, 0, -1, &m), -EBADMSG);
+		assert_int_equal(lfs_cache_decode(bad, i, &f.d, 0, -1, LFS_CACHE_SUPERSEDED, &m),
+				 -EBADMSG);
 		free(bad);
 	}
 	free(raw);
@@ -300,7 +326,7 @@ static void test_eviction(void **state)
 		snprintf(name, sizeof(name), "ev%d.tar", i);
 		make_fixture(&f[i], name, 0);
 		assert_int_equal(lfs_layer_index(&l, &f[i].d, 0, NULL), 0);
-		lfs_cache_store(c, &f[i].d, l);
+		store(c, &f[i].d, l);
 		lfs_layer_free(l);
 	}
 	snprintf(cmd, sizeof(cmd), "ls %s | wc -l", dir);
@@ -357,7 +383,7 @@ static void test_rewritten_in_place(void **state)
 	assert_int_equal(fstat(d.fd, &st0), 0);
 	assert_int_equal(lfs_cache_open(&c, dir, 0), 0);
 	assert_int_equal(lfs_layer_index(&l, &d, 0, NULL), 0);
-	lfs_cache_store(c, &d, l);
+	store(c, &d, l);
 	lfs_layer_free(l);
 	assert_int_equal(lfs_cache_key(&d, k0), 0);
 
@@ -375,7 +401,7 @@ static void test_rewritten_in_place(void **state)
 	assert_int_equal(st1.st_mtim.tv_nsec, st0.st_mtim.tv_nsec);
 
 	/* what a mount does: the cache, else a new pass */
-	if (lfs_cache_load(c, &d, 0, 0, &m) < 0)
+	if (load(c, &d, 0, &m) < 0)
 		assert_int_equal(lfs_layer_index(&m, &d, 0, NULL), 0);
 	assert_null(lfs_node_walk(m->root, "old-name"));
 	assert_non_null(lfs_node_walk(m->root, "new-name"));
@@ -409,12 +435,446 @@ static void test_rewritten_in_place(void **state)
 	free(dir);
 }
 
+/*
+ * A layer that supersedes entries of its own in every way the indexer lists:
+ * a file written twice and three times (what replaced the first went too),
+ * a file under a directory that a file replaced, a file replaced by an
+ * implied directory itself replaced (by a gone directory), a file under a
+ * whiteout itself replaced (by a gone whiteout), a symlink, a hard link's
+ * last name.
+ */
+static char *superseded_layer(const char *name, struct lfs_layer_desc *d)
+{
+	struct archive *a = archive_write_new();
+	size_t cap = 1 << 20, used = 0;
+	char *buf = malloc(cap), *path;
+	struct stat st;
+
+	archive_write_set_format_pax(a);
+	assert_int_equal(archive_write_open_memory(a, buf, cap, &used), ARCHIVE_OK);
+	add(a, "p", AE_IFREG, "one", 3, NULL);
+	add(a, "p", AE_IFREG, "two", 3, NULL);
+	add(a, "a", AE_IFREG, "1", 1, NULL);
+	add(a, "a", AE_IFREG, "22", 2, NULL);
+	add(a, "a", AE_IFREG, "333", 3, NULL);
+	add(a, "x", AE_IFREG, "file", 4, NULL);
+	add(a, "x/y", AE_IFREG, "child", 5, NULL);
+	add(a, "x", AE_IFREG, "again", 5, NULL);
+	add(a, "w/f", AE_IFREG, "f", 1, NULL);
+	add(a, ".wh.w", AE_IFREG, NULL, 0, NULL);
+	add(a, "w", AE_IFREG, "back", 4, NULL);
+	add(a, "s", AE_IFLNK, NULL, 0, "p");
+	add(a, "s", AE_IFREG, "s", 1, NULL);
+	add(a, "h", AE_IFREG, "hl", 2, NULL);
+	add(a, "h2", AE_IFREG, NULL, 0, "h");
+	add(a, "h", AE_IFREG, "new", 3, NULL);
+	add(a, "h2", AE_IFREG, "new2", 4, NULL);
+	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	path = tu_write(name, buf, used);
+	free(buf);
+	memset(d, 0, sizeof(*d));
+	d->name = path;
+	d->fd = open(path, O_RDONLY);
+	assert_true(d->fd >= 0);
+	assert_int_equal(fstat(d->fd, &st), 0);
+	d->len = (uint64_t)st.st_size;
+	return path;
+}
+
+#define SUPERSEDED_N 8 /* p, a twice, x, x/y, w/f, s, h2 */
+
+static size_t count_superseded(const struct lfs_layer *l)
+{
+	size_t n = 0;
+
+	for (const struct lfs_superseded *s = l->superseded; s; s = s->next)
+		n++;
+	return n;
+}
+
+/* Depth of the prefix of PATH at which ROOT's tree has N (-1: nowhere): where BY lives. */
+static int found_at(struct lfs_node *root, const char *path, const struct lfs_node *n)
+{
+	char buf[4096];
+	int depth = 0;
+
+	snprintf(buf, sizeof(buf), "%s", path + 1);
+	for (char *p = buf;; depth++) {
+		char *sl = strchr(p, '/'), save = 0;
+
+		if (sl) {
+			save = *sl;
+			*sl = '\0';
+		}
+		if (lfs_node_walk(root, buf) == n)
+			return depth;
+		if (!sl)
+			return -1;
+		*sl = save;
+		p = sl + 1;
+	}
+}
+
+static void assert_same_hash(const struct lfs_node *a, const struct lfs_node *b)
+{
+	assert_int_equal(!a->hash, !b->hash);
+	if (a->hash) {
+		assert_int_equal(a->hash->lo, b->hash->lo);
+		assert_int_equal(a->hash->hi, b->hash->hi);
+	}
+	assert_int_equal(!a->dir, !b->dir);
+}
+
+/* X's and Y's lists: same entries in the same order, nodes shared alike, BY where it was. */
+static void compare_superseded(const struct lfs_layer *x, const struct lfs_layer *y)
+{
+	const struct lfs_superseded *a = x->superseded, *b = y->superseded;
+	const struct lfs_node *vx[2 * 64], *vy[2 * 64];
+	size_t n = 0;
+
+	for (; a && b; a = a->next, b = b->next) {
+		assert_true(n < 64);
+		assert_string_equal(a->path, b->path);
+		assert_int_equal(a->below, b->below);
+		assert_same_node(a->node, b->node);
+		assert_same_hash(a->node, b->node);
+		assert_same_node(a->by, b->by);
+		assert_same_hash(a->by, b->by);
+		assert_int_equal(found_at(x->root, a->path, a->by),
+				 found_at(y->root, b->path, b->by));
+		assert_int_equal(a->by->layer, b->by->layer);
+		vx[2 * n] = a->node;
+		vx[2 * n + 1] = a->by;
+		vy[2 * n] = b->node;
+		vy[2 * n + 1] = b->by;
+		n++;
+	}
+	assert_null(a);
+	assert_null(b);
+	for (size_t i = 0; i < 2 * n; i++)
+		for (size_t j = 0; j < 2 * n; j++)
+			assert_int_equal(vx[i] == vx[j], vy[i] == vy[j]);
+}
+
+/* The superseded list goes through the cache whole; a mount's load leaves it out. */
+static void test_superseded_roundtrip(void **state)
+{
+	struct lfs_layer_opts o = {.hash_content = 1};
+	struct lfs_layer_desc d;
+	struct lfs_layer *l, *m;
+	struct lfs_cache *c;
+	char *dir = cache_dir("c5"), *path = superseded_layer("sup.tar", &d);
+
+	(void)state;
+	assert_int_equal(lfs_layer_index(&l, &d, 0, &o), 0);
+	assert_int_equal(count_superseded(l), SUPERSEDED_N);
+	assert_int_equal(lfs_cache_open(&c, dir, 0), 0);
+	store(c, &d, l);
+	assert_int_equal(load(c, &d, LFS_CACHE_HASHES | LFS_CACHE_SUPERSEDED, &m), 0);
+	compare_superseded(l, m);
+	lfs_layer_free(m);
+	/* as a mount: the same tree, no list */
+	assert_int_equal(load(c, &d, 0, &m), 0);
+	assert_null(m->superseded);
+	assert_non_null(lfs_node_walk(m->root, "h2"));
+	lfs_layer_free(m);
+	lfs_layer_free(l);
+	lfs_cache_close(c);
+	close(d.fd);
+	free(path);
+	free(dir);
+}
+
+/* Write RAW as the cache file of KEY, header and checksums as lfs_cache_store makes them. */
+static void write_idx(const char *dir, const uint8_t key[16], const void *raw, size_t len,
+		      uint32_t version, int hashed)
+{
+	struct lfs_cache_header h;
+	size_t clen = ZSTD_compressBound(len);
+	void *comp = malloc(clen);
+	char path[512];
+	FILE *w;
+
+	clen = ZSTD_compress(comp, clen, raw, len, 1);
+	assert_false(ZSTD_isError(clen));
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, LFS_CACHE_MAGIC, 8);
+	h.version = htole32(version);
+	h.flags = htole32(hashed ? LFS_CACHE_F_HASHES : 0);
+	memcpy(h.key, key, 16);
+	h.payload_len = htole64(clen);
+	h.raw_len = htole64(len);
+	h.payload_xxh3 = htole64(XXH3_64bits(comp, clen));
+	h.header_xxh3 = htole64(XXH3_64bits(&h, offsetof(struct lfs_cache_header, header_xxh3)));
+	snprintf(path, sizeof(path), "%s/", dir);
+	for (int i = 0; i < 16; i++)
+		snprintf(path + strlen(path), 3, "%02x", key[i]);
+	strcat(path, ".idx");
+	w = fopen(path, "wb");
+	assert_non_null(w);
+	assert_int_equal(fwrite(&h, 1, sizeof(h), w), sizeof(h));
+	assert_int_equal(fwrite(comp, 1, clen, w), clen);
+	assert_int_equal(fclose(w), 0);
+	free(comp);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, 4);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+/* Where, in RAW, the node numbers of the entry of L that a whiteout replaced lie. */
+static size_t whiteout_entry(const struct lfs_layer *l, size_t first)
+{
+	size_t off = first;
+
+	for (const struct lfs_superseded *t = l->superseded; t; t = t->next) {
+		off += 4 + strlen(t->path);
+		if (t->by->flags & LFS_NF_WHITEOUT)
+			return off;
+		off += 9;
+	}
+	fail_msg("no entry replaced by a whiteout");
+	return 0;
+}
+
+/*
+ * A damaged superseded record: the decoder rejects it (a report's load
+ * finds no entry, and the layer is indexed and stored again), and never
+ * crashes on it.  The record is found from its end, entry sizes being
+ * known from the layer's list.
+ */
+static void test_superseded_corrupt(void **state)
+{
+	struct lfs_layer_opts o = {.hash_content = 1};
+	const int rep = LFS_CACHE_HASHES | LFS_CACHE_SUPERSEDED;
+	struct lfs_layer_desc d;
+	struct lfs_layer *l, *m;
+	struct lfs_cache *c;
+	char *dir = cache_dir("c6"), *path = superseded_layer("supc.tar", &d);
+	const struct lfs_superseded *s, *oldest = NULL;
+	uint8_t *raw, *bad, key[16];
+	size_t len, ents = 0, last, first, sec;
+	uint32_t count_at, ntree;
+
+	(void)state;
+	lfs_quiet = 1;
+	assert_int_equal(lfs_layer_index(&l, &d, 0, &o), 0);
+	assert_int_equal(lfs_cache_encode(l, 0, (void **)&raw, &len), 0);
+	for (s = l->superseded; s; s = s->next) {
+		ents += 4 + strlen(s->path) + 9;
+		oldest = s;
+	}
+	last = len - (4 + strlen(oldest->path) + 9); /* the oldest entry, written last */
+	first = len - ents;			     /* the newest */
+	count_at = (uint32_t)(first - 4);
+	assert_int_equal(get32(raw + count_at), SUPERSEDED_N);
+	/* the tree's node count: the record's first entry names an orphan at or past it */
+	ntree = get32(raw + first + 4 + strlen(l->superseded->path));
+	assert_true(ntree > 0);
+	{
+		/* without a list, the same bytes up to the record: u64 length, 0 nodes, 0 entries
+		 */
+		struct lfs_superseded *keep = l->superseded;
+		void *e;
+		size_t elen;
+
+		l->superseded = NULL;
+		assert_int_equal(lfs_cache_encode(l, 0, &e, &elen), 0);
+		l->superseded = keep;
+		sec = elen - 16;
+		assert_memory_equal(e, raw, sec);
+		free(e);
+		assert_true(sec < count_at);
+	}
+	assert_int_equal(lfs_cache_decode(raw, len, &d, 0, -1, rep, &m), 0);
+	lfs_layer_free(m);
+
+	bad = malloc(len);
+	for (int k = 0; k < 11; k++) {
+		const size_t at = last + 4 + strlen(oldest->path);
+		size_t n = len;
+
+		memcpy(bad, raw, len);
+		switch (k) {
+		case 0: /* the node: the root, which has a name */
+			put32(bad + at, 0);
+			break;
+		case 1: /* the node: past the table */
+			put32(bad + at, UINT32_MAX);
+			break;
+		case 2: /* what replaced it: past the table */
+			put32(bad + at + 4, get32(raw + at) + 1000);
+			break;
+		case 3: /* replaced by itself */
+			put32(bad + at + 4, get32(raw + at));
+			break;
+		case 4: /* below is a flag */
+			bad[at + 8] = 2;
+			break;
+		case 5: /* a relative path */
+			bad[last + 4] = 'x';
+			break;
+		case 6: /* an empty component */
+			bad[last + 5] = '/';
+			break;
+		case 7: /* the newest entry's file listed again */
+			put32(bad + at, get32(raw + first + 4 + strlen(l->superseded->path)));
+			break;
+		case 8: /* one entry more than there are */
+			put32(bad + count_at, SUPERSEDED_N + 1);
+			break;
+		case 9: /* a record shorter than it says */
+			n = len - 1;
+			break;
+		case 10: { /* w/f superseded the whiteout that replaced it: a whiteout listed */
+			const size_t we = whiteout_entry(l, first);
+
+			put32(bad + we, get32(raw + we + 4));
+			put32(bad + we + 4, get32(raw + we));
+			break;
+		}
+		}
+		assert_int_equal(lfs_cache_decode(bad, n, &d, 0, -1, rep, &m), -EBADMSG);
+		/* through the cache: no entry for a report, which indexes and stores again */
+		assert_int_equal(lfs_cache_open(&c, dir, 0), 0);
+		assert_int_equal(lfs_cache_key(&d, key), 0);
+		write_idx(dir, key, bad, n, LFS_CACHE_VERSION, 1);
+		assert_int_equal(lfs_cache_load(c, &d, key, 0, rep, &m), -ENOENT);
+		lfs_cache_store(c, &d, key, l);
+		assert_int_equal(lfs_cache_load(c, &d, key, 0, rep, &m), 0);
+		compare_superseded(l, m);
+		lfs_layer_free(m);
+		lfs_cache_close(c);
+	}
+	/* the record's length: wrong, it fails a mount's load too */
+	memcpy(bad, raw, len);
+	bad[sec] ^= 1;
+	assert_int_equal(lfs_cache_decode(bad, len, &d, 0, -1, rep, &m), -EBADMSG);
+	assert_int_equal(lfs_cache_decode(bad, len, &d, 0, -1, 0, &m), -EBADMSG);
+	/* every byte of the record flipped, every truncation: rejected or whole, never a crash */
+	for (size_t i = sec; i < len; i++) {
+		memcpy(bad, raw, len);
+		bad[i] ^= 0xff;
+		if (lfs_cache_decode(bad, len, &d, 0, -1, rep, &m) == 0) {
+			assert_true(count_superseded(m) <= SUPERSEDED_N);
+			lfs_layer_free(m);
+		}
+		assert_int_equal(lfs_cache_decode(raw, i, &d, 0, -1, rep, &m), -EBADMSG);
+		assert_int_equal(lfs_cache_decode(raw, i, &d, 0, -1, 0, &m), -EBADMSG);
+	}
+	/* a file of the previous format (no such record) is stale, not misread */
+	assert_int_equal(lfs_cache_open(&c, dir, 0), 0);
+	write_idx(dir, key, raw, sec, 1, 1);
+	assert_int_equal(lfs_cache_load(c, &d, key, 0, 0, &m), -ENOENT);
+	write_idx(dir, key, raw, len, 1, 1);
+	assert_int_equal(lfs_cache_load(c, &d, key, 0, 0, &m), -ENOENT);
+	lfs_cache_close(c);
+	free(bad);
+	free(raw);
+	lfs_layer_free(l);
+	close(d.fd);
+	free(path);
+	free(dir);
+}
+
+/*
+ * The index is filed under the key the layer had before the pass: a layer
+ * rewritten meanwhile has another key, under which the old bytes' index is
+ * not found.
+ */
+static void test_key_before_pass(void **state)
+{
+	char *dir = cache_dir("c7"), a[16384], b[16384];
+	size_t la = small_tar(a, sizeof(a), "old-name", "old content\n");
+	size_t lb = small_tar(b, sizeof(b), "new-name", "NEW CONTENT\n");
+	char *path = tu_write("race.tar", a, la);
+	struct lfs_layer_desc d = {0};
+	struct lfs_layer *l, *m = NULL;
+	struct lfs_cache *c;
+	uint8_t k0[16], k1[16];
+	int fd;
+
+	(void)state;
+	assert_int_equal(la, lb);
+	d.name = path;
+	d.fd = open(path, O_RDONLY);
+	assert_true(d.fd >= 0);
+	d.len = la;
+	assert_int_equal(lfs_cache_open(&c, dir, 0), 0);
+	assert_int_equal(lfs_cache_key(&d, k0), 0);
+	assert_int_equal(lfs_layer_index(&l, &d, 0, NULL), 0);
+	/* rewritten after the pass read it, before the index is stored */
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, b, lb, 0), (ssize_t)lb);
+	assert_int_equal(close(fd), 0);
+	lfs_cache_store(c, &d, k0, l);
+	lfs_layer_free(l);
+	assert_int_equal(lfs_cache_key(&d, k1), 0);
+	assert_memory_not_equal(k0, k1, 16);
+	assert_int_equal(lfs_cache_load(c, &d, k1, 0, 0, &m), -ENOENT);
+	/* filed under the key it was made for */
+	assert_int_equal(lfs_cache_load(c, &d, k0, 0, 0, &m), 0);
+	assert_non_null(lfs_node_walk(m->root, "old-name"));
+	lfs_layer_free(m);
+	close(d.fd);
+	lfs_cache_close(c);
+	free(path);
+	free(dir);
+}
+
+/* Two reports' opens of the same layers: the second from the cache, with the same lists. */
+static void test_core_superseded_cached(void **state)
+{
+	struct lfs_core_opts o = {
+	    .hash_content = 1, .sequential = 1, .keep_layers = 1, .superseded = 1, .jobs = 1};
+	struct lfs_layer_desc d0, d1;
+	char *p0 = superseded_layer("core0.tar", &d0), *p1 = superseded_layer("core1.tar", &d1);
+	char *src[2] = {p0, p1}, *dir = cache_dir("c8");
+	struct lfs_core *x, *y;
+
+	(void)state;
+	close(d0.fd);
+	close(d1.fd);
+	o.cache_dir = dir;
+	assert_int_equal(lfs_core_open(&x, src, 2, &o), 0);
+	assert_int_equal(x->cached, 0);
+	assert_int_equal(lfs_core_open(&y, src, 2, &o), 0);
+	assert_int_equal(y->cached, 2);
+	for (uint32_t i = 0; i < 2; i++) {
+		assert_int_equal(count_superseded(y->layers[i]), SUPERSEDED_N);
+		compare_superseded(x->layers[i], y->layers[i]);
+	}
+	lfs_core_free(y);
+	lfs_core_free(x);
+	free(p0);
+	free(p1);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_roundtrip),	       cmocka_unit_test(test_corruption),
-	    cmocka_unit_test(test_decode_hostile),     cmocka_unit_test(test_eviction),
+	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_corruption),
+	    cmocka_unit_test(test_decode_hostile),
+	    cmocka_unit_test(test_eviction),
 	    cmocka_unit_test(test_rewritten_in_place),
+	    cmocka_unit_test(test_superseded_roundtrip),
+	    cmocka_unit_test(test_superseded_corrupt),
+	    cmocka_unit_test(test_key_before_pass),
+	    cmocka_unit_test(test_core_superseded_cached),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
