@@ -46,7 +46,8 @@ static void *index_worker(void *arg)
 				  (ix->opts->superseded ? LFS_CACHE_SUPERSEDED : 0);
 		/* The key of the file as it is before the pass: the index is filed under it. */
 		uint8_t key[16];
-		int keyed = ix->cache && lfs_cache_key(d, key) == 0;
+		/* A layer read in place (a directory) is never cached. */
+		int keyed = ix->cache && lfs_layer_cacheable(d) && lfs_cache_key(d, key) == 0;
 		int rc = -ENOENT;
 
 		if (keyed)
@@ -213,14 +214,15 @@ void lfs_core_free(struct lfs_core *c)
 	free(c);
 }
 
+/* SIZE bytes at STORED_OFF from the start of N's stored data. */
 static ssize_t read_stored(const struct lfs_core *c, const struct lfs_node *n, char *buf,
-			   size_t size, uint64_t stream_off)
+			   size_t size, uint64_t stored_off)
 {
-	struct lfs_blob *b = c->layers[n->layer]->blob;
+	const struct lfs_layer *l = c->layers[n->layer];
 	size_t got = 0;
 
 	while (got < size) {
-		ssize_t r = lfs_blob_pread(b, buf + got, size - got, stream_off + got);
+		ssize_t r = lfs_layer_pread(l, n, buf + got, size - got, stored_off + got);
 
 		if (r < 0)
 			return r;
@@ -243,7 +245,7 @@ ssize_t lfs_core_read(const struct lfs_core *c, const struct lfs_node *n, void *
 	if (size > n->size - off)
 		size = (size_t)(n->size - off);
 	if (!sp)
-		return read_stored(c, n, buf, size, n->data_off + off);
+		return read_stored(c, n, buf, size, off);
 	memset(buf, 0, size);
 	for (uint32_t i = 0; i < sp->n && done < size; i++) {
 		uint64_t s = sp->ext[i].off, e = s + sp->ext[i].len;
@@ -253,7 +255,7 @@ ssize_t lfs_core_read(const struct lfs_core *c, const struct lfs_node *n, void *
 		if (lo >= hi)
 			continue;
 		r = read_stored(c, n, out + (lo - off), (size_t)(hi - lo),
-				n->data_off + sp->ext[i].stored + (lo - s));
+				sp->ext[i].stored + (lo - s));
 		if (r < 0)
 			return r;
 	}
@@ -268,7 +270,7 @@ int lfs_core_data_fd(const struct lfs_core *c, const struct lfs_node *n, uint64_
 
 	if (n->sparse)
 		return -ENOTSUP;
-	rc = lfs_blob_raw_fd(c->layers[n->layer]->blob, fd, &base);
+	rc = lfs_layer_raw_fd(c->layers[n->layer], fd, &base);
 	if (rc < 0)
 		return rc;
 	if (off >= n->size)

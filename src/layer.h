@@ -1,13 +1,16 @@
 /*
- * Layers: one sequential pass over a layer tarball with libarchive, building
- * the layer's own tree of nodes (later entries win, whiteouts and opaque
- * markers recorded, implied parents flagged) with the offset of every file's
- * data in the uncompressed stream.
+ * Layers: index one layer into its own tree of nodes (later entries win,
+ * whiteouts and opaque markers recorded, implied parents flagged), each
+ * regular file with a handle on its data, and serve that data afterwards.
+ * A layer is a tarball (raw, gzip or zstd: one pass, data at offsets of the
+ * uncompressed stream) or a directory read in place (like an overlayfs
+ * lowerdir); layer_int.h says how a format plugs in.
  */
 #ifndef LFS_LAYER_H
 #define LFS_LAYER_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "blob.h"
 #include "image.h"
@@ -26,12 +29,20 @@ struct lfs_superseded {
 	int below;		     /* BY replaced a directory above PATH */
 };
 
+struct lfs_layer_ops;
+
 struct lfs_layer {
 	uint32_t index;
 	char *name;
 	struct lfs_arena *arena; /* nodes and names; lives as long as the mount */
 	struct lfs_node *root;
-	struct lfs_blob *blob;
+	/*
+	 * The front end that built it (layer_int.h); NULL when loaded from the
+	 * index cache, which holds tar layers only: then BLOB serves the data.
+	 */
+	const struct lfs_layer_ops *ops;
+	void *priv;	       /* the front end's own */
+	struct lfs_blob *blob; /* tar layers: the stored bytes; NULL for others */
 	enum lfs_comp comp;
 	int hashed;	      /* files carry content hashes */
 	uint64_t nentries;    /* tar entries read */
@@ -59,6 +70,23 @@ struct lfs_layer_opts {
 int lfs_layer_index(struct lfs_layer **out, const struct lfs_layer_desc *desc, uint32_t index,
 		    const struct lfs_layer_opts *opts);
 void lfs_layer_free(struct lfs_layer *l);
+/*
+ * Whether DESC's index may be kept in the index cache: not for a layer read
+ * in place (a directory), which would change under a cached index.
+ */
+int lfs_layer_cacheable(const struct lfs_layer_desc *desc);
+/*
+ * Up to LEN bytes at OFF from the start of regular file N's stored data
+ * (its data_off is the front end's handle: an offset of the uncompressed
+ * tar stream, or a file of a directory).  Short only at the end; -errno.
+ */
+ssize_t lfs_layer_pread(const struct lfs_layer *l, const struct lfs_node *n, void *buf, size_t len,
+			uint64_t off);
+/*
+ * For a layer whose data lies uncompressed in a local file: byte X of the
+ * stream is byte *BASE+X of *FD (the layer's; for splicing).  -ENOTSUP else.
+ */
+int lfs_layer_raw_fd(const struct lfs_layer *l, int *fd, uint64_t *base);
 
 /*
  * Split PATH into normalised components (no "", ".", leading "/").  Returns

@@ -6,7 +6,8 @@ src_liblayerfs_a_SOURCES = \
 	src/blob.h src/blob_int.h src/blob.c src/blob_state.c src/blob_gzip.c src/blob_zstd.c \
 	src/image.h src/image_int.h src/image.c src/digest.c src/image_json.c src/tarmembers.c \
 	src/classify.c \
-	src/layer.h src/layer_int.h src/layer.c src/layer_pax.c \
+	src/layer.h src/layer_int.h src/layer.c src/layer_build.c src/layer_pax.c \
+	src/layer_tar.c \
 	src/node.h src/node.c src/tree.h src/tree.c \
 	src/cache.h src/cache_format.h src/cache.c src/cache_codec.c \
 	src/core.h src/core.c \
