@@ -1,8 +1,9 @@
 /*
- * Images: decide by content what the SOURCE arguments are (layer files, a
- * docker-save tarball, an OCI image layout directory or archive), pick the
- * image the user asked for (--tag, --platform), and hand back the layers as
- * byte ranges of open files.  The JSON documents on the way are checked
+ * Images: decide by content what the SOURCE arguments are (layer files or
+ * plain directories used as layers, a docker-save tarball, an OCI image
+ * layout directory or archive), pick the image the user asked for (--tag,
+ * --platform), and hand back the layers as byte ranges of open files (a
+ * directory layer: the open directory).  The JSON documents on the way are checked
  * against their digests here; the layers themselves are verified later,
  * when they are indexed.
  */
@@ -607,7 +608,16 @@ static int open_file(const char *path, int *fd, struct stat *st)
 	return 0;
 }
 
-/* Several SOURCES: every one must be a layer file. */
+/*
+ * A directory holding an "oci-layout" file is an OCI image layout; any
+ * other directory is a layer read in place (an overlayfs lowerdir).
+ */
+static bool is_layout(int dirfd)
+{
+	return faccessat(dirfd, "oci-layout", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Several SOURCES: every one must be a layer (file or directory). */
 static int open_layers(struct lfs_image *img, char *const *sources, size_t n)
 {
 	struct lfs_tarmembers *tm;
@@ -624,12 +634,15 @@ static int open_layers(struct lfs_image *img, char *const *sources, size_t n)
 		ret = open_file(sources[i], &fd, &st);
 		if (ret < 0)
 			return ret;
-		ret = S_ISDIR(st.st_mode) ? 0 : lfs_tar_classify(fd, sources[i], &kind, &tm);
-		if (!ret && (S_ISDIR(st.st_mode) || kind != LFS_IMAGE_LAYERS)) {
+		if (S_ISDIR(st.st_mode))
+			kind = is_layout(fd) ? LFS_IMAGE_OCI_DIR : LFS_IMAGE_LAYERS;
+		else
+			ret = lfs_tar_classify(fd, sources[i], &kind, &tm);
+		if (!ret && kind != LFS_IMAGE_LAYERS) {
 			lfs_tarmembers_free(tm);
-			lfs_err_set("%s: is %s; with several SOURCEs each must be a layer file",
-				    sources[i],
-				    S_ISDIR(st.st_mode) ? "a directory" : "an image archive");
+			lfs_err_set(
+			    "%s: is %s; with several SOURCEs each must be a layer", sources[i],
+			    S_ISDIR(st.st_mode) ? "an OCI image layout" : "an image archive");
 			ret = -EINVAL;
 		}
 		if (ret < 0) {
@@ -637,7 +650,7 @@ static int open_layers(struct lfs_image *img, char *const *sources, size_t n)
 			return ret;
 		}
 		img->layers[i].fd = fd;
-		img->layers[i].len = (uint64_t)st.st_size;
+		img->layers[i].len = S_ISDIR(st.st_mode) ? 0 : (uint64_t)st.st_size;
 		img->layers[i].name = lfs_xstrdup(sources[i]);
 		img->nlayers++;
 	}
@@ -681,7 +694,7 @@ int lfs_image_open(struct lfs_image **out, char *const *sources, size_t nsources
 	ret = open_file(s.path, &s.fd, &st);
 	if (ret < 0)
 		goto err;
-	if (S_ISDIR(st.st_mode)) {
+	if (S_ISDIR(st.st_mode) && is_layout(s.fd)) {
 		img->kind = LFS_IMAGE_OCI_DIR;
 		ret = oci_open(img, &s, opts, &plat);
 		close(s.fd);
@@ -690,19 +703,23 @@ int lfs_image_open(struct lfs_image **out, char *const *sources, size_t nsources
 			goto err;
 		goto done;
 	}
-	ret = lfs_tar_classify(s.fd, s.path, &kind, &s.tm);
+	kind = LFS_IMAGE_LAYERS;
+	ret = S_ISDIR(st.st_mode) ? 0 : lfs_tar_classify(s.fd, s.path, &kind, &s.tm);
 	if (ret < 0)
 		goto err_fd;
 	img->kind = kind;
 	if (kind == LFS_IMAGE_LAYERS && opts->tag) {
-		lfs_err_set("%s: is a layer file, but --tag selects an image", s.path);
+		lfs_err_set("%s: is a layer %s, but --tag selects an image", s.path,
+			    S_ISDIR(st.st_mode) ? "directory (it holds no oci-layout)" : "file");
 		ret = -EINVAL;
 		goto err_fd;
 	}
 	if (kind == LFS_IMAGE_LAYERS) {
 		img->layers = lfs_xcalloc(1, sizeof(*img->layers));
-		img->layers[0] = (struct lfs_layer_desc){
-		    .name = lfs_xstrdup(s.path), .fd = s.fd, .len = (uint64_t)st.st_size};
+		img->layers[0] =
+		    (struct lfs_layer_desc){.name = lfs_xstrdup(s.path),
+					    .fd = s.fd,
+					    .len = S_ISDIR(st.st_mode) ? 0 : (uint64_t)st.st_size};
 		img->nlayers = 1;
 		goto done;
 	}

@@ -18,8 +18,8 @@ enum lfs_image_kind {
 
 struct lfs_layer_desc {
 	char *name;   /* for messages: "img.tar:blobs/sha256/ab12..." or a path */
-	int fd;	      /* holds the blob; owned by the image */
-	uint64_t off; /* the blob is bytes [off, off+len) of fd */
+	int fd;	      /* holds the blob, or is the layer directory; owned by the image */
+	uint64_t off; /* the blob is bytes [off, off+len) of fd (0, 0 for a directory) */
 	uint64_t len;
 	char *digest;	  /* expected "sha256:<hex>" of the stored bytes, or NULL */
 	char *diff_id;	  /* expected "sha256:<hex>" of the uncompressed tar, or NULL */

@@ -7,7 +7,7 @@ src_liblayerfs_a_SOURCES = \
 	src/image.h src/image_int.h src/image.c src/digest.c src/image_json.c src/tarmembers.c \
 	src/classify.c \
 	src/layer.h src/layer_int.h src/layer.c src/layer_build.c src/layer_pax.c \
-	src/layer_tar.c \
+	src/layer_tar.c src/layer_dir.c \
 	src/node.h src/node.c src/tree.h src/tree.c \
 	src/cache.h src/cache_format.h src/cache.c src/cache_codec.c \
 	src/core.h src/core.c \

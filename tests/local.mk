@@ -3,9 +3,9 @@ LFS_TEST_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS) $(CMOCKA_CFLAGS) -I$(top_srcdir
 LFS_TEST_LIBS = $(LFS_CORE_LIBS) $(CMOCKA_LIBS)
 
 if UNIT_TESTS
-check_PROGRAMS += tests/unit/test_blob tests/unit/test_image tests/unit/test_layer tests/unit/test_tree \
+check_PROGRAMS += tests/unit/test_blob tests/unit/test_image tests/unit/test_layer tests/unit/test_layer_dir tests/unit/test_tree \
 	tests/unit/test_cache tests/unit/test_upper tests/unit/test_glob
-TESTS += tests/unit/test_blob tests/unit/test_image tests/unit/test_layer tests/unit/test_tree \
+TESTS += tests/unit/test_blob tests/unit/test_image tests/unit/test_layer tests/unit/test_layer_dir tests/unit/test_tree \
 	tests/unit/test_cache tests/unit/test_upper tests/unit/test_glob
 endif
 tests_unit_test_blob_SOURCES = tests/unit/test_blob.c tests/unit/testutil.h tests/unit/testutil.c
@@ -17,6 +17,9 @@ tests_unit_test_image_LDADD = $(LFS_TEST_LIBS)
 tests_unit_test_layer_SOURCES = tests/unit/test_layer.c tests/unit/testutil.h tests/unit/testutil.c
 tests_unit_test_layer_CFLAGS = $(LFS_TEST_CFLAGS)
 tests_unit_test_layer_LDADD = $(LFS_TEST_LIBS)
+tests_unit_test_layer_dir_SOURCES = tests/unit/test_layer_dir.c tests/unit/testutil.h tests/unit/testutil.c
+tests_unit_test_layer_dir_CFLAGS = $(LFS_TEST_CFLAGS)
+tests_unit_test_layer_dir_LDADD = $(LFS_TEST_LIBS)
 tests_unit_test_cache_SOURCES = tests/unit/test_cache.c tests/unit/testutil.h tests/unit/testutil.c
 tests_unit_test_cache_CFLAGS = $(LFS_TEST_CFLAGS)
 tests_unit_test_cache_LDADD = $(LFS_TEST_LIBS)
@@ -37,6 +40,7 @@ LFS_INTEGRATION_TESTS = \
 	tests/integration/bad_input.sh \
 	tests/integration/sample_image.sh \
 	tests/integration/difftest.sh \
+	tests/integration/dir_layer.sh \
 	tests/integration/report.sh \
 	tests/integration/report_html.sh \
 	tests/integration/real_image.sh \
@@ -50,7 +54,7 @@ LFS_INTEGRATION_TESTS = \
 	tests/integration/chroot.sh
 TESTS += $(LFS_INTEGRATION_TESTS)
 EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
-	tests/integration/difftest.py tests/integration/mkimage.py \
+	tests/integration/difftest.py tests/integration/mkimage.py tests/integration/dir_layer.py \
 	tests/integration/bad_input.py tests/integration/realcmp.py \
 	tests/integration/report_cases.py tests/integration/report_schema.py \
 	tests/integration/report_html_check.py tests/integration/report_real.py \

@@ -2,7 +2,7 @@
 # Starting a mount: what layerfs refuses before anything is touched, as the
 # kernel's overlayfs does (upper and work directories that overlap or are in
 # use, a metacopy=on upper), the mount point (relative, a file, already a
-# layerfs mount), a directory among several SOURCEs, and layers whose first
+# layerfs mount), directories among several SOURCEs, and layers whose first
 # member is named like an image's document.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -112,15 +112,27 @@ lfs_umount mnt
 refused l.tar afile
 grep -q "afile: Not a directory" "$t/err" || fail "file as mount point: $(cat "$t/err")"
 
-# --- 8. a directory among several SOURCEs never crashes
-mkdir -p adir
+# --- 8. a directory among several SOURCEs: a plain one is a layer (read in
+# place), one holding oci-layout is an image, refused there, never a crash
+mkdir -p adir/etc alayout
+echo "from adir" >adir/etc/hostname
+echo '{"imageLayoutVersion": "1.0.0"}' >alayout/oci-layout
 n=${LFS_DIR_RUNS:-10}
 for i in $(seq "$n"); do
-	for args in "adir l.tar" "adir adir" "l.tar adir"; do
+	for args in "alayout l.tar" "alayout alayout" "l.tar alayout" "adir alayout"; do
 		set -- $args
 		refused "$@" mnt
-		grep -q "adir: is a directory" "$t/err" || fail "run $i, $args: $(cat "$t/err")"
+		grep -q "alayout: is an OCI image layout; with several SOURCEs" "$t/err" ||
+			fail "run $i, $args: $(cat "$t/err")"
 	done
+done
+for args in "adir l.tar:base:lower data" "l.tar adir:from adir:lower data" "adir adir:from adir:"; do
+	want=${args#*:}
+	set -- ${args%%:*}
+	lfs_mount "$@" mnt
+	got="$(cat mnt/etc/hostname):$(cat mnt/data 2>/dev/null || :)"
+	lfs_umount mnt
+	[ "$got" = "$want" ] || fail "layerfs $*: hostname:data is '$got', want '$want'"
 done
 
 # --- 10. layers whose first member is named like an image's document

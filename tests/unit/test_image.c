@@ -1418,10 +1418,10 @@ static void test_err_sources(void **state)
 	struct fset f = {0};
 	char cfg[72], *path, *gz, *plain, *dir, *srcs[2];
 
-	/* A directory that is not an OCI layout. */
+	/* A directory without oci-layout is a layer, which --tag cannot select in. */
 	dir = xasprintf("%s/plain-dir", tu_tmpdir());
 	assert_int_equal(mkdir(dir, 0755), 0);
-	assert_err(open1(&img, dir, NULL, NULL), -EINVAL, dir, "not an OCI image layout");
+	assert_err(open1(&img, dir, "x:1", NULL), -EINVAL, dir, "layer directory", "--tag");
 
 	/* A gzip-compressed docker save. */
 	docker_classic(&f, l, "[\"x:1\"]", 'l', cfg);
@@ -1438,8 +1438,6 @@ static void test_err_sources(void **state)
 	lfs_err_clear();
 	assert_err(lfs_image_open(&img, srcs, 2, NULL), -EINVAL, path, "image archive",
 		   "several SOURCEs");
-	srcs[1] = dir;
-	assert_err(lfs_image_open(&img, srcs, 2, NULL), -EINVAL, dir, "directory");
 	srcs[1] = gz;
 	assert_err(lfs_image_open(&img, srcs, 2, NULL), -ENOTSUP, gz, "compressed image");
 
@@ -1562,11 +1560,41 @@ static void test_dir_among_sources(void **state)
 	char *const orders[][2] = {{dir, plain}, {dir, dir}, {plain, dir}};
 	struct lfs_image *img;
 
+	char *layout = xasprintf("%s/a-layout", tu_tmpdir()), *lay[2] = {plain, layout};
+	struct stat st;
+
+	/* A plain directory is a layer, alone or among others: it is handed on open. */
 	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(lfs_image_open(&img, &dir, 1, NULL), 0);
+	assert_int_equal(img->kind, LFS_IMAGE_LAYERS);
+	assert_int_equal(img->nlayers, 1);
+	assert_int_equal(fstat(img->layers[0].fd, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	lfs_image_free(img);
 	for (size_t i = 0; i < LFS_ARRAY_SIZE(orders); i++) {
 		lfs_err_clear();
-		assert_err(lfs_image_open(&img, orders[i], 2, NULL), -EINVAL, dir, "directory");
+		assert_int_equal(lfs_image_open(&img, orders[i], 2, NULL), 0);
+		assert_int_equal(img->nlayers, 2);
+		for (size_t j = 0; j < 2; j++) {
+			assert_int_equal(fstat(img->layers[j].fd, &st), 0);
+			assert_int_equal(S_ISDIR(st.st_mode), orders[i][j] == dir);
+			assert_string_equal(img->layers[j].name, orders[i][j]);
+		}
+		lfs_image_free(img);
 	}
+	/* One holding oci-layout stays an image, which cannot be one of several SOURCEs. */
+	assert_int_equal(mkdir(layout, 0755), 0);
+	{
+		static const char v[] = "{\"imageLayoutVersion\": \"1.0.0\"}";
+
+		free(tu_write("a-layout/oci-layout", v, sizeof(v) - 1));
+	}
+	lfs_err_clear();
+	assert_err(lfs_image_open(&img, lay, 2, NULL), -EINVAL, layout, "OCI image layout",
+		   "several SOURCEs");
+	lfs_err_clear();
+	assert_err(lfs_image_open(&img, &layout, 1, NULL), -ENOENT, layout);
+	free(layout);
 	free(dir);
 	free(plain);
 	blob_free(&l);
