@@ -140,38 +140,88 @@ static int read_sparse(struct lfs_layer *l, struct archive_entry *e, uint64_t si
 }
 
 /*
- * Hash a regular file's data while the pass goes by it anyway.  Sparse holes
- * are not fed: the offsets of the extents are, so layout changes still count.
+ * Does the data block libarchive returned (OFF, SIZE) come next in the sparse
+ * map, where *I and *POS say how far the blocks so far went?  libarchive
+ * drops extents it finds overlapping or out of range, and reads no further
+ * than the header's size field: a damaged map then yields blocks other than
+ * the extents the index recorded, and reads by offset would serve other
+ * bytes than extracting the layer does.
  */
-static int hash_data(struct indexer *ix, struct lfs_node *n)
+static int sparse_next(const struct lfs_sparse *sp, uint32_t *i, uint64_t *pos, la_int64_t off,
+		       size_t size)
 {
-	struct lfs_hash128 *h = lfs_arena_alloc(ix->l->arena, sizeof(*h));
-	XXH3_state_t *st = XXH3_createState();
+	while (size > 0) {
+		uint64_t left;
+
+		if (*i >= sp->n || off < 0 || (uint64_t)off != sp->ext[*i].off + *pos)
+			return -1;
+		left = sp->ext[*i].len - *pos;
+		if (size < left) {
+			*pos += size;
+			return 0;
+		}
+		size -= (size_t)left;
+		off += (la_int64_t)left;
+		(*i)++;
+		*pos = 0;
+	}
+	return 0;
+}
+
+/*
+ * Go through a regular file's data with libarchive when the pass must see
+ * it: to hash it (the content hashes of reports), or to check that a sparse
+ * file's data blocks are exactly the extents its map recorded.  Sparse holes
+ * are not hashed: the offsets of the extents are, so layout changes still
+ * count.
+ */
+static int walk_data(struct indexer *ix, struct lfs_node *n, const struct lfs_sparse *sp,
+		     const char *path)
+{
+	XXH3_state_t *st = NULL;
 	const void *buf;
 	size_t size;
 	la_int64_t off;
-	XXH128_hash_t r;
+	uint32_t ext = 0;
+	uint64_t pos = 0;
+	char shown[SHOWN];
 	int rc;
 
-	if (!st) {
-		lfs_err_set("%s: out of memory", ix->l->name);
-		return -ENOMEM;
+	if (ix->hash_content) {
+		st = XXH3_createState();
+		if (!st) {
+			lfs_err_set("%s: out of memory", ix->l->name);
+			return -ENOMEM;
+		}
+		XXH3_128bits_reset(st);
 	}
-	XXH3_128bits_reset(st);
 	while ((rc = archive_read_data_block(ix->a, &buf, &size, &off)) == ARCHIVE_OK) {
-		if (n->sparse)
+		if (sp && sparse_next(sp, &ext, &pos, off, size) < 0)
+			break;
+		if (st && sp)
 			XXH3_128bits_update(st, &off, sizeof(off));
-		XXH3_128bits_update(st, buf, size);
+		if (st)
+			XXH3_128bits_update(st, buf, size);
+	}
+	if (rc == ARCHIVE_OK || (rc == ARCHIVE_EOF && sp && ext < sp->n)) {
+		XXH3_freeState(st);
+		lfs_err_set("%s: '%s': damaged sparse map: its extents are not the data stored",
+			    ix->l->name, lfs_show(path, shown, sizeof(shown)));
+		return -EIO;
 	}
 	if (rc != ARCHIVE_EOF) {
 		XXH3_freeState(st);
 		return archive_fail(ix, "tar");
 	}
-	r = XXH3_128bits_digest(st);
-	XXH3_freeState(st);
-	h->lo = r.low64;
-	h->hi = r.high64;
-	n->hash = h;
+	if (st) {
+		struct lfs_hash128 *h = lfs_arena_alloc(ix->l->arena, sizeof(*h));
+		XXH128_hash_t r = XXH3_128bits_digest(st);
+
+		XXH3_freeState(st);
+		h->lo = r.low64;
+		h->hi = r.high64;
+		n->hash = h;
+	}
 	return 0;
 }
 
@@ -183,7 +233,7 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 	struct lfs_entry en = {0};
 	struct lfs_node *n;
 	char shown[SHOWN];
-	int rc;
+	int rc, sparse;
 
 	if (!path)
 		path = archive_entry_pathname_utf8(e);
@@ -214,13 +264,16 @@ static int add_entry(struct indexer *ix, struct archive_entry *e, uint64_t data_
 	rc = lfs_build_add(&ix->b, &en, &n);
 	if (rc < 0 || !n)
 		return rc;
-	if (archive_entry_sparse_count(e) > 0 && read_sparse(l, e, n->size, &n->sparse) < 0) {
+	sparse = archive_entry_sparse_count(e) > 0;
+	if (sparse && read_sparse(l, e, n->size, &n->sparse) < 0) {
 		lfs_err_set("%s: '%s': damaged sparse map", l->name,
 			    lfs_show(path, shown, sizeof(shown)));
 		return -EIO;
 	}
 	ix->pending = n;
-	return ix->hash_content ? hash_data(ix, n) : 0;
+	if (!ix->hash_content && !(sparse && n->sparse))
+		return 0;
+	return walk_data(ix, n, sparse ? n->sparse : NULL, path);
 }
 
 static int check_digest(const struct lfs_layer *l, const char *want, const uint8_t got[32],
