@@ -43,6 +43,7 @@ LFS_INTEGRATION_TESTS = \
 	tests/integration/dir_layer.sh \
 	tests/integration/report.sh \
 	tests/integration/report_html.sh \
+	tests/integration/report_layering.sh \
 	tests/integration/real_image.sh \
 	tests/integration/pkg_chroot.sh \
 	tests/integration/copyup_stall.sh \
@@ -58,7 +59,7 @@ EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
 	tests/integration/bad_input.py tests/integration/realcmp.py \
 	tests/integration/report_cases.py tests/integration/report_schema.py \
 	tests/integration/report_html_check.py tests/integration/report_real.py \
-	tests/data/report.schema.json \
+	tests/data/report.schema.json scripts/check-layering \
 	tests/integration/hostile_image.py tests/integration/hostile_ops.py \
 	tests/integration/load_image.py tests/integration/load_reader.py \
 	tests/integration/load_writer.py \

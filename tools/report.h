@@ -1,9 +1,19 @@
 /*
  * layerfs-report: what each layer of an image adds, changes and deletes, and
- * which stored bytes the final image never shows (waste).  The analysis
- * (report_analyze.c) fills a struct report from an opened core, keeping the
- * books (report_events.c) over what the mount's merge (tree.c) tells its
- * observer; the text, JSON and HTML writers only read it.
+ * which stored bytes the final image never shows (waste).
+ *
+ * Four tiers, each calling only the tiers below it (scripts/check-layering
+ * checks it on the object files):
+ *   report_main.c      options, gates, and the run: analyse, select, write;
+ *   writers            report_text.c, report_json.c, report_html.c: read
+ *                      struct report and the selected rows, and format;
+ *   analysis           report_analyze.c drives the mount's merge (tree.c)
+ *                      with the books (report_events.c) and dive's tally
+ *                      (report_dive.c) observing it; report_history.c,
+ *                      report_suggest.c, report_select.c (the rows each
+ *                      listing shows);
+ *   helpers            report_format.c (names, sizes, paths),
+ *                      report_glob.c (--ignore/--filter globs).
  */
 #ifndef LFS_REPORT_H
 #define LFS_REPORT_H
@@ -141,7 +151,11 @@ struct report_totals {
 	double est_wasted_compressed;
 };
 
-/* dive's efficiency score, computed the way dive computes it. */
+/*
+ * dive's efficiency score, computed the way dive computes it (report_dive.c);
+ * the bytes dive misses that the books count (directories deleted by one
+ * whiteout, what opaque directories hid) come from the books (report_events.c).
+ */
 struct report_dive {
 	double efficiency;
 	uint64_t wasted;	     /* sum of all copies of paths stored more than once */
@@ -201,6 +215,21 @@ struct report_gate {
 
 enum report_sort { REPORT_SORT_SIZE = 0, REPORT_SORT_PATH, REPORT_SORT_LAYER, REPORT_SORT_CAUSE };
 
+/* Rows of a listing: indexes into the report's array, in the order shown. */
+struct report_rows {
+	size_t *idx;
+	size_t n;
+};
+
+/* What the listings show (report_select.c): --filter applied, --sort order. */
+struct report_selection {
+	struct report_rows waste;     /* r->waste, not --ignore'd */
+	struct report_rows dups;      /* r->dups with a copy --filter keeps */
+	struct report_rows *changes;  /* per layer, its change list */
+	struct report_rows cmp_files; /* the comparison's paths */
+	uint32_t nlayers;
+};
+
 /* What the writers show and how. */
 struct report_view {
 	char *const *sources;
@@ -216,6 +245,7 @@ struct report_view {
 	struct report_gate *gates;
 	size_t ngates;
 	const struct report_compare *cmp;
+	const struct report_selection *sel; /* the rows the listings show */
 };
 
 /* What the books know of a stored non-directory (hard links share one). */
@@ -224,7 +254,6 @@ struct report_file {
 	const char *path; /* its first name */
 	uint32_t names;	  /* names it has in the merged view now */
 	uint8_t counted;  /* bytes counted in its layer's stored bytes */
-	uint8_t dive_sized;
 };
 
 /* The books kept over the merge's events (report_events.c). */
@@ -238,7 +267,7 @@ struct report_acct {
 	char path[2 * PATH_MAX + 2];   /* of the entry at hand */
 };
 
-/* report_events.c */
+/* report_events.c: the books */
 void report_acct_init(struct report_acct *x, struct report *r);
 /* Before layer K is applied: what it superseded itself; RECORD: keep its changes. */
 void report_acct_layer(struct report_acct *x, uint32_t k, const struct lfs_layer *l, int record);
@@ -250,6 +279,22 @@ void report_acct_free(struct report_acct *x);
 uint64_t report_node_bytes(const struct lfs_node *n);
 int report_replace_cause(const struct lfs_node *lower, const struct lfs_node *upper);
 
+/* report_dive.c: dive's score, kept over the same merge */
+struct report_dive_acct;
+/* LAYERS: the image's, merged in order (report_dive_layer reads their trees). */
+struct report_dive_acct *report_dive_new(struct report *r, struct lfs_layer *const *layers);
+/* To be told every event of the mount's merge of each layer. */
+const struct lfs_merge_observer *report_dive_observer(struct report_dive_acct *d);
+/* After layer K was merged. */
+void report_dive_layer(struct report_dive_acct *d, uint32_t k);
+/* dive's view of the layers so far, when it differs from the mount's (else NULL). */
+const struct lfs_node *report_dive_view(const struct report_dive_acct *d);
+/* After the last layer, FINAL the merged root: r->dive; frees D. */
+void report_dive_finish(struct report_dive_acct *d, struct lfs_node *final);
+
+/* report_history.c: which instruction made each layer, from the image config */
+void report_history(struct report *r, const char *config, size_t len);
+
 /* report_analyze.c */
 int report_analyze(struct report *r, const struct lfs_core *c, const struct report_opts *o);
 void report_free(struct report *r);
@@ -257,37 +302,29 @@ void report_set_base(struct report *r, uint32_t base);
 int report_compare(struct report_compare *cmp, const struct report *a, const struct report *b);
 void report_compare_free(struct report_compare *cmp);
 
-/* report_main.c */
-int report_glob_match(const char *pat, const char *path);
-int report_filter_match(const struct report_view *v, const char *path);
-
-/* report_json.c */
-void report_history(struct report *r, const char *config, size_t len);
-/* dive's score; FIRST_NAME(ARG, N) says whether N's size is counted at this name. */
-void report_dive(struct report *r, int (*first_name)(void *arg, const struct lfs_node *n),
-		 void *arg);
-int report_json(FILE *f, const struct report *r, const struct report_view *v);
-
-/* report_text.c */
-/* Find the usual culprits in R's waste and say which instruction to change. */
+/* report_suggest.c: find the usual culprits in R's waste and say which instruction to change */
 void report_suggest(struct report *r);
+
+/* report_select.c */
+void report_select(struct report_selection *s, const struct report *r, const struct report_view *v);
+void report_selection_free(struct report_selection *s);
+
+/* Writers: report_text.c, report_json.c, report_html.c */
 int report_text(FILE *f, const struct report *r, const struct report_view *v);
-void report_fmt_size(char *buf, size_t n, uint64_t bytes);
-/* PATH with control characters and bytes that are not UTF-8 as \xNN. */
-char *report_clean(const char *s);
-
-/* report_html.c */
+int report_json(FILE *f, const struct report *r, const struct report_view *v);
 int report_html(FILE *f, const struct report *r, const struct report_view *v);
-/* Waste rows to list: filtered by --filter, not ignored, sorted; returns the count. */
-size_t report_select_waste(const struct report *r, const struct report_view *v, size_t **out);
-size_t report_select_changes(const struct report_change *ch, size_t n, const struct report_view *v,
-			     size_t **out);
 
-/* Names for the writers. */
+/* report_format.c: helpers for the writers */
 extern const char *const report_cause_names[REPORT_NCAUSES];
 extern const char *const report_marker_names[3];
 extern const char *const report_kind_names[3];
 extern const char *const report_sugg_names[REPORT_NSUGG];
 const char *report_type_name(uint32_t mode);
+void report_fmt_size(char *buf, size_t n, uint64_t bytes);
+/* S with control characters and bytes that are not UTF-8 as \xNN. */
+char *report_clean(const char *s);
+
+/* report_glob.c */
+int report_glob_match(const char *pat, const char *path);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * The analysis of layerfs-report: the layers are merged by the mount's own
- * merge (tree.c) with the books of report_events.c as its observer, then the
- * figures are summed, --ignore applied, duplicates found and dive's score
- * computed; two images are compared on their merged trees.
+ * merge (tree.c) with the books of report_events.c and dive's tally
+ * (report_dive.c) observing it, then the figures are summed, --ignore
+ * applied and duplicates found; two images are compared on their merged
+ * trees.
  */
 #include "config.h"
 
@@ -14,33 +15,6 @@
 
 #include "lfs.h"
 #include "report.h"
-
-const char *const report_cause_names[REPORT_NCAUSES] = {"deleted", "overwritten", "identical",
-							"type"};
-const char *const report_marker_names[3] = {"entry", "whiteout", "opaque"};
-const char *const report_kind_names[3] = {"added", "modified", "deleted"};
-
-const char *report_type_name(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG:
-		return "file";
-	case S_IFDIR:
-		return "dir";
-	case S_IFLNK:
-		return "symlink";
-	case S_IFCHR:
-		return "char";
-	case S_IFBLK:
-		return "block";
-	case S_IFIFO:
-		return "fifo";
-	case S_IFSOCK:
-		return "socket";
-	default:
-		return "none";
-	}
-}
 
 static size_t path_push(char *buf, size_t plen, const char *name, uint32_t len)
 {
@@ -201,20 +175,26 @@ void report_set_base(struct report *r, uint32_t base)
 				 : 1.0;
 }
 
-/* dive sizes a hard-linked file on one of its names only (tar gives the others 0). */
-static int first_name(void *arg, const struct lfs_node *n)
-{
-	struct report_file *ni = report_acct_file(arg, n, 0);
+/* The books and dive's tally both watch the one merge. */
+struct watchers {
+	struct report_acct *books;
+	const struct lfs_merge_observer *dive;
+};
 
-	if (!ni || ni->dive_sized)
-		return 0;
-	ni->dive_sized = 1;
-	return 1;
+static void tee(void *arg, const struct lfs_merge_event *ev)
+{
+	const struct watchers *w = arg;
+
+	w->books->obs.event(w->books->obs.arg, ev);
+	w->dive->event(w->dive->arg, ev);
 }
 
 int report_analyze(struct report *r, const struct lfs_core *c, const struct report_opts *o)
 {
 	struct report_acct *x = lfs_xmalloc(sizeof(*x));
+	struct report_dive_acct *dive;
+	struct watchers w;
+	struct lfs_merge_observer obs = {tee, &w};
 	struct lfs_tree *t;
 
 	memset(r, 0, sizeof(*r));
@@ -243,15 +223,18 @@ int report_analyze(struct report *r, const struct lfs_core *c, const struct repo
 	report_history(r, c->img->config, c->img->config_len);
 
 	/* The core merged without an observer; this merge is the same code, watched. */
+	dive = report_dive_new(r, c->layers);
+	w = (struct watchers){x, report_dive_observer(dive)};
 	t = lfs_tree_new();
 	for (uint32_t k = 0; k < r->nlayers; k++) {
 		report_acct_layer(x, k, c->layers[k],
 				  o->changes_layer == -2 || o->changes_layer == (int)k);
-		lfs_tree_apply_observed(t, c->layers[k]->root, &x->obs);
+		lfs_tree_apply_observed(t, c->layers[k]->root, &obs);
+		report_dive_layer(dive, k);
 	}
 	lfs_tree_free(t);
 	finish(x);
-	report_dive(r, first_name, x);
+	report_dive_finish(dive, c->tree->root);
 	find_duplicates(x);
 	report_acct_free(x);
 	free(x);

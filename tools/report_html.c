@@ -6,8 +6,7 @@
  * figure is rendered here, so the page reads without JavaScript; the script
  * only sorts and filters tables and checks the bars against the table.
  * Elements carry data-* attributes with exact values for tests and tools.
- * Also here: which rows a listing shows and in what order (--filter,
- * --sort), for every writer.
+ * A writer only: it reads struct report and the rows report_select.c chose.
  */
 #include "config.h"
 
@@ -290,7 +289,8 @@ static const char *cause_text(int cause, int marker)
 
 static void wasted(FILE *f, const struct report *r, const struct report_view *v)
 {
-	size_t *idx, n = report_select_waste(r, v, &idx), show = v->top && v->top < n ? v->top : n;
+	const struct report_rows *rows = &v->sel->waste;
+	size_t n = rows->n, show = v->top && v->top < n ? v->top : n;
 
 	fprintf(f, "<h2>Biggest wasted paths</h2><p>%zu of %zu</p>\n", show, n);
 	fputs("<table id=\"wasted-paths\" class=\"sortable\"><thead><tr><th class=\"n\">bytes</th>"
@@ -299,7 +299,7 @@ static void wasted(FILE *f, const struct report *r, const struct report_view *v)
 	      "<tbody>\n",
 	      f);
 	for (size_t i = 0; i < show; i++) {
-		const struct report_waste *w = &r->waste[idx[i]];
+		const struct report_waste *w = &r->waste[rows->idx[i]];
 
 		fputs("<tr data-path=\"", f);
 		esc(f, w->path);
@@ -313,7 +313,6 @@ static void wasted(FILE *f, const struct report *r, const struct report_view *v)
 		fputs("</tr>\n", f);
 	}
 	fputs("</tbody></table>\n", f);
-	free(idx);
 }
 
 static void suggestions(FILE *f, const struct report *r)
@@ -361,8 +360,8 @@ static void file_lists(FILE *f, const struct report *r, const struct report_view
 	fputs("<h2>Files per layer</h2><input class=\"filter\" placeholder=\"filter paths\">\n", f);
 	for (uint32_t k = 0; k < r->nlayers; k++) {
 		const struct report_layer *L = &r->layers[k];
-		size_t *idx, n = report_select_changes(L->changes, L->nchanges, v, &idx);
-		size_t show = n < LIST_MAX ? n : LIST_MAX;
+		const struct report_rows *rows = &v->sel->changes[k];
+		size_t n = rows->n, show = n < LIST_MAX ? n : LIST_MAX;
 
 		fprintf(f,
 			"<details id=\"layer-%u\" data-changes=\"%zu\"><summary>layer %u: ", k + 1,
@@ -374,7 +373,7 @@ static void file_lists(FILE *f, const struct report *r, const struct report_view
 		      "<th>path</th></tr></thead><tbody>\n",
 		      f);
 		for (size_t i = 0; i < show; i++) {
-			const struct report_change *c = &L->changes[idx[i]];
+			const struct report_change *c = &L->changes[rows->idx[i]];
 
 			fputs("<tr data-path=\"", f);
 			esc(f, c->path);
@@ -392,7 +391,6 @@ static void file_lists(FILE *f, const struct report *r, const struct report_view
 		if (show < n)
 			fprintf(f, "<p>%zu more not shown (use --layer %u).</p>", n - show, k + 1);
 		fputs("</details>\n", f);
-		free(idx);
 	}
 }
 
@@ -457,91 +455,4 @@ int report_html(FILE *f, const struct report *r, const struct report_view *v)
 	fprintf(f, "<p class=\"i\">layerfs-report %s</p>\n<script>\n%s</script>\n</body></html>\n",
 		PACKAGE_VERSION, js);
 	return ferror(f) ? -EIO : 0;
-}
-
-/* ---------------------------------------------------------------- listings */
-
-/* What qsort_r's comparators see: the order asked for and the rows. */
-struct order {
-	int sort;
-	const void *rows;
-};
-
-static int by_size_path(uint64_t a, uint64_t b, const char *pa, const char *pb)
-{
-	if (a != b)
-		return a < b ? 1 : -1;
-	return strcmp(pa, pb);
-}
-
-static int waste_cmp(const void *pa, const void *pb, void *arg)
-{
-	const struct order *o = arg;
-	const struct report_waste *a = (const struct report_waste *)o->rows + *(const size_t *)pa;
-	const struct report_waste *b = (const struct report_waste *)o->rows + *(const size_t *)pb;
-
-	switch (o->sort) {
-	case REPORT_SORT_PATH:
-		return strcmp(a->path, b->path);
-	case REPORT_SORT_LAYER:
-		if (a->stored != b->stored)
-			return a->stored < b->stored ? -1 : 1;
-		break;
-	case REPORT_SORT_CAUSE:
-		if (a->cause != b->cause)
-			return a->cause < b->cause ? -1 : 1;
-		break;
-	}
-	return by_size_path(a->bytes, b->bytes, a->path, b->path);
-}
-
-size_t report_select_waste(const struct report *r, const struct report_view *v, size_t **out)
-{
-	size_t *idx = lfs_xmalloc((r->nwaste ? r->nwaste : 1) * sizeof(*idx)), n = 0;
-	struct order o = {v->sort, r->waste};
-
-	for (size_t i = 0; i < r->nwaste; i++)
-		if (!r->waste[i].ignored && report_filter_match(v, r->waste[i].path))
-			idx[n++] = i;
-	qsort_r(idx, n, sizeof(*idx), waste_cmp, &o);
-	*out = idx;
-	return n;
-}
-
-/* A change weighs what it stores or what it hides, whichever is more. */
-static uint64_t change_size(const struct report_change *c)
-{
-	return c->bytes > c->hidden ? c->bytes : c->hidden;
-}
-
-static int change_cmp(const void *pa, const void *pb, void *arg)
-{
-	const struct order *o = arg;
-	const struct report_change *a = (const struct report_change *)o->rows + *(const size_t *)pa;
-	const struct report_change *b = (const struct report_change *)o->rows + *(const size_t *)pb;
-
-	switch (o->sort) {
-	case REPORT_SORT_PATH:
-		return strcmp(a->path, b->path);
-	case REPORT_SORT_CAUSE:
-	case REPORT_SORT_LAYER:
-		if (a->kind != b->kind)
-			return a->kind < b->kind ? -1 : 1;
-		break;
-	}
-	return by_size_path(change_size(a), change_size(b), a->path, b->path);
-}
-
-size_t report_select_changes(const struct report_change *ch, size_t nch,
-			     const struct report_view *v, size_t **out)
-{
-	size_t *idx = lfs_xmalloc((nch ? nch : 1) * sizeof(*idx)), n = 0;
-	struct order o = {v->sort, ch};
-
-	for (size_t i = 0; i < nch; i++)
-		if (report_filter_match(v, ch[i].path))
-			idx[n++] = i;
-	qsort_r(idx, n, sizeof(*idx), change_cmp, &o);
-	*out = idx;
-	return n;
 }

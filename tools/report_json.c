@@ -1,371 +1,18 @@
 /*
- * JSON in and out for layerfs-report (jansson): which instruction of the
- * image config's history made each layer (and the config's diff_ids), dive's
- * score computed as dive computes its JSON figures, and the --json report,
- * whose schema is tests/data/report.schema.json and the man page's JSON
- * section.
+ * The --json report (jansson), whose schema is tests/data/report.schema.json
+ * and the man page's JSON section.  A writer only: it reads struct report and
+ * the rows report_select.c chose, and formats.
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
-#include <limits.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <xxhash.h>
 
 #include "lfs.h"
 #include "report.h"
 
 #define SCHEMA_VERSION 1
-
-/*
- * "/bin/sh -c #(nop)  ADD file:.. in /" -> "ADD file:.. in /",
- * "|2 A=1 B=2 /bin/sh -c make" -> "RUN make", BuildKit's "RUN /bin/sh -c x
- * # buildkit" -> "RUN x"; runs of white space become one space.
- */
-static char *instruction(const char *cb)
-{
-	const char *s = cb;
-	char *out, *o;
-	size_t n;
-	int run = 0;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	if (*s == '|' && isdigit((unsigned char)s[1])) {
-		long args = strtol(s + 1, (char **)&s, 10);
-
-		for (long i = 0; i <= args && *s; i++) {
-			while (*s == ' ')
-				s++;
-			if (i < args)
-				while (*s && *s != ' ')
-					s++;
-		}
-	}
-	if (!strncmp(s, "RUN /bin/sh -c ", 15))
-		s += 4;
-	if (!strncmp(s, "/bin/sh -c ", 11)) {
-		s += 11;
-		while (*s == ' ')
-			s++;
-		if (!strncmp(s, "#(nop)", 6)) {
-			s += 6;
-			while (*s == ' ')
-				s++;
-		} else {
-			run = 1;
-		}
-	}
-	n = strlen(s);
-	if (n >= 11 && !strcmp(s + n - 11, " # buildkit"))
-		n -= 11;
-	out = o = lfs_xmalloc(n + 5);
-	if (run)
-		o = stpcpy(o, "RUN ");
-	for (size_t i = 0; i < n; i++) {
-		if (isspace((unsigned char)s[i])) {
-			if (o > out && o[-1] != ' ')
-				*o++ = ' ';
-			continue;
-		}
-		*o++ = s[i];
-	}
-	while (o > out && o[-1] == ' ')
-		o--;
-	*o = '\0';
-	return out;
-}
-
-static char *dup_string(json_t *obj, const char *key)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-
-	return s ? lfs_xstrdup(s) : NULL;
-}
-
-/*
- * History entries marked empty_layer (ENV, CMD, ...) made no layer; the
- * others match the layers in order, lowest first.
- */
-void report_history(struct report *r, const char *config, size_t len)
-{
-	json_error_t err;
-	json_t *root, *hist, *ids;
-	uint32_t k = 0;
-	size_t i;
-
-	if (!config)
-		return;
-	root = json_loadb(config, len, 0, &err);
-	if (!root) {
-		lfs_warn("image config: line %d: %s", err.line, err.text);
-		return;
-	}
-	/* OCI manifests name compressed blobs: the config knows the content. */
-	ids = json_object_get(json_object_get(root, "rootfs"), "diff_ids");
-	for (i = 0; i < json_array_size(ids) && i < r->nlayers; i++) {
-		const char *id = json_string_value(json_array_get(ids, i));
-
-		if (id && !r->layers[i].diff_id) {
-			r->layers[i].config_diff_id = lfs_xstrdup(id);
-			r->layers[i].diff_id = r->layers[i].config_diff_id;
-		}
-	}
-	hist = json_object_get(root, "history");
-	for (i = 0; i < json_array_size(hist); i++) {
-		json_t *h = json_array_get(hist, i);
-		struct report_layer *L;
-
-		if (json_is_true(json_object_get(h, "empty_layer")))
-			continue;
-		if (k >= r->nlayers) {
-			k++;
-			continue;
-		}
-		L = &r->layers[k++];
-		L->history_index = (int)i;
-		L->created_by = dup_string(h, "created_by");
-		L->comment = dup_string(h, "comment");
-		if (L->created_by)
-			L->instruction = instruction(L->created_by);
-	}
-	if (json_array_size(hist) && k != r->nlayers) {
-		lfs_warn("the image config's history lists %u layers, the image has %u: "
-			 "instructions may be attributed to the wrong layers",
-			 k, r->nlayers);
-	}
-	json_decref(root);
-}
-
-/* ---------------------------------------------------------------- dive's score */
-
-/*
- * dive's efficiency, computed the way dive computes it, to print beside
- * ours: every leaf of every layer's tree (files, whiteouts, empty
- * directories) in dive's visiting order, adding its size to its path's
- * total; a whiteout of a directory weighs the directory below it in dive's
- * own stacking (which knows whiteouts, not opaque directories), and a
- * whiteout of a path missing below ends dive's reading of that layer.
- */
-struct dpath {
-	const char *path;
-	uint32_t len, count;
-	uint64_t cum, min;
-	const struct lfs_node *last; /* the latest copy, NULL after a whiteout */
-};
-
-struct dive {
-	struct report *r;
-	uint32_t k;
-	int (*first_name)(void *arg, const struct lfs_node *n);
-	void *arg;
-	struct dpath *slots;
-	size_t cap, used;
-	struct lfs_node *view;
-	uint64_t visited;
-	char path[PATH_MAX * 2];
-};
-
-static struct dpath *dpath_get(struct dive *d, size_t len)
-{
-	size_t i, mask;
-
-	if ((d->used + 1) * 2 > d->cap) {
-		struct dpath *old = d->slots;
-		size_t ocap = d->cap;
-
-		d->cap = ocap ? ocap * 2 : 1024;
-		d->slots = lfs_xcalloc(d->cap, sizeof(*d->slots));
-		for (size_t j = 0; j < ocap; j++) {
-			if (!old[j].path)
-				continue;
-			for (i = XXH3_64bits(old[j].path, old[j].len) & (d->cap - 1);
-			     d->slots[i].path; i = (i + 1) & (d->cap - 1))
-				;
-			d->slots[i] = old[j];
-		}
-		free(old);
-	}
-	mask = d->cap - 1;
-	for (i = XXH3_64bits(d->path, len) & mask; d->slots[i].path; i = (i + 1) & mask)
-		if (d->slots[i].len == len && !memcmp(d->slots[i].path, d->path, len))
-			return &d->slots[i];
-	d->slots[i].path = lfs_arena_strndup(d->r->arena, d->path, len);
-	d->slots[i].len = (uint32_t)len;
-	d->used++;
-	return &d->slots[i];
-}
-
-static size_t push_name(char *buf, size_t plen, const char *name, uint32_t len)
-{
-	buf[plen] = '/';
-	memcpy(buf + plen + 1, name, len);
-	buf[plen + 1 + len] = '\0';
-	return plen + 1 + len;
-}
-
-static uint64_t subtree_size(const struct lfs_node *n)
-{
-	uint64_t s = 0;
-
-	if (!n->dir)
-		return S_ISREG(n->mode) ? n->size : 0;
-	for (uint32_t i = 0; i < n->dir->n; i++)
-		if (n->dir->ents[i].node)
-			s += subtree_size(n->dir->ents[i].node);
-	return s;
-}
-
-/* One leaf; returns 1 where dive stops reading the layer. */
-static int dive_leaf(struct dive *d, const struct lfs_node *c, size_t plen)
-{
-	uint64_t size = 0;
-	struct dpath *p;
-
-	if (c->flags & LFS_NF_WHITEOUT) {
-		const struct lfs_node *below = lfs_node_walk(d->view, d->path + 1);
-
-		if (!below) {
-			d->r->layers[d->k].dive_stop =
-			    lfs_arena_strndup(d->r->arena, d->path, plen);
-			d->r->dive.layers_stopped++;
-			return 1;
-		}
-		size = below->dir ? subtree_size(below) : 0;
-	} else if (S_ISREG(c->mode) && d->first_name(d->arg, c)) {
-		size = c->size;
-	}
-	d->visited++;
-	p = dpath_get(d, plen);
-	if (!p->count || size < p->min)
-		p->min = size;
-	p->cum += size;
-	p->count++;
-	p->last = c->flags & LFS_NF_WHITEOUT ? NULL : c;
-	return 0;
-}
-
-struct dkey {
-	const struct lfs_dirent *e;
-	char name[NAME_MAX + 5]; /* as dive sorts it: whiteouts keep ".wh." */
-};
-
-static int dkey_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct dkey *)a)->name, ((const struct dkey *)b)->name);
-}
-
-/* dive's VisitDepthChildFirst, leaves only, children by name. */
-static int dive_visit(struct dive *d, const struct lfs_node *l, size_t plen)
-{
-	struct dkey *keys = lfs_xmalloc((l->dir->n ? l->dir->n : 1) * sizeof(*keys));
-	uint32_t n = 0;
-	int stop = 0;
-
-	for (uint32_t i = 0; i < l->dir->n; i++) {
-		const struct lfs_dirent *e = &l->dir->ents[i];
-
-		if (!e->node)
-			continue;
-		keys[n].e = e;
-		snprintf(keys[n++].name, sizeof(keys->name), "%s%.*s",
-			 e->node->flags & LFS_NF_WHITEOUT ? ".wh." : "", (int)e->len, e->name);
-	}
-	qsort(keys, n, sizeof(*keys), dkey_cmp);
-	for (uint32_t i = 0; i < n && !stop; i++) {
-		const struct lfs_node *c = keys[i].e->node;
-		size_t p2 = push_name(d->path, plen, keys[i].e->name, keys[i].e->len);
-
-		stop = c->dir && c->dir->live ? dive_visit(d, c, p2) : dive_leaf(d, c, p2);
-		d->path[plen] = '\0';
-	}
-	free(keys);
-	return stop;
-}
-
-static uint64_t count_leaves(const struct lfs_node *l)
-{
-	uint64_t n = 0;
-
-	for (uint32_t i = 0; i < l->dir->n; i++) {
-		const struct lfs_node *c = l->dir->ents[i].node;
-
-		if (c)
-			n += c->dir && c->dir->live ? count_leaves(c) : 1;
-	}
-	return n;
-}
-
-/* dive stacks layers with whiteouts only: opaque markers are dropped. */
-static void dive_apply(struct dive *d, struct lfs_node *g, const struct lfs_node *l)
-{
-	for (uint32_t i = 0; i < l->dir->n; i++) {
-		const struct lfs_dirent *e = &l->dir->ents[i];
-		const struct lfs_node *c = e->node;
-		struct lfs_node *old;
-
-		if (!c)
-			continue;
-		if (c->flags & LFS_NF_WHITEOUT) {
-			lfs_dir_remove(g, e->name, e->len);
-		} else if (!c->dir) {
-			lfs_dir_set(g, e->name, e->len, (struct lfs_node *)c);
-		} else {
-			old = lfs_dir_lookup(g, e->name, e->len);
-			if (!old || !old->dir) {
-				old = lfs_dir_new(d->r->arena, g);
-				lfs_dir_set(g, e->name, e->len, old);
-			}
-			dive_apply(d, old, c);
-		}
-	}
-}
-
-void report_dive(struct report *r, int (*first_name)(void *arg, const struct lfs_node *n),
-		 void *arg)
-{
-	struct dive *d = lfs_xcalloc(1, sizeof(*d));
-	uint64_t sum_min = 0, sum_cum = 0;
-
-	d->r = r;
-	d->first_name = first_name;
-	d->arg = arg;
-	d->view = lfs_dir_new(r->arena, NULL);
-	for (uint32_t k = 0; k < r->nlayers; k++) {
-		const struct lfs_node *root = r->core->layers[k]->root;
-
-		d->k = k;
-		d->visited = 0;
-		d->path[0] = '\0';
-		if (dive_visit(d, root, 0))
-			r->layers[k].dive_skipped = count_leaves(root) - d->visited;
-		dive_apply(d, d->view, root);
-	}
-	for (size_t i = 0; i < d->cap; i++) {
-		const struct dpath *p = &d->slots[i];
-
-		if (!p->path)
-			continue;
-		sum_min += p->min;
-		sum_cum += p->cum;
-		if (p->count < 2)
-			continue;
-		/* dive calls every copy waste, also the one the image shows */
-		r->dive.wasted += p->cum;
-		if (p->last && S_ISREG(p->last->mode) &&
-		    lfs_node_walk(r->core->tree->root, p->path + 1) == p->last)
-			r->dive.kept_copy_bytes += p->last->size;
-	}
-	r->dive.efficiency = sum_cum ? (double)sum_min / (double)sum_cum : 1.0;
-	free(d->slots);
-	free(d);
-}
-
-/* ---------------------------------------------------------------- writing */
 
 static json_t *jstr(const char *s)
 {
@@ -426,16 +73,14 @@ static json_t *jchange(const struct report_change *c)
 	return o;
 }
 
-static json_t *jchanges(const struct report_change *ch, size_t n, const struct report_view *v,
+static json_t *jchanges(const struct report_change *ch, const struct report_rows *rows,
 			size_t limit)
 {
-	size_t *idx, m = report_select_changes(ch, n, v, &idx);
 	json_t *a = json_array();
 
-	for (size_t i = 0; i < m && (!limit || i < limit); i++)
-		json_array_append_new(a, jchange(&ch[idx[i]]));
-	free(idx);
-	return json_pack("{s:o, s:o}", "count", juint(m), "paths", a);
+	for (size_t i = 0; i < rows->n && (!limit || i < limit); i++)
+		json_array_append_new(a, jchange(&ch[rows->idx[i]]));
+	return json_pack("{s:o, s:o}", "count", juint(rows->n), "paths", a);
 }
 
 static json_t *jlayer(const struct report *r, uint32_t k, const struct report_view *v)
@@ -477,7 +122,7 @@ static json_t *jlayer(const struct report *r, uint32_t k, const struct report_vi
 	json_object_set_new(o, "hides_by_cause", jcauses(L->hides_by_cause));
 	if (v->layer == (int)k)
 		json_object_set_new(o, "changes",
-				    jchanges(L->changes, L->nchanges, v, v->top_changes));
+				    jchanges(L->changes, &v->sel->changes[k], v->top_changes));
 	return o;
 }
 
@@ -534,11 +179,11 @@ static json_t *jdive(const struct report *r)
 
 static json_t *jwasted(const struct report *r, const struct report_view *v)
 {
-	size_t *idx, n = report_select_waste(r, v, &idx);
+	const struct report_rows *rows = &v->sel->waste;
 	json_t *a = json_array();
 
-	for (size_t i = 0; i < n && (!v->top || i < v->top); i++) {
-		const struct report_waste *w = &r->waste[idx[i]];
+	for (size_t i = 0; i < rows->n && (!v->top || i < v->top); i++) {
+		const struct report_waste *w = &r->waste[rows->idx[i]];
 
 		json_array_append_new(
 		    a, json_pack(
@@ -549,27 +194,18 @@ static json_t *jwasted(const struct report *r, const struct report_view *v)
 			   (json_int_t)w->hidden_by + 1, "created_by", jstr(instr(r, w->stored)),
 			   "hidden_by", jstr(instr(r, w->hidden_by))));
 	}
-	free(idx);
-	return json_pack("{s:o, s:o}", "count", juint(n), "paths", a);
+	return json_pack("{s:o, s:o}", "count", juint(rows->n), "paths", a);
 }
 
 static json_t *jdups(const struct report *r, const struct report_view *v)
 {
 	json_t *a = json_array();
-	size_t shown = 0;
 
-	for (size_t i = 0; i < r->ndups && (!v->top || shown < v->top); i++) {
-		const struct report_dup *d = &r->dups[i];
+	for (size_t i = 0; i < v->sel->dups.n && (!v->top || i < v->top); i++) {
+		const struct report_dup *d = &r->dups[v->sel->dups.idx[i]];
 		json_t *copies = json_array();
 		char hex[40];
-		int match = 0;
 
-		for (uint32_t j = 0; j < d->ncopies; j++)
-			match |= report_filter_match(v, d->copies[j].path);
-		if (!match) {
-			json_decref(copies);
-			continue;
-		}
 		for (uint32_t j = 0; j < d->ncopies; j++)
 			json_array_append_new(copies, json_pack("{s:o, s:I, s:b}", "path",
 								jpath(d->copies[j].path), "layer",
@@ -583,7 +219,6 @@ static json_t *jdups(const struct report *r, const struct report_view *v)
 				 "layers", (json_int_t)d->nlayers, "redundant_bytes",
 				 juint(d->redundant), "stored_redundant_bytes",
 				 juint(d->stored_redundant), "copies", copies));
-		shown++;
 	}
 	return json_pack("{s:o, s:o, s:o, s:o}", "groups", juint(r->totals.dup_groups),
 			 "visible_redundant_bytes", juint(r->totals.dup_visible_redundant),
@@ -692,7 +327,7 @@ static json_t *jcompare(const struct report *b, const struct report_view *v)
 		      (json_int_t)b->totals.wasted_bytes - (json_int_t)a->totals.wasted_bytes,
 		      "efficiency", b->totals.efficiency - a->totals.efficiency));
 	{
-		json_t *files = jchanges(cmp->files, cmp->nfiles, v, v->top);
+		json_t *files = jchanges(cmp->files, &v->sel->cmp_files, v->top);
 
 		json_object_set_new(files, "added", jcount(&cmp->added));
 		json_object_set_new(files, "deleted", jcount(&cmp->removed));

@@ -1,7 +1,7 @@
 /*
- * layerfs-report: options, the --fail-if gates, --filter, and the run
- * itself: open the image(s) with the core (layers indexed in parallel, every
- * file's content hashed), analyse, write.  The globs are in report_glob.c.
+ * layerfs-report: options, the --fail-if gates, and the run itself: open the
+ * image(s) with the core (layers indexed in parallel, every file's content
+ * hashed), analyse, suggest, select the rows to list, write.
  *
  * Exit status: 0 fine, 1 bad input or an I/O error, 2 a --fail-if gate
  * holds, 64 bad usage (EX_USAGE: 2 is taken by the gates).
@@ -567,6 +567,7 @@ int main(int argc, char **argv)
 	struct lfs_core *ca = NULL, *cb = NULL;
 	struct report ra = {0}, rb = {0}, *r = &ra;
 	struct report_compare cmp = {0};
+	struct report_selection sel = {0};
 	struct report_gate *gates = NULL;
 	double t0 = now(), t_open = 0;
 	int first, rc, ret = 1, violated;
@@ -619,6 +620,8 @@ int main(int argc, char **argv)
 			   ? isatty(STDOUT_FILENO) && !(getenv("NO_COLOR") && *getenv("NO_COLOR"))
 			   : o.color;
 	violated = eval_gates(r, &o.view);
+	report_select(&sel, r, &o.view);
+	o.view.sel = &sel;
 	if (o.html && write_html(o.html, r, &o.view) < 0)
 		goto out;
 	rc = 0;
@@ -639,6 +642,7 @@ int main(int argc, char **argv)
 			t_open, now() - t0 - t_open);
 	ret = violated ? EXIT_GATE : 0;
 out:
+	report_selection_free(&sel);
 	report_compare_free(&cmp);
 	report_free(&rb);
 	report_free(&ra);
@@ -649,14 +653,4 @@ out:
 	free(o.ignore);
 	free(o.gates);
 	return ret;
-}
-
-int report_filter_match(const struct report_view *v, const char *path)
-{
-	if (!v->nfilter)
-		return 1;
-	for (size_t i = 0; i < v->nfilter; i++)
-		if (report_glob_match(v->filter[i], path))
-			return 1;
-	return 0;
 }

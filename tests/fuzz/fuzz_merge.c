@@ -15,7 +15,11 @@
  *   - the merge is observed by layerfs-report's books (report_events.c): the
  *     files they see visible are exactly the tree's, with as many names, and
  *     for every layer stored = visible + wasted, stored being the distinct
- *     files of the layer's tree and those it superseded itself.
+ *     files of the layer's tree and those it superseded itself;
+ *   - and by dive's tally (report_dive.c): dive's own view, built once an
+ *     opaque directory hid something, is what the lookup above shows with
+ *     the opaque markers ignored (dive does not read them); its efficiency
+ *     is a ratio.
  */
 #include "config.h"
 
@@ -65,10 +69,10 @@ static void push(struct queue *q, const struct part *p)
  * a directory (NULL, with its parts in SUB), or nothing (NULL, SUB empty).
  * The lookup goes down the layers: a whiteout ends it, a non-directory ends
  * it (shown only if no directory was found above it), an opaque directory
- * is the last part.
+ * is the last part (unless OPAQUE is false: dive reads no opaque markers).
  */
-static const struct lfs_node *resolve(const struct part *p, const char *name, uint32_t len,
-				      struct part *sub)
+static const struct lfs_node *resolve_as(const struct part *p, const char *name, uint32_t len,
+					 struct part *sub, bool opaque)
 {
 	sub->nd = 0;
 	for (uint32_t j = 0; j < p->nd; j++) {
@@ -81,10 +85,16 @@ static const struct lfs_node *resolve(const struct part *p, const char *name, ui
 		if (!e->dir)
 			return sub->nd ? NULL : e;
 		sub->d[sub->nd++] = e;
-		if (e->flags & LFS_NF_OPAQUE)
+		if (opaque && (e->flags & LFS_NF_OPAQUE))
 			break;
 	}
 	return NULL;
+}
+
+static const struct lfs_node *resolve(const struct part *p, const char *name, uint32_t len,
+				      struct part *sub)
+{
+	return resolve_as(p, name, len, sub, true);
 }
 
 /* Whether every part of a directory is one its layer only implies. */
@@ -315,6 +325,57 @@ static void check_report(struct lfs_tree *t, struct report_acct *x, struct lfs_l
 	free(names);
 }
 
+/* The books and dive's tally both watch the merge, as in layerfs-report. */
+struct watchers {
+	struct report_acct *books;
+	const struct lfs_merge_observer *dive;
+};
+
+static void tee(void *arg, const struct lfs_merge_event *ev)
+{
+	const struct watchers *w = arg;
+
+	w->books->obs.event(w->books->obs.arg, ev);
+	w->dive->event(w->dive->arg, ev);
+}
+
+/*
+ * Directory V of dive's view shows what the layers' parts P show when their
+ * opaque markers are read as dive reads them (not at all): each name the
+ * lookup finds, the very node for non-directories, and nothing else.
+ */
+static void check_dive_dir(const struct lfs_node *v, const struct part *p)
+{
+	struct part sub;
+
+	for (uint32_t i = 0; i < v->dir->n; i++) {
+		const struct lfs_dirent *e = &v->dir->ents[i];
+		const struct lfs_node *want;
+
+		if (!e->node)
+			continue;
+		want = resolve_as(p, e->name, e->len, &sub, false);
+		if (want ? e->node != want : !sub.nd || !e->node->dir)
+			fuzz_fail("dive's view: '%.*s' is not what the layers show without their "
+				  "opaque markers",
+				  (int)e->len, e->name);
+		if (!want)
+			check_dive_dir(e->node, &sub);
+	}
+	for (uint32_t j = 0; j < p->nd; j++) {
+		const struct lfs_dir *d = p->d[j]->dir;
+
+		for (uint32_t i = 0; i < d->n; i++) {
+			const struct lfs_dirent *e = &d->ents[i];
+
+			if (!e->node || lfs_dir_lookup(v, e->name, e->len))
+				continue;
+			if (resolve_as(p, e->name, e->len, &sub, false) || sub.nd)
+				fuzz_fail("dive's view: '%.*s' is missing", (int)e->len, e->name);
+		}
+	}
+}
+
 /* A (copied merge) and B (taken merge) show the same names, nodes and metadata. */
 static void same_dir(const struct lfs_node *a, const struct lfs_node *b)
 {
@@ -409,17 +470,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (indexed == n) {
 		struct report r = {.nlayers = n, .arena = lfs_arena_new()};
 		struct report_acct *x = lfs_xmalloc(sizeof(*x));
+		struct report_dive_acct *dive;
+		struct watchers w;
+		const struct lfs_merge_observer obs = {tee, &w};
 
 		r.layers = lfs_xcalloc(n, sizeof(*r.layers));
 		report_acct_init(x, &r);
+		dive = report_dive_new(&r, layers);
+		w = (struct watchers){x, report_dive_observer(dive)};
 		t = lfs_tree_new();
 		for (uint32_t i = 0; i < n; i++) {
 			report_acct_layer(x, i, layers[i], 1);
-			lfs_tree_apply_observed(t, layers[i]->root, &x->obs);
+			lfs_tree_apply_observed(t, layers[i]->root, &obs);
+			report_dive_layer(dive, i);
 		}
 		lfs_tree_freeze(t);
 		check_tree(t, layers, n);
 		check_report(t, x, layers, n);
+		if (report_dive_view(dive)) {
+			struct part root = {0};
+
+			for (uint32_t i = n; i-- > 0;)
+				root.d[root.nd++] = layers[i]->root;
+			check_dive_dir(report_dive_view(dive), &root);
+		}
+		report_dive_finish(dive, t->root);
+		if (!(r.dive.efficiency >= 0 && r.dive.efficiency <= 1))
+			fuzz_fail("dive's efficiency %g", r.dive.efficiency);
 		for (uint32_t i = 0; i < n; i++)
 			free(r.layers[i].changes);
 		free(r.layers);

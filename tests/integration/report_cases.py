@@ -275,6 +275,33 @@ def check_dive(r, tmp):
     check(abs(doc["totals"]["efficiency"] - (1 - 10000 / 11600)) < 1e-9, "efficiency")
 
 
+def check_dive_opaque(r, tmp):
+    """dive reads layers without their opaque markers: what an opaque directory
+    hid is still below in dive's view.  A whiteout of it is no stop for dive,
+    and a whiteout of a directory above it weighs it too."""
+    f = lambda p, n, s: Entry("file", p, data=blob(n, s))  # noqa: E731
+    d = lambda p: Entry("dir", p)  # noqa: E731
+    wh = lambda p: Entry("whiteout", p)  # noqa: E731
+    layers = [[d("opt"), d("opt/app"), f("opt/app/x", 6000, "x"), f("opt/app/y", 7000, "y"),
+               f("opt/keep", 100, "k"), d("opt/app/sub"), f("opt/app/sub/s", 300, "s")],
+              [d("opt/app"), Entry("opaque", "opt/app"), f("opt/app/z", 800, "z"),
+               wh("opt/app/y"), d("opt/app/sub"), f("opt/app/sub/t", 50, "t")],
+              [wh("opt/app/x"), f("zz", 10, "zz"), wh("opt/app/sub/s")],
+              [wh("opt"), f("a", 5, "a")]]
+    src = build(tmp, "dive-opaque.tar", layers, history=[("l%d" % i, False) for i in range(4)])
+    doc = r.json(["--top", "0"] + src)
+    # dive per path (cum, min): x, y and s (6000+0, 0), (7000+0, 0), (300+0, 0):
+    # their whiteouts find them below (layer 2's opaque app is plain to dive)
+    # and weigh 0 as files; keep 100, t 50, z 800, zz 10 (read: no stop at
+    # .wh.x), a 5, and the whiteout of /opt weighs what dive still has
+    # there: keep + app/z + app/sub/t = 950.
+    eq(doc["dive"]["differences"]["stopped_layers"], [], "dive under opaque: no stop")
+    eq(doc["dive"]["wasted_bytes"], 6000 + 7000 + 300, "dive under opaque: wasted")
+    cum = 6000 + 7000 + 300 + 100 + 50 + 800 + 10 + 5 + 950
+    check(abs(doc["dive"]["efficiency"] - (100 + 50 + 800 + 10 + 5 + 950) / cum) < 1e-9,
+          "dive under opaque: efficiency %r" % doc["dive"]["efficiency"])
+
+
 def check_regressions(r, tmp):
     """Two classes of input the report once read differently from the mount.
 
@@ -494,6 +521,7 @@ def main():
     src = build(args.tmp, "main.tar", main_entries())
     steps = [("main image", lambda: check_main(r.json(["--top", "0"] + src))),
              ("dive", lambda: check_dive(r, args.tmp)),
+             ("dive under opaque", lambda: check_dive_opaque(r, args.tmp)),
              ("regressions", lambda: check_regressions(r, args.tmp)),
              ("gates", lambda: check_gates(r, src)),
              ("listings", lambda: check_listings(r, src)),
