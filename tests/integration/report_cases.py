@@ -517,7 +517,7 @@ def main():
     args = ap.parse_args()
     r = Runner(args.report, args.schema)
     # the validator must be able to fail
-    check(validate({"schema_version": 2}, r.schema), "validator accepted a bad document")
+    check(validate({"schema_version": 1}, r.schema), "validator accepted a bad document")
     src = build(args.tmp, "main.tar", main_entries())
     steps = [("main image", lambda: check_main(r.json(["--top", "0"] + src))),
              ("dive", lambda: check_dive(r, args.tmp)),
