@@ -39,6 +39,12 @@ struct lfs_core {
 	uint32_t cached; /* layers loaded from the persistent index */
 };
 
+/* The image config, parsed (NULL for layer files given alone). */
+static inline const struct lfs_image_config *lfs_core_config(const struct lfs_core *c)
+{
+	return c->img->cfg;
+}
+
 int lfs_core_open(struct lfs_core **out, char *const *sources, size_t nsources,
 		  const struct lfs_core_opts *opts);
 void lfs_core_free(struct lfs_core *c);

@@ -331,17 +331,17 @@ static int oci_select(const struct lfs_src *s, const struct lfs_index *x,
 }
 
 static int parse_config(const struct lfs_src *s, const char *rel, const char *buf, size_t len,
-			size_t nlayers, struct lfs_config *c)
+			size_t nlayers, struct lfs_image_config *c)
 {
 	char what[LFS_ERRMAX];
 	int ret;
 
 	snprintf(what, sizeof(what), "%s: %s", s->path, rel);
 	ret = lfs_json_config(buf, len, what, c);
-	if (!ret && c->ndiff != nlayers) {
+	if (!ret && c->diff_ids.n != nlayers) {
 		lfs_err_set("%s: rootfs.diff_ids lists %zu layers, but the manifest %zu", what,
-			    c->ndiff, nlayers);
-		lfs_config_clear(c);
+			    c->diff_ids.n, nlayers);
+		lfs_image_config_clear(c);
 		ret = -EINVAL;
 	}
 	return ret;
@@ -364,7 +364,7 @@ static int oci_open(struct lfs_image *img, const struct lfs_src *s, const struct
 {
 	struct lfs_docker_manifest dm = {0};
 	struct lfs_manifest m = {0};
-	struct lfs_config c = {0};
+	struct lfs_image_config c = {0};
 	struct lfs_index x = {0};
 	char what[LFS_ERRMAX], rel[REL_MAX];
 	const char *ref = NULL;
@@ -437,8 +437,11 @@ static int oci_open(struct lfs_image *img, const struct lfs_src *s, const struct
 			goto out;
 		}
 	}
+	img->cfg = lfs_xmalloc(sizeof(*img->cfg));
+	*img->cfg = c;
+	memset(&c, 0, sizeof(c));
 out:
-	lfs_config_clear(&c);
+	lfs_image_config_clear(&c);
 	lfs_manifest_clear(&m);
 	lfs_docker_manifest_clear(&dm);
 	lfs_index_clear(&x);
@@ -525,7 +528,7 @@ static int docker_open(struct lfs_image *img, const struct lfs_src *s,
 {
 	struct lfs_docker_manifest dm = {0};
 	const struct lfs_docker_image *di;
-	struct lfs_config c = {0};
+	struct lfs_image_config c = {0};
 	char what[LFS_ERRMAX], sum[72];
 	const char *ref = NULL;
 	char *buf, *id = NULL;
@@ -570,7 +573,7 @@ static int docker_open(struct lfs_image *img, const struct lfs_src *s,
 		if (ret < 0)
 			goto out;
 		img->nlayers++;
-		l->diff_id = lfs_xstrdup(c.diff_ids[i]);
+		l->diff_id = lfs_xstrdup(c.diff_ids.v[i]);
 		if (!strncmp(di->layers[i], "blobs/sha256/", 13)) {
 			l->digest = lfs_xmalloc(72);
 			snprintf(l->digest, 72, "sha256:%s", di->layers[i] + 13);
@@ -580,9 +583,12 @@ static int docker_open(struct lfs_image *img, const struct lfs_src *s,
 			}
 		}
 	}
+	img->cfg = lfs_xmalloc(sizeof(*img->cfg));
+	*img->cfg = c;
+	memset(&c, 0, sizeof(c));
 out:
 	free(id);
-	lfs_config_clear(&c);
+	lfs_image_config_clear(&c);
 	lfs_docker_manifest_clear(&dm);
 	return ret;
 }
@@ -768,6 +774,9 @@ void lfs_image_free(struct lfs_image *img)
 	}
 	free(img->layers);
 	free(img->config);
+	if (img->cfg)
+		lfs_image_config_clear(img->cfg);
+	free(img->cfg);
 	free(img->manifest_digest);
 	free(img->ref);
 	free(img);

@@ -26,14 +26,75 @@ struct lfs_layer_desc {
 	char *media_type; /* from the manifest, or NULL */
 };
 
+/* A list of strings of the image config: NULL-terminated V, or NULL when absent. */
+struct lfs_image_strv {
+	char **v;
+	size_t n;
+};
+
+/* One entry of the config's history (a field absent or not a string: NULL). */
+struct lfs_image_history {
+	char *created;
+	char *created_by;
+	char *comment;
+	int empty_layer; /* "empty_layer": true (anything else: 0) */
+};
+
+struct lfs_image_label {
+	char *key, *value;
+};
+
+/*
+ * Fields of lfs_image_config.bad: present in the config with the wrong type,
+ * so left empty.  Only the tools that use a field care (layerfs-chroot
+ * refuses a bad Entrypoint); the image stays readable for the others.
+ */
+enum {
+	LFS_CONFIG_ENTRYPOINT = 1 << 0,
+	LFS_CONFIG_CMD = 1 << 1,
+	LFS_CONFIG_ENV = 1 << 2,
+	LFS_CONFIG_WORKING_DIR = 1 << 3,
+	LFS_CONFIG_USER = 1 << 4,
+	LFS_CONFIG_LABELS = 1 << 5,
+	LFS_CONFIG_EXPOSED_PORTS = 1 << 6,
+	LFS_CONFIG_HISTORY = 1 << 7, /* an entry, or a field of one */
+};
+
+/*
+ * The image config, parsed once when the image is opened (image_config.c).
+ * What the layers depend on is strict and fails the open: rootfs and its
+ * diff_ids, and the types of os, architecture, variant, config and
+ * history.  The rest (config.Entrypoint and its like, the history's
+ * entries) is taken as far as it is well-typed, the rest flagged in BAD.
+ */
+struct lfs_image_config {
+	char *os, *architecture, *variant; /* NULL when absent */
+	/* config.Entrypoint and config.Cmd; a plain string (the shell form) is one word and *_shell
+	 */
+	struct lfs_image_strv entrypoint, cmd;
+	int entrypoint_shell, cmd_shell;
+	struct lfs_image_strv env;	/* config.Env, as written ("K=V", not checked) */
+	char *working_dir, *user;	/* NULL when absent or null; may be "" */
+	struct lfs_image_label *labels; /* config.Labels with string values, in order */
+	size_t nlabels;
+	struct lfs_image_strv exposed_ports; /* the keys of config.ExposedPorts ("80/tcp") */
+	struct lfs_image_history *history;
+	size_t nhistory;
+	struct lfs_image_strv diff_ids; /* rootfs.diff_ids: well-formed digests */
+	unsigned bad;			/* LFS_CONFIG_* */
+};
+
+void lfs_image_config_clear(struct lfs_image_config *c);
+
 struct lfs_image {
 	enum lfs_image_kind kind;
 	size_t nlayers;
 	struct lfs_layer_desc *layers; /* lowest first */
 	char *config;		       /* image config JSON (NUL-terminated), or NULL */
 	size_t config_len;
-	char *manifest_digest; /* "sha256:..." of the chosen manifest, or NULL */
-	char *ref;	       /* the tag / ref name chosen, or NULL */
+	struct lfs_image_config *cfg; /* the config parsed, or NULL without one */
+	char *manifest_digest;	      /* "sha256:..." of the chosen manifest, or NULL */
+	char *ref;		      /* the tag / ref name chosen, or NULL */
 };
 
 struct lfs_image_opts {

@@ -1,10 +1,11 @@
 /*
  * Private interface shared by image.c (selection of the image and its
  * layers), image_json.c (strict parsing of the image JSON documents and of
- * platforms), classify.c (telling image archives from layers) and
- * tarmembers.c (the member table of an uncompressed image archive, and file
- * access common to archives and layout directories).  The buffer-based parsers and
- * lfs_tarmembers_open are meant as fuzzing entry points too.
+ * platforms), image_config.c (the image config), classify.c (telling image
+ * archives from layers) and tarmembers.c (the member table of an
+ * uncompressed image archive, and file access common to archives and layout
+ * directories).  The buffer-based parsers and lfs_tarmembers_open are meant
+ * as fuzzing entry points too.
  */
 #ifndef LFS_IMAGE_INT_H
 #define LFS_IMAGE_INT_H
@@ -12,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "image.h"
 
@@ -98,11 +101,6 @@ struct lfs_docker_manifest {
 	struct lfs_docker_image *img;
 };
 
-struct lfs_config {
-	size_t ndiff;
-	char **diff_ids;
-};
-
 enum lfs_doc_kind {
 	LFS_DOC_INDEX = 1,
 	LFS_DOC_MANIFEST,
@@ -117,7 +115,34 @@ int lfs_json_layout(const char *buf, size_t len, const char *what);
 int lfs_json_index(const char *buf, size_t len, const char *what, struct lfs_index *out);
 int lfs_json_manifest(const char *buf, size_t len, const char *what, struct lfs_manifest *out);
 int lfs_json_docker(const char *buf, size_t len, const char *what, struct lfs_docker_manifest *out);
-int lfs_json_config(const char *buf, size_t len, const char *what, struct lfs_config *out);
+/* The image config (image_config.c); see struct lfs_image_config for what is strict. */
+int lfs_json_config(const char *buf, size_t len, const char *what, struct lfs_image_config *out);
+/*
+ * Helpers of the strict parsers, shared by image_json.c and image_config.c.
+ * WHAT names the document, CTX the object ("" at the top level, else
+ * "rootfs"); messages name the field ("rootfs.diff_ids[2]").
+ */
+#define LFS_JSON_FIELD_MAX 128
+int lfs_json_bad(int err, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* "an object", "a string", ... */
+const char *lfs_json_type_name(const json_t *j);
+/* A field name for messages into BUF, cut to fit. */
+const char *lfs_json_fname(char buf[LFS_JSON_FIELD_MAX], const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Parse BUF (at most LFS_JSON_MAX bytes, no duplicate keys) into a WANT. */
+int lfs_json_load(json_t **out, const char *buf, size_t len, const char *what, json_type want);
+/* J is a string: *out gets it. */
+int lfs_json_str_value(const json_t *j, const char *what, const char *name, const char **out);
+/* String member KEY of OBJ copied to *out; NULL when absent (unless REQUIRED). */
+int lfs_json_get_str(const json_t *obj, const char *key, bool required, const char *what,
+		     const char *ctx, char **out);
+/* Member KEY of OBJ is absent (*out NULL; an error when REQUIRED) or of TYPE. */
+int lfs_json_get_typed(const json_t *obj, const char *key, json_type type, bool required,
+		       const char *what, const char *ctx, json_t **out);
+/* D is a well-formed digest; NAME is its field. */
+int lfs_json_check_digest(const char *d, const char *what, const char *name);
+
 /*
  * What a descriptor of this media type points at: an index (manifest list)
  * or an image manifest.  -ENOTSUP (message set) for anything else.
@@ -131,7 +156,6 @@ int lfs_json_member_path(char *path);
 void lfs_index_clear(struct lfs_index *x);
 void lfs_manifest_clear(struct lfs_manifest *m);
 void lfs_docker_manifest_clear(struct lfs_docker_manifest *d);
-void lfs_config_clear(struct lfs_config *c);
 
 /*
  * Member table of an uncompressed tarball: built in one pass that seeks

@@ -1,7 +1,8 @@
 /*
  * Strict parsing of the JSON documents of an image: the OCI layout marker,
  * index.json / image index / docker manifest list, image manifests (OCI and
- * docker v2), docker-save manifest.json, and the image config.  Every field
+ * docker v2) and docker-save manifest.json (the image config is in
+ * image_config.c, with the helpers shared from here).  Every field
  * we use is type-checked, and every digest is checked for form before it
  * can become part of a path.  Platforms (the values of "platform" objects,
  * --platform, and this machine's) are parsed and compared here too.
@@ -18,9 +19,6 @@
 #include "lfs.h"
 #include "image_int.h"
 
-/* Room for a field name like "manifests[12].platform.architecture". */
-#define FIELD_MAX 128
-
 static const char *const layer_types[] = {
     "application/vnd.oci.image.layer.v1.tar",
     "application/vnd.oci.image.layer.v1.tar+gzip",
@@ -32,10 +30,7 @@ static const char *const layer_types[] = {
     "application/vnd.docker.image.rootfs.diff.tar",
 };
 
-static int bad(int err, const char *what, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int bad(int err, const char *what, const char *fmt, ...)
+int lfs_json_bad(int err, const char *what, const char *fmt, ...)
 {
 	char msg[LFS_ERRMAX];
 	va_list ap;
@@ -47,7 +42,7 @@ static int bad(int err, const char *what, const char *fmt, ...)
 	return err;
 }
 
-static const char *type_name(const json_t *j)
+const char *lfs_json_type_name(const json_t *j)
 {
 	switch (json_typeof(j)) {
 	case JSON_OBJECT:
@@ -68,40 +63,38 @@ static const char *type_name(const json_t *j)
 	}
 }
 
-/* A field name for messages; a truncated one is still clear enough. */
-static const char *fname(char buf[FIELD_MAX], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static const char *fname(char buf[FIELD_MAX], const char *fmt, ...)
+/* A truncated field name is still clear enough. */
+const char *lfs_json_fname(char buf[LFS_JSON_FIELD_MAX], const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, FIELD_MAX, fmt, ap);
+	vsnprintf(buf, LFS_JSON_FIELD_MAX, fmt, ap);
 	va_end(ap);
 	return buf;
 }
 
 /* "CTX.KEY", or "KEY" at the top level. */
-static const char *field(char buf[FIELD_MAX], const char *ctx, const char *key)
+static const char *field(char buf[LFS_JSON_FIELD_MAX], const char *ctx, const char *key)
 {
-	return fname(buf, "%s%s%s", ctx, ctx[0] ? "." : "", key);
+	return lfs_json_fname(buf, "%s%s%s", ctx, ctx[0] ? "." : "", key);
 }
 
-static int load(json_t **out, const char *buf, size_t len, const char *what, json_type want)
+int lfs_json_load(json_t **out, const char *buf, size_t len, const char *what, json_type want)
 {
 	json_error_t e;
 	json_t *j;
 
 	if (len > LFS_JSON_MAX)
-		return bad(-EFBIG, what, "too large (%zu bytes; the limit is %u MiB)", len,
-			   LFS_JSON_MAX >> 20);
+		return lfs_json_bad(-EFBIG, what, "too large (%zu bytes; the limit is %u MiB)", len,
+				    LFS_JSON_MAX >> 20);
 	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e);
 	if (!j)
-		return bad(-EINVAL, what, "not JSON: %s (line %d)", e.text, e.line);
+		return lfs_json_bad(-EINVAL, what, "not JSON: %s (line %d)", e.text, e.line);
 	if (json_typeof(j) != want) {
-		int ret = bad(-EINVAL, what, "expected a JSON %s, got %s",
-			      want == JSON_OBJECT ? "object" : "array", type_name(j));
+		int ret =
+		    lfs_json_bad(-EINVAL, what, "expected a JSON %s, got %s",
+				 want == JSON_OBJECT ? "object" : "array", lfs_json_type_name(j));
 
 		json_decref(j);
 		return ret;
@@ -114,20 +107,21 @@ static int load(json_t **out, const char *buf, size_t len, const char *what, jso
  * J must be a string; NAME is the field for messages.  It holds no NUL:
  * json_loadb refuses "\u0000" unless asked for JSON_ALLOW_NUL.
  */
-static int str_value(const json_t *j, const char *what, const char *name, const char **out)
+int lfs_json_str_value(const json_t *j, const char *what, const char *name, const char **out)
 {
 	if (!json_is_string(j))
-		return bad(-EINVAL, what, "%s: expected a string, got %s", name, type_name(j));
+		return lfs_json_bad(-EINVAL, what, "%s: expected a string, got %s", name,
+				    lfs_json_type_name(j));
 	*out = json_string_value(j);
 	return 0;
 }
 
 /* Optional (or required) string member KEY of OBJ, copied to *out (NULL when absent). */
-static int get_str(const json_t *obj, const char *key, bool required, const char *what,
-		   const char *ctx, char **out)
+int lfs_json_get_str(const json_t *obj, const char *key, bool required, const char *what,
+		     const char *ctx, char **out)
 {
 	const json_t *v = json_object_get(obj, key);
-	char name[FIELD_MAX];
+	char name[LFS_JSON_FIELD_MAX];
 	const char *s = "";
 	int ret;
 
@@ -135,10 +129,10 @@ static int get_str(const json_t *obj, const char *key, bool required, const char
 	field(name, ctx, key);
 	if (!v) {
 		if (required)
-			return bad(-EINVAL, what, "%s: missing", name);
+			return lfs_json_bad(-EINVAL, what, "%s: missing", name);
 		return 0;
 	}
-	ret = str_value(v, what, name, &s);
+	ret = lfs_json_str_value(v, what, name, &s);
 	if (ret < 0)
 		return ret;
 	*out = lfs_xstrdup(s);
@@ -146,17 +140,17 @@ static int get_str(const json_t *obj, const char *key, bool required, const char
 }
 
 /* KEY of OBJ must be absent or of type TYPE; *out gets it or NULL. */
-static int get_typed(const json_t *obj, const char *key, json_type type, bool required,
-		     const char *what, const char *ctx, json_t **out)
+int lfs_json_get_typed(const json_t *obj, const char *key, json_type type, bool required,
+		       const char *what, const char *ctx, json_t **out)
 {
 	json_t *v = json_object_get(obj, key);
-	char name[FIELD_MAX];
+	char name[LFS_JSON_FIELD_MAX];
 
 	*out = NULL;
 	field(name, ctx, key);
 	if (!v) {
 		if (required)
-			return bad(-EINVAL, what, "%s: missing", name);
+			return lfs_json_bad(-EINVAL, what, "%s: missing", name);
 		return 0;
 	}
 	if (json_typeof(v) != type) {
@@ -167,8 +161,8 @@ static int get_typed(const json_t *obj, const char *key, json_type type, bool re
 		    [JSON_INTEGER] = "an integer",
 		};
 
-		return bad(-EINVAL, what, "%s: expected %s, got %s", name, names[type],
-			   type_name(v));
+		return lfs_json_bad(-EINVAL, what, "%s: expected %s, got %s", name, names[type],
+				    lfs_json_type_name(v));
 	}
 	*out = v;
 	return 0;
@@ -177,7 +171,7 @@ static int get_typed(const json_t *obj, const char *key, json_type type, bool re
 /* Every element of the array V must be a string. */
 static int all_strings(const json_t *v, const char *what, const char *name)
 {
-	char el[FIELD_MAX];
+	char el[LFS_JSON_FIELD_MAX];
 	const json_t *x;
 	const char *s = "";
 	size_t i;
@@ -185,8 +179,8 @@ static int all_strings(const json_t *v, const char *what, const char *name)
 
 	json_array_foreach(v, i, x)
 	{
-		fname(el, "%s[%zu]", name, i);
-		ret = str_value(x, what, el, &s);
+		lfs_json_fname(el, "%s[%zu]", name, i);
+		ret = lfs_json_str_value(x, what, el, &s);
 		if (ret < 0)
 			return ret;
 	}
@@ -196,30 +190,31 @@ static int all_strings(const json_t *v, const char *what, const char *name)
 /* Every value of the object V must be a string. */
 static int all_string_values(const json_t *v, const char *what, const char *name)
 {
-	char el[FIELD_MAX];
+	char el[LFS_JSON_FIELD_MAX];
 	const char *k, *s;
 	const json_t *x;
 	int ret;
 
 	json_object_foreach((json_t *)v, k, x)
 	{
-		fname(el, "%s.%s", name, k);
-		ret = str_value(x, what, el, &s);
+		lfs_json_fname(el, "%s.%s", name, k);
+		ret = lfs_json_str_value(x, what, el, &s);
 		if (ret < 0)
 			return ret;
 	}
 	return 0;
 }
 
-static int check_digest_field(const char *d, const char *what, const char *name)
+int lfs_json_check_digest(const char *d, const char *what, const char *name)
 {
 	char shown[96];
 
 	if (lfs_digest_check(d) < 0)
-		return bad(-EINVAL, what,
-			   "%s: '%s' is not a well-formed digest (sha256: and 64 lowercase hex "
-			   "digits)",
-			   name, lfs_show(d, shown, sizeof(shown)));
+		return lfs_json_bad(
+		    -EINVAL, what,
+		    "%s: '%s' is not a well-formed digest (sha256: and 64 lowercase hex "
+		    "digits)",
+		    name, lfs_show(d, shown, sizeof(shown)));
 	return 0;
 }
 
@@ -368,28 +363,28 @@ static void desc_clear(struct lfs_desc *d)
 static int parse_platform(const json_t *p, const char *what, const char *ctx,
 			  struct lfs_platform *out)
 {
-	char name[FIELD_MAX];
+	char name[LFS_JSON_FIELD_MAX];
 	json_t *v;
 	int ret;
 
-	ret = get_str(p, "architecture", true, what, ctx, &out->arch);
+	ret = lfs_json_get_str(p, "architecture", true, what, ctx, &out->arch);
 	if (!ret)
-		ret = get_str(p, "os", true, what, ctx, &out->os);
+		ret = lfs_json_get_str(p, "os", true, what, ctx, &out->os);
 	if (!ret)
-		ret = get_str(p, "variant", false, what, ctx, &out->variant);
+		ret = lfs_json_get_str(p, "variant", false, what, ctx, &out->variant);
 	if (!ret)
-		ret = get_typed(p, "os.version", JSON_STRING, false, what, ctx, &v);
+		ret = lfs_json_get_typed(p, "os.version", JSON_STRING, false, what, ctx, &v);
 	if (!ret)
-		ret = get_typed(p, "os.features", JSON_ARRAY, false, what, ctx, &v);
+		ret = lfs_json_get_typed(p, "os.features", JSON_ARRAY, false, what, ctx, &v);
 	if (!ret && v)
 		ret = all_strings(v, what, field(name, ctx, "os.features"));
 	if (!ret)
-		ret = get_typed(p, "features", JSON_ARRAY, false, what, ctx, &v);
+		ret = lfs_json_get_typed(p, "features", JSON_ARRAY, false, what, ctx, &v);
 	if (!ret && v)
 		ret = all_strings(v, what, field(name, ctx, "features"));
 	if (!ret && (!out->os[0] || !out->arch[0] || strchr(out->os, '/') ||
 		     strchr(out->arch, '/') || (out->variant && strchr(out->variant, '/'))))
-		ret = bad(-EINVAL, what, "%s: malformed platform", ctx);
+		ret = lfs_json_bad(-EINVAL, what, "%s: malformed platform", ctx);
 	if (ret < 0)
 		lfs_platform_clear(out);
 	return ret;
@@ -398,31 +393,33 @@ static int parse_platform(const json_t *p, const char *what, const char *ctx,
 /* An OCI content descriptor at J; CTX names it ("layers[3]"). */
 static int parse_desc(const json_t *j, const char *what, const char *ctx, struct lfs_desc *d)
 {
-	char name[FIELD_MAX];
+	char name[LFS_JSON_FIELD_MAX];
 	json_t *v;
 	int ret;
 
 	memset(d, 0, sizeof(*d));
 	if (!json_is_object(j))
-		return bad(-EINVAL, what, "%s: expected an object, got %s", ctx, type_name(j));
-	ret = get_str(j, "mediaType", true, what, ctx, &d->media_type);
+		return lfs_json_bad(-EINVAL, what, "%s: expected an object, got %s", ctx,
+				    lfs_json_type_name(j));
+	ret = lfs_json_get_str(j, "mediaType", true, what, ctx, &d->media_type);
 	if (!ret)
-		ret = get_str(j, "digest", true, what, ctx, &d->digest);
+		ret = lfs_json_get_str(j, "digest", true, what, ctx, &d->digest);
 	if (!ret)
-		ret = check_digest_field(d->digest, what, field(name, ctx, "digest"));
+		ret = lfs_json_check_digest(d->digest, what, field(name, ctx, "digest"));
 	if (!ret)
-		ret = get_typed(j, "size", JSON_INTEGER, true, what, ctx, &v);
+		ret = lfs_json_get_typed(j, "size", JSON_INTEGER, true, what, ctx, &v);
 	if (!ret) {
 		d->size = json_integer_value(v);
 		if (d->size < 0)
-			ret = bad(-EINVAL, what, "%s: negative size", field(name, ctx, "size"));
+			ret = lfs_json_bad(-EINVAL, what, "%s: negative size",
+					   field(name, ctx, "size"));
 	}
 	if (!ret)
-		ret = get_typed(j, "urls", JSON_ARRAY, false, what, ctx, &v);
+		ret = lfs_json_get_typed(j, "urls", JSON_ARRAY, false, what, ctx, &v);
 	if (!ret && v)
 		ret = all_strings(v, what, field(name, ctx, "urls"));
 	if (!ret)
-		ret = get_typed(j, "annotations", JSON_OBJECT, false, what, ctx, &v);
+		ret = lfs_json_get_typed(j, "annotations", JSON_OBJECT, false, what, ctx, &v);
 	if (!ret && v) {
 		ret = all_string_values(v, what, field(name, ctx, "annotations"));
 		if (!ret) {
@@ -434,7 +431,7 @@ static int parse_desc(const json_t *j, const char *what, const char *ctx, struct
 		}
 	}
 	if (!ret)
-		ret = get_typed(j, "platform", JSON_OBJECT, false, what, ctx, &v);
+		ret = lfs_json_get_typed(j, "platform", JSON_OBJECT, false, what, ctx, &v);
 	if (!ret && v) {
 		ret = parse_platform(v, what, field(name, ctx, "platform"), &d->platform);
 		d->has_platform = ret == 0;
@@ -447,11 +444,11 @@ static int parse_desc(const json_t *j, const char *what, const char *ctx, struct
 static int schema_version_2(const json_t *j, const char *what)
 {
 	json_t *v;
-	int ret = get_typed(j, "schemaVersion", JSON_INTEGER, true, what, "", &v);
+	int ret = lfs_json_get_typed(j, "schemaVersion", JSON_INTEGER, true, what, "", &v);
 
 	if (!ret && json_integer_value(v) != 2)
-		ret = bad(-ENOTSUP, what, "schemaVersion %lld is not supported (only 2)",
-			  (long long)json_integer_value(v));
+		ret = lfs_json_bad(-ENOTSUP, what, "schemaVersion %lld is not supported (only 2)",
+				   (long long)json_integer_value(v));
 	return ret;
 }
 
@@ -461,15 +458,15 @@ int lfs_json_layout(const char *buf, size_t len, const char *what)
 	json_t *j;
 	int ret;
 
-	ret = load(&j, buf, len, what, JSON_OBJECT);
+	ret = lfs_json_load(&j, buf, len, what, JSON_OBJECT);
 	if (ret < 0)
 		return ret;
-	ret = get_str(j, "imageLayoutVersion", true, what, "", &version);
+	ret = lfs_json_get_str(j, "imageLayoutVersion", true, what, "", &version);
 	if (!ret && strncmp(version, "1.", 2) != 0) {
 		char shown[96];
 
-		ret = bad(-ENOTSUP, what, "image layout version '%s' is not supported",
-			  lfs_show(version, shown, sizeof(shown)));
+		ret = lfs_json_bad(-ENOTSUP, what, "image layout version '%s' is not supported",
+				   lfs_show(version, shown, sizeof(shown)));
 	}
 	free(version);
 	json_decref(j);
@@ -486,31 +483,31 @@ int lfs_json_doc_kind(const char *media_type, const char *what)
 	if (media_type && (!strcmp(media_type, LFS_MT_OCI_MANIFEST) ||
 			   !strcmp(media_type, LFS_MT_DOCKER_MANIFEST)))
 		return LFS_DOC_MANIFEST;
-	return bad(-ENOTSUP, what, "unsupported manifest media type '%s'",
-		   media_type ? lfs_show(media_type, shown, sizeof(shown)) : "(none)");
+	return lfs_json_bad(-ENOTSUP, what, "unsupported manifest media type '%s'",
+			    media_type ? lfs_show(media_type, shown, sizeof(shown)) : "(none)");
 }
 
 int lfs_json_index(const char *buf, size_t len, const char *what, struct lfs_index *out)
 {
 	struct lfs_index x = {0};
 	char *mt = NULL;
-	char ctx[FIELD_MAX];
+	char ctx[LFS_JSON_FIELD_MAX];
 	json_t *j, *arr, *el;
 	size_t i;
 	int ret;
 
-	ret = load(&j, buf, len, what, JSON_OBJECT);
+	ret = lfs_json_load(&j, buf, len, what, JSON_OBJECT);
 	if (ret < 0)
 		return ret;
 	ret = schema_version_2(j, what);
 	if (!ret)
-		ret = get_str(j, "mediaType", false, what, "", &mt);
+		ret = lfs_json_get_str(j, "mediaType", false, what, "", &mt);
 	if (!ret && mt && lfs_json_doc_kind(mt, what) != LFS_DOC_INDEX)
-		ret = bad(-EINVAL, what, "mediaType '%s' is not an image index", mt);
+		ret = lfs_json_bad(-EINVAL, what, "mediaType '%s' is not an image index", mt);
 	if (!ret)
-		ret = get_typed(j, "manifests", JSON_ARRAY, true, what, "", &arr);
+		ret = lfs_json_get_typed(j, "manifests", JSON_ARRAY, true, what, "", &arr);
 	if (!ret)
-		ret = get_typed(j, "annotations", JSON_OBJECT, false, what, "", &el);
+		ret = lfs_json_get_typed(j, "annotations", JSON_OBJECT, false, what, "", &el);
 	if (!ret && el)
 		ret = all_string_values(el, what, "annotations");
 	if (ret < 0)
@@ -518,7 +515,7 @@ int lfs_json_index(const char *buf, size_t len, const char *what, struct lfs_ind
 	x.m = lfs_xcalloc(json_array_size(arr), sizeof(*x.m));
 	json_array_foreach(arr, i, el)
 	{
-		fname(ctx, "manifests[%zu]", i);
+		lfs_json_fname(ctx, "manifests[%zu]", i);
 		ret = parse_desc(el, what, ctx, &x.m[i]);
 		if (ret < 0)
 			goto out;
@@ -546,47 +543,47 @@ bool lfs_json_layer_type_ok(const char *media_type)
 int lfs_json_manifest(const char *buf, size_t len, const char *what, struct lfs_manifest *out)
 {
 	struct lfs_manifest m = {0};
-	char ctx[FIELD_MAX], shown[96];
+	char ctx[LFS_JSON_FIELD_MAX], shown[96];
 	json_t *j, *arr, *el;
 	size_t i;
 	int ret;
 
-	ret = load(&j, buf, len, what, JSON_OBJECT);
+	ret = lfs_json_load(&j, buf, len, what, JSON_OBJECT);
 	if (ret < 0)
 		return ret;
 	ret = schema_version_2(j, what);
 	if (!ret)
-		ret = get_str(j, "mediaType", false, what, "", &m.media_type);
+		ret = lfs_json_get_str(j, "mediaType", false, what, "", &m.media_type);
 	if (!ret && m.media_type && lfs_json_doc_kind(m.media_type, what) != LFS_DOC_MANIFEST)
-		ret = bad(-EINVAL, what, "mediaType '%s' is not an image manifest",
-			  lfs_show(m.media_type, shown, sizeof(shown)));
+		ret = lfs_json_bad(-EINVAL, what, "mediaType '%s' is not an image manifest",
+				   lfs_show(m.media_type, shown, sizeof(shown)));
 	if (!ret)
-		ret = get_typed(j, "config", JSON_OBJECT, true, what, "", &el);
+		ret = lfs_json_get_typed(j, "config", JSON_OBJECT, true, what, "", &el);
 	if (!ret)
 		ret = parse_desc(el, what, "config", &m.config);
 	if (!ret && strcmp(m.config.media_type, LFS_MT_OCI_CONFIG) &&
 	    strcmp(m.config.media_type, LFS_MT_DOCKER_CONFIG))
-		ret = bad(-ENOTSUP, what, "not a container image: config media type '%s'",
-			  lfs_show(m.config.media_type, shown, sizeof(shown)));
+		ret = lfs_json_bad(-ENOTSUP, what, "not a container image: config media type '%s'",
+				   lfs_show(m.config.media_type, shown, sizeof(shown)));
 	if (!ret)
-		ret = get_typed(j, "annotations", JSON_OBJECT, false, what, "", &el);
+		ret = lfs_json_get_typed(j, "annotations", JSON_OBJECT, false, what, "", &el);
 	if (!ret && el)
 		ret = all_string_values(el, what, "annotations");
 	if (!ret)
-		ret = get_typed(j, "layers", JSON_ARRAY, true, what, "", &arr);
+		ret = lfs_json_get_typed(j, "layers", JSON_ARRAY, true, what, "", &arr);
 	if (ret < 0)
 		goto out;
 	m.layers = lfs_xcalloc(json_array_size(arr), sizeof(*m.layers));
 	json_array_foreach(arr, i, el)
 	{
-		fname(ctx, "layers[%zu]", i);
+		lfs_json_fname(ctx, "layers[%zu]", i);
 		ret = parse_desc(el, what, ctx, &m.layers[i]);
 		if (ret < 0)
 			goto out;
 		m.nlayers++;
 		if (!lfs_json_layer_type_ok(m.layers[i].media_type)) {
-			ret = bad(-ENOTSUP, what, "%s: unknown layer media type '%s'", ctx,
-				  lfs_show(m.layers[i].media_type, shown, sizeof(shown)));
+			ret = lfs_json_bad(-ENOTSUP, what, "%s: unknown layer media type '%s'", ctx,
+					   lfs_show(m.layers[i].media_type, shown, sizeof(shown)));
 			goto out;
 		}
 	}
@@ -612,15 +609,15 @@ static int member_path(const json_t *v, const char *what, const char *name, char
 	const char *s = "";
 	int ret;
 
-	ret = str_value(v, what, name, &s);
+	ret = lfs_json_str_value(v, what, name, &s);
 	if (ret < 0)
 		return ret;
 	*out = lfs_xstrdup(s);
 	if (lfs_json_member_path(*out) < 0) {
 		free(*out);
 		*out = NULL;
-		return bad(-EINVAL, what, "%s: '%s' is not a path inside the archive", name,
-			   lfs_show(s, shown, sizeof(shown)));
+		return lfs_json_bad(-EINVAL, what, "%s: '%s' is not a path inside the archive",
+				    name, lfs_show(s, shown, sizeof(shown)));
 	}
 	return 0;
 }
@@ -642,28 +639,29 @@ static void docker_image_clear(struct lfs_docker_image *d)
 static int parse_docker_image(const json_t *j, const char *what, const char *ctx,
 			      struct lfs_docker_image *d)
 {
-	char name[FIELD_MAX];
+	char name[LFS_JSON_FIELD_MAX];
 	json_t *v, *tags = NULL, *layers = NULL, *x;
 	size_t i;
 	int ret;
 
 	memset(d, 0, sizeof(*d));
 	if (!json_is_object(j))
-		return bad(-EINVAL, what, "%s: expected an object, got %s", ctx, type_name(j));
+		return lfs_json_bad(-EINVAL, what, "%s: expected an object, got %s", ctx,
+				    lfs_json_type_name(j));
 	v = json_object_get(j, "Config");
 	if (!v)
-		return bad(-EINVAL, what, "%s: missing", field(name, ctx, "Config"));
+		return lfs_json_bad(-EINVAL, what, "%s: missing", field(name, ctx, "Config"));
 	ret = member_path(v, what, field(name, ctx, "Config"), &d->config);
 	if (!ret && !json_is_null(json_object_get(j, "RepoTags")))
-		ret = get_typed(j, "RepoTags", JSON_ARRAY, false, what, ctx, &tags);
+		ret = lfs_json_get_typed(j, "RepoTags", JSON_ARRAY, false, what, ctx, &tags);
 	if (!ret && tags)
 		ret = all_strings(tags, what, field(name, ctx, "RepoTags"));
 	if (!ret)
-		ret = get_typed(j, "Layers", JSON_ARRAY, true, what, ctx, &layers);
+		ret = lfs_json_get_typed(j, "Layers", JSON_ARRAY, true, what, ctx, &layers);
 	if (!ret)
-		ret = get_typed(j, "Parent", JSON_STRING, false, what, ctx, &v);
+		ret = lfs_json_get_typed(j, "Parent", JSON_STRING, false, what, ctx, &v);
 	if (!ret)
-		ret = get_typed(j, "LayerSources", JSON_OBJECT, false, what, ctx, &v);
+		ret = lfs_json_get_typed(j, "LayerSources", JSON_OBJECT, false, what, ctx, &v);
 	if (ret < 0)
 		goto out;
 	d->tags = lfs_xcalloc(tags ? json_array_size(tags) : 0, sizeof(*d->tags));
@@ -671,9 +669,9 @@ static int parse_docker_image(const json_t *j, const char *what, const char *ctx
 	d->layers = lfs_xcalloc(json_array_size(layers), sizeof(*d->layers));
 	json_array_foreach(layers, i, x)
 	{
-		char el[FIELD_MAX];
+		char el[LFS_JSON_FIELD_MAX];
 
-		fname(el, "%s[%zu]", field(name, ctx, "Layers"), i);
+		lfs_json_fname(el, "%s[%zu]", field(name, ctx, "Layers"), i);
 		ret = member_path(x, what, el, &d->layers[i]);
 		if (ret < 0)
 			goto out;
@@ -688,18 +686,18 @@ out:
 int lfs_json_docker(const char *buf, size_t len, const char *what, struct lfs_docker_manifest *out)
 {
 	struct lfs_docker_manifest d = {0};
-	char ctx[FIELD_MAX];
+	char ctx[LFS_JSON_FIELD_MAX];
 	json_t *j, *el;
 	size_t i;
 	int ret;
 
-	ret = load(&j, buf, len, what, JSON_ARRAY);
+	ret = lfs_json_load(&j, buf, len, what, JSON_ARRAY);
 	if (ret < 0)
 		return ret;
 	d.img = lfs_xcalloc(json_array_size(j), sizeof(*d.img));
 	json_array_foreach(j, i, el)
 	{
-		fname(ctx, "[%zu]", i);
+		lfs_json_fname(ctx, "[%zu]", i);
 		ret = parse_docker_image(el, what, ctx, &d.img[i]);
 		if (ret < 0)
 			goto out;
@@ -709,59 +707,6 @@ int lfs_json_docker(const char *buf, size_t len, const char *what, struct lfs_do
 	memset(&d, 0, sizeof(d));
 out:
 	lfs_docker_manifest_clear(&d);
-	json_decref(j);
-	return ret;
-}
-
-int lfs_json_config(const char *buf, size_t len, const char *what, struct lfs_config *out)
-{
-	struct lfs_config c = {0};
-	char *type = NULL;
-	char name[FIELD_MAX];
-	json_t *j, *rootfs, *ids, *v;
-	const char *s = "";
-	size_t i;
-	int ret;
-
-	ret = load(&j, buf, len, what, JSON_OBJECT);
-	if (ret < 0)
-		return ret;
-	ret = get_typed(j, "architecture", JSON_STRING, false, what, "", &v);
-	if (!ret)
-		ret = get_typed(j, "os", JSON_STRING, false, what, "", &v);
-	if (!ret)
-		ret = get_typed(j, "variant", JSON_STRING, false, what, "", &v);
-	if (!ret && !json_is_null(json_object_get(j, "config")))
-		ret = get_typed(j, "config", JSON_OBJECT, false, what, "", &v);
-	if (!ret)
-		ret = get_typed(j, "history", JSON_ARRAY, false, what, "", &v);
-	if (!ret)
-		ret = get_typed(j, "rootfs", JSON_OBJECT, true, what, "", &rootfs);
-	if (!ret)
-		ret = get_str(rootfs, "type", true, what, "rootfs", &type);
-	if (!ret && strcmp(type, "layers"))
-		ret = bad(-ENOTSUP, what, "rootfs.type '%s' is not supported (only 'layers')",
-			  lfs_show(type, name, sizeof(name)));
-	if (!ret)
-		ret = get_typed(rootfs, "diff_ids", JSON_ARRAY, true, what, "rootfs", &ids);
-	if (ret < 0)
-		goto out;
-	c.diff_ids = lfs_xcalloc(json_array_size(ids), sizeof(*c.diff_ids));
-	json_array_foreach(ids, i, v)
-	{
-		fname(name, "rootfs.diff_ids[%zu]", i);
-		ret = str_value(v, what, name, &s);
-		if (!ret)
-			ret = check_digest_field(s, what, name);
-		if (ret < 0)
-			goto out;
-		c.diff_ids[c.ndiff++] = lfs_xstrdup(s);
-	}
-	*out = c;
-	memset(&c, 0, sizeof(c));
-out:
-	lfs_config_clear(&c);
-	free(type);
 	json_decref(j);
 	return ret;
 }
@@ -796,14 +741,4 @@ void lfs_docker_manifest_clear(struct lfs_docker_manifest *d)
 		docker_image_clear(&d->img[i]);
 	free(d->img);
 	memset(d, 0, sizeof(*d));
-}
-
-void lfs_config_clear(struct lfs_config *c)
-{
-	size_t i;
-
-	for (i = 0; i < c->ndiff; i++)
-		free(c->diff_ids[i]);
-	free(c->diff_ids);
-	memset(c, 0, sizeof(*c));
 }

@@ -22,29 +22,17 @@
 
 #include "fuse_ops.h"
 #include "lfs.h"
+#include "opts.h"
 
 enum {
-	OPT_TAG = 256,
-	OPT_PLATFORM,
-	OPT_TMPDIR,
-	OPT_MAX_LAYER_SIZE,
-	OPT_JOBS,
-	OPT_CACHE,
-	OPT_NO_CACHE,
-	OPT_CACHE_SIZE,
-	OPT_UPPER,
+	OPT_UPPER = 256,
 	OPT_WORK,
 	OPT_READ_ONLY,
 };
 
 struct options {
 	int foreground, debug, single_thread;
-	const char *tag, *platform, *tmpdir;
-	uint64_t max_plain;
-	const char *cache_dir;
-	int no_cache;
-	uint64_t cache_max;
-	int jobs;
+	struct lfs_image_cli image; /* the options shared with the tools */
 	const char *upper, *work;
 	int read_only;
 	char *fuse_opts; /* comma-joined -o values */
@@ -70,24 +58,10 @@ static void usage(FILE *f)
 		"  -s, --single-thread     serve requests on one thread\n"
 		"  -o OPT[,OPT...]         FUSE mount options (allow_other, ...)\n"
 		"  -q, --quiet             no warnings, no progress\n"
-		"      --tag NAME          pick the image by tag, ref name or manifest digest\n"
-		"      --platform OS/ARCH[/VARIANT]\n"
-		"                          pick from a multi-platform index (default: this host)\n"
-		"      --max-layer-size SIZE\n"
-		"                          refuse layers that decompress past SIZE bytes\n"
-		"                          (suffixes K, M, G, T; default 1T)\n"
-		"      --tmpdir DIR        scratch space for compressed layers when not cached,\n"
-		"                          and for the private upper directory (default:\n"
-		"                          $TMPDIR, else /var/tmp)\n"
-		"      --cache DIR         keep layer indexes in DIR (default:\n"
-		"                          $XDG_CACHE_HOME/layerfs or ~/.cache/layerfs)\n"
-		"      --no-cache          neither read nor write the index cache\n"
-		"      --cache-size SIZE   evict the oldest indexes past SIZE (default 4G; 0: no "
-		"limit)\n"
-		"  -j, --jobs N            index N layers at a time (default: one per CPU)\n"
 		"  -h, --help              show this help and exit\n"
 		"  -V, --version           show the version and exit\n"
 		"\n"
+		"Image options (as in layerfs-chroot and layerfs-report):\n" LFS_IMAGE_HELP "\n"
 		"Unmount with: fusermount3 -u MOUNTPOINT\n"
 		"Exit status: 0 when mounted, 1 on bad input or a failed mount, 2 on bad usage.\n");
 }
@@ -97,41 +71,6 @@ static void version(void)
 	printf("layerfs %s\n", PACKAGE_VERSION);
 	printf("libfuse %s, %s, zlib %s, zstd %s\n", fuse_pkgversion(), archive_version_string(),
 	       zlibVersion(), ZSTD_versionString());
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'T':
-	case 't':
-		v <<= 10; /* fall through */
-	case 'G':
-	case 'g':
-		v <<= 10; /* fall through */
-	case 'M':
-	case 'm':
-		v <<= 10; /* fall through */
-	case 'K':
-	case 'k':
-		v <<= 10;
-		end++;
-		break;
-	case '\0':
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (*end)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 static void add_fuse_opt(struct options *o, const char *opt)
@@ -152,14 +91,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"debug", no_argument, NULL, 'd'},
 	    {"single-thread", no_argument, NULL, 's'},
 	    {"quiet", no_argument, NULL, 'q'},
-	    {"tag", required_argument, NULL, OPT_TAG},
-	    {"platform", required_argument, NULL, OPT_PLATFORM},
-	    {"tmpdir", required_argument, NULL, OPT_TMPDIR},
-	    {"max-layer-size", required_argument, NULL, OPT_MAX_LAYER_SIZE},
-	    {"jobs", required_argument, NULL, 'j'},
-	    {"cache", required_argument, NULL, OPT_CACHE},
-	    {"no-cache", no_argument, NULL, OPT_NO_CACHE},
-	    {"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
+	    LFS_IMAGE_LONGOPTS,
 	    {"upper", required_argument, NULL, OPT_UPPER},
 	    {"work", required_argument, NULL, OPT_WORK},
 	    {"read-only", no_argument, NULL, OPT_READ_ONLY},
@@ -169,7 +101,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+fdsqo:j:hV", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+fdsqo:hV" LFS_IMAGE_SHORTOPTS, lopts, NULL)) != -1) {
+		switch (lfs_image_cli_opt(&o->image, c, optarg)) {
+		case 1:
+			continue;
+		case -1:
+			return -1;
+		}
 		switch (c) {
 		case 'f':
 			o->foreground = 1;
@@ -186,12 +124,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'o':
 			add_fuse_opt(o, optarg);
 			break;
-		case OPT_TAG:
-			o->tag = optarg;
-			break;
-		case OPT_PLATFORM:
-			o->platform = optarg;
-			break;
 		case OPT_UPPER:
 			o->upper = optarg;
 			break;
@@ -200,34 +132,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_READ_ONLY:
 			o->read_only = 1;
-			break;
-		case OPT_TMPDIR:
-			o->tmpdir = optarg;
-			break;
-		case OPT_MAX_LAYER_SIZE:
-			if (parse_size(optarg, &o->max_plain) < 0 || !o->max_plain) {
-				fprintf(stderr, "layerfs: invalid size '%s'\n", optarg);
-				return -1;
-			}
-			break;
-		case OPT_CACHE:
-			o->cache_dir = optarg;
-			break;
-		case OPT_NO_CACHE:
-			o->no_cache = 1;
-			break;
-		case OPT_CACHE_SIZE:
-			if (parse_size(optarg, &o->cache_max) < 0) {
-				fprintf(stderr, "layerfs: invalid size '%s'\n", optarg);
-				return -1;
-			}
-			break;
-		case 'j':
-			o->jobs = atoi(optarg);
-			if (o->jobs < 1) {
-				fprintf(stderr, "layerfs: invalid job count '%s'\n", optarg);
-				return -1;
-			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -424,7 +328,7 @@ static char *mountpoint(const char *arg)
 
 int main(int argc, char **argv)
 {
-	struct options o = {.cache_max = 4ULL << 30};
+	struct options o = {0};
 	struct lfs_core_opts co = {0};
 	struct lfs_cow_opts wo = {0};
 	char *tmpdir = NULL;
@@ -435,6 +339,7 @@ int main(int argc, char **argv)
 	/* Names in tarballs are bytes; a UTF-8 locale keeps pax names intact. */
 	if (!setlocale(LC_CTYPE, "C.UTF-8"))
 		setlocale(LC_CTYPE, "");
+	lfs_image_cli_init(&o.image);
 	first = parse_args(argc, argv, &o);
 	if (first < 0) {
 		free(o.fuse_opts);
@@ -445,14 +350,7 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	co.tag = o.tag;
-	co.platform = o.platform;
-	co.tmpdir = o.tmpdir;
-	co.max_plain = o.max_plain;
-	co.jobs = o.jobs;
-	co.cache_dir = o.cache_dir;
-	co.no_cache = o.no_cache;
-	co.cache_max = o.cache_max;
+	lfs_image_cli_core(&o.image, &co);
 	co.progress = !lfs_quiet && isatty(STDERR_FILENO);
 	rc = lfs_core_open(&fs.core, argv + first, (size_t)(argc - 1 - first), &co);
 	if (rc < 0) {
@@ -462,8 +360,9 @@ int main(int argc, char **argv)
 	}
 	raise_fd_limit();
 	/* The daemon leaves the working directory: the private upper needs a full path. */
-	if (!o.upper && !o.read_only && o.tmpdir && !(tmpdir = realpath(o.tmpdir, NULL))) {
-		fprintf(stderr, "layerfs: %s: %s\n", o.tmpdir, strerror(errno));
+	if (!o.upper && !o.read_only && o.image.tmpdir &&
+	    !(tmpdir = realpath(o.image.tmpdir, NULL))) {
+		fprintf(stderr, "layerfs: %s: %s\n", o.image.tmpdir, strerror(errno));
 		lfs_core_free(fs.core);
 		rc = 1;
 		goto out;

@@ -4,13 +4,14 @@ src_liblayerfs_a_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)
 src_liblayerfs_a_SOURCES = \
 	src/lfs.h src/err.c \
 	src/blob.h src/blob_int.h src/blob.c src/blob_state.c src/blob_gzip.c src/blob_zstd.c \
-	src/image.h src/image_int.h src/image.c src/digest.c src/image_json.c src/tarmembers.c \
+	src/image.h src/image_int.h src/image.c src/digest.c src/image_json.c src/image_config.c \
+	src/tarmembers.c \
 	src/classify.c \
 	src/layer.h src/layer_int.h src/layer.c src/layer_build.c src/layer_pax.c \
 	src/layer_tar.c src/layer_dir.c \
 	src/node.h src/node.c src/tree.h src/tree.c \
 	src/cache.h src/cache_format.h src/cache.c src/cache_codec.c \
-	src/core.h src/core.c \
+	src/core.h src/core.c src/opts.h src/opts.c \
 	src/upper.h src/upper.c \
 	src/cow.h src/cow_int.h src/cow.c src/cow_ops.c src/cow_mount.c src/copyup.c
 

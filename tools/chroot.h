@@ -17,6 +17,9 @@
 #include <sys/types.h>
 #include <termios.h>
 
+#include "image.h"
+#include "opts.h"
+
 /* Exit codes of our own failures, as docker run uses them. */
 #define LFS_CHROOT_EXIT_FAIL	 125 /* layerfs-chroot itself, or the layerfs daemon */
 #define LFS_CHROOT_EXIT_NOEXEC	 126 /* the command was found but cannot run */
@@ -35,7 +38,7 @@ struct lfs_chroot_bind {
 /* The command line. */
 struct lfs_chroot_opts {
 	const char *image;
-	const char *tag, *platform;
+	struct lfs_image_cli imgopts; /* --tag, --platform, ...: passed on to layerfs */
 	const char *upper, *work;
 	struct lfs_chroot_bind *binds;
 	size_t nbinds;
@@ -62,8 +65,8 @@ struct lfs_chroot_spec {
 	int tty_fds;   /* with tty_fg: the standard streams (bit N: fd N) on the terminal */
 };
 
-/* chroot_config.c: the image config (JSON, may be NULL) and the options -> SPEC. */
-int lfs_chroot_spec_build(struct lfs_chroot_spec *spec, const char *config,
+/* chroot_config.c: the image config (may be NULL) and the options -> SPEC. */
+int lfs_chroot_spec_build(struct lfs_chroot_spec *spec, const struct lfs_image_config *config,
 			  const struct lfs_chroot_opts *o);
 void lfs_chroot_spec_free(struct lfs_chroot_spec *spec);
 

@@ -1,13 +1,12 @@
 /*
  * layerfs-chroot: what to run, from the image config (Entrypoint, Cmd, Env,
- * WorkingDir, User, parsed with jansson) and the options that override it,
+ * WorkingDir, User, as the core parsed them) and the options that override it,
  * with docker run's rules: CMD arguments replace Cmd, --entrypoint replaces
  * Entrypoint and drops Cmd, --env adds to or replaces the image's Env.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,73 +78,66 @@ static void env_unset(struct strv *env, const char *k)
 }
 
 /*
- * A list of strings of the config (Entrypoint, Cmd, Env) into OUT.  A plain
- * string is the shell form ["/bin/sh", "-c", S]; null or absent: nothing.
+ * Entrypoint or Cmd into OUT: the shell form (a plain string) runs with
+ * /bin/sh -c, as docker runs it.  Wrongly typed in the config: refused here
+ * (the config parser leaves such a field empty, for the tools that do not run it).
  */
-static int json_words(json_t *cfg, const char *key, struct strv *out, int shell_form)
+static int config_words(const struct lfs_image_config *cfg, unsigned flag, struct strv *out)
 {
-	json_t *v = json_object_get(cfg, key);
-	size_t i;
-	json_t *w;
+	const struct lfs_image_strv *w =
+	    flag == LFS_CONFIG_ENTRYPOINT ? &cfg->entrypoint : &cfg->cmd;
+	int shell = flag == LFS_CONFIG_ENTRYPOINT ? cfg->entrypoint_shell : cfg->cmd_shell;
 
-	if (!v || json_is_null(v))
-		return 0;
-	if (json_is_string(v) && shell_form) {
-		strv_push(out, lfs_xstrdup("/bin/sh"));
-		strv_push(out, lfs_xstrdup("-c"));
-		strv_push(out, lfs_xstrdup(json_string_value(v)));
-		return 0;
-	}
-	if (!json_is_array(v))
-		goto bad;
-	json_array_foreach(v, i, w)
-	{
-		if (!json_is_string(w))
-			goto bad;
-		strv_push(out, lfs_xstrdup(json_string_value(w)));
-	}
-	return 0;
-bad:
-	lfs_chroot_msg("image config: %s is not a list of strings", key);
-	return -EINVAL;
-}
-
-/* A string of the config, or NULL when absent, null or empty. */
-static int json_str(json_t *cfg, const char *key, const char **out)
-{
-	json_t *v = json_object_get(cfg, key);
-
-	*out = NULL;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v)) {
-		lfs_chroot_msg("image config: %s is not a string", key);
+	if (cfg->bad & flag) {
+		lfs_chroot_msg("image config: %s is not a list of strings",
+			       flag == LFS_CONFIG_ENTRYPOINT ? "Entrypoint" : "Cmd");
 		return -EINVAL;
 	}
-	if (*json_string_value(v))
-		*out = json_string_value(v);
+	if (shell) {
+		strv_push(out, lfs_xstrdup("/bin/sh"));
+		strv_push(out, lfs_xstrdup("-c"));
+	}
+	for (size_t i = 0; i < w->n; i++)
+		strv_push(out, lfs_xstrdup(w->v[i]));
+	return 0;
+}
+
+/* WorkingDir or User: NULL when absent or empty. */
+static int config_str(const struct lfs_image_config *cfg, unsigned flag, const char **out)
+{
+	const char *v = flag == LFS_CONFIG_WORKING_DIR ? cfg->working_dir : cfg->user;
+
+	*out = NULL;
+	if (cfg->bad & flag) {
+		lfs_chroot_msg("image config: %s is not a string",
+			       flag == LFS_CONFIG_WORKING_DIR ? "WorkingDir" : "User");
+		return -EINVAL;
+	}
+	if (v && *v)
+		*out = v;
 	return 0;
 }
 
 /* The environment: the image's Env, then --env in order, then defaults. */
-static int build_env(struct strv *env, json_t *cfg, const struct lfs_chroot_opts *o)
+static int build_env(struct strv *env, const struct lfs_image_config *cfg,
+		     const struct lfs_chroot_opts *o)
 {
-	struct strv img = {0};
 	char sb[256];
-	int rc;
 
-	rc = cfg ? json_words(cfg, "Env", &img, 0) : 0;
-	if (rc < 0)
-		return rc;
-	for (size_t i = 0; i < img.n; i++) {
-		if (!strchr(img.v[i], '=') || img.v[i][0] == '=') {
+	if (cfg && (cfg->bad & LFS_CONFIG_ENV)) {
+		lfs_chroot_msg("image config: Env is not a list of strings");
+		return -EINVAL;
+	}
+	for (size_t i = 0; cfg && i < cfg->env.n; i++) {
+		const char *kv = cfg->env.v[i];
+
+		if (!strchr(kv, '=') || kv[0] == '=') {
 			lfs_warn("image config: Env entry '%s' is not NAME=VALUE: ignored",
-				 lfs_show(img.v[i], sb, sizeof(sb)));
+				 lfs_show(kv, sb, sizeof(sb)));
 			continue;
 		}
-		env_set(env, lfs_xstrdup(img.v[i]));
+		env_set(env, lfs_xstrdup(kv));
 	}
-	strv_free(&img);
 	for (size_t i = 0; i < o->nenvs; i++) {
 		const char *e = o->envs[i];
 
@@ -173,7 +165,8 @@ static int build_env(struct strv *env, json_t *cfg, const struct lfs_chroot_opts
 }
 
 /* Entrypoint + Cmd, with the options' overrides. */
-static int build_argv(struct strv *argv, json_t *cfg, const struct lfs_chroot_opts *o)
+static int build_argv(struct strv *argv, const struct lfs_image_config *cfg,
+		      const struct lfs_chroot_opts *o)
 {
 	int rc = 0;
 
@@ -181,7 +174,7 @@ static int build_argv(struct strv *argv, json_t *cfg, const struct lfs_chroot_op
 		if (*o->entrypoint)
 			strv_push(argv, lfs_xstrdup(o->entrypoint));
 	} else if (cfg) {
-		rc = json_words(cfg, "Entrypoint", argv, 1);
+		rc = config_words(cfg, LFS_CONFIG_ENTRYPOINT, argv);
 	}
 	if (rc < 0)
 		return rc;
@@ -189,7 +182,7 @@ static int build_argv(struct strv *argv, json_t *cfg, const struct lfs_chroot_op
 		for (char **a = o->cmd; *a; a++)
 			strv_push(argv, lfs_xstrdup(*a));
 	} else if (cfg && !o->entrypoint_given) {
-		rc = json_words(cfg, "Cmd", argv, 1);
+		rc = config_words(cfg, LFS_CONFIG_CMD, argv);
 		if (rc < 0)
 			return rc;
 	}
@@ -201,34 +194,21 @@ static int build_argv(struct strv *argv, json_t *cfg, const struct lfs_chroot_op
 	return 0;
 }
 
-int lfs_chroot_spec_build(struct lfs_chroot_spec *spec, const char *config,
+int lfs_chroot_spec_build(struct lfs_chroot_spec *spec, const struct lfs_image_config *cfg,
 			  const struct lfs_chroot_opts *o)
 {
 	struct strv argv = {0}, env = {0};
-	json_t *root = NULL, *cfg = NULL;
 	const char *wd = NULL, *user = NULL;
-	json_error_t jerr;
 	int rc;
 
 	memset(spec, 0, sizeof(*spec));
-	if (config) {
-		root = json_loads(config, 0, &jerr);
-		if (!root) {
-			lfs_chroot_msg("image config: not JSON: %s (line %d)", jerr.text,
-				       jerr.line);
-			return -EINVAL;
-		}
-		cfg = json_object_get(root, "config");
-		if (cfg && !json_is_object(cfg))
-			cfg = NULL;
-	}
 	rc = build_argv(&argv, cfg, o);
 	if (rc == 0)
 		rc = build_env(&env, cfg, o);
 	if (rc == 0 && cfg)
-		rc = json_str(cfg, "WorkingDir", &wd);
+		rc = config_str(cfg, LFS_CONFIG_WORKING_DIR, &wd);
 	if (rc == 0 && cfg)
-		rc = json_str(cfg, "User", &user);
+		rc = config_str(cfg, LFS_CONFIG_USER, &user);
 	if (rc < 0)
 		goto fail;
 	if (o->workdir)
@@ -244,12 +224,10 @@ int lfs_chroot_spec_build(struct lfs_chroot_spec *spec, const char *config,
 	spec->envp = env.v;
 	spec->workdir = lfs_xstrdup(wd ? wd : "/");
 	spec->user = lfs_xstrdup(user ? user : "");
-	json_decref(root);
 	return 0;
 fail:
 	strv_free(&argv);
 	strv_free(&env);
-	json_decref(root);
 	return rc;
 }
 

@@ -29,8 +29,6 @@ enum {
 	OPT_WORK,
 	OPT_BIND,
 	OPT_ENTRYPOINT,
-	OPT_TAG,
-	OPT_PLATFORM,
 	OPT_USERNS,
 	OPT_NOSUID,
 	OPT_STOP_TIMEOUT,
@@ -74,9 +72,6 @@ static void usage(FILE *f)
 		"                          the image's /etc/passwd and /etc/group)\n"
 		"      --entrypoint PROG   replace the image's Entrypoint (and drop its Cmd);\n"
 		"                          '' for none\n"
-		"      --tag NAME          pick the image by tag, ref name or manifest digest\n"
-		"      --platform OS/ARCH[/VARIANT]\n"
-		"                          pick from a multi-platform index\n"
 		"      --userns            use a user namespace even as root\n"
 		"      --nosuid            ignore setuid bits and file capabilities in the image\n"
 		"      --hostname NAME     the command's hostname (default: a random 12-digit\n"
@@ -88,8 +83,11 @@ static void usage(FILE *f)
 		"  -h, --help              show this help and exit\n"
 		"  -V, --version           show the version and exit\n"
 		"\n"
+		"Image options (as in layerfs and layerfs-report; passed on to "
+		"layerfs):\n" LFS_IMAGE_HELP "\n"
 		"The layerfs binary is $LAYERFS, else the one next to layerfs-chroot, else the\n"
-		"one on $PATH.  The private upper directory goes to $TMPDIR, else /var/tmp.\n"
+		"one on $PATH.  The private upper directory goes to --tmpdir, else $TMPDIR,\n"
+		"else /var/tmp.\n"
 		"\n"
 		"The command runs in its own UTS namespace with that hostname.  When standard\n"
 		"input is the terminal, the command gets a pseudo-terminal of its own.  Mount\n"
@@ -214,8 +212,7 @@ static int parse_args(int argc, char **argv, struct lfs_chroot_opts *o)
 	    {"workdir", required_argument, NULL, 'w'},
 	    {"user", required_argument, NULL, 'u'},
 	    {"entrypoint", required_argument, NULL, OPT_ENTRYPOINT},
-	    {"tag", required_argument, NULL, OPT_TAG},
-	    {"platform", required_argument, NULL, OPT_PLATFORM},
+	    LFS_IMAGE_LONGOPTS,
 	    {"userns", no_argument, NULL, OPT_USERNS},
 	    {"nosuid", no_argument, NULL, OPT_NOSUID},
 	    {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
@@ -228,7 +225,14 @@ static int parse_args(int argc, char **argv, struct lfs_chroot_opts *o)
 	int c;
 
 	o->stop_timeout = LFS_CHROOT_STOP_TIMEOUT;
-	while ((c = getopt_long(argc, argv, "+e:w:u:qhV", lopts, NULL)) != -1) {
+	lfs_image_cli_init(&o->imgopts);
+	while ((c = getopt_long(argc, argv, "+e:w:u:qhV" LFS_IMAGE_SHORTOPTS, lopts, NULL)) != -1) {
+		switch (lfs_image_cli_opt(&o->imgopts, c, optarg)) {
+		case 1:
+			continue;
+		case -1:
+			return -1;
+		}
 		switch (c) {
 		case OPT_UPPER:
 			o->upper = optarg;
@@ -257,12 +261,6 @@ static int parse_args(int argc, char **argv, struct lfs_chroot_opts *o)
 		case OPT_ENTRYPOINT:
 			o->entrypoint = optarg;
 			o->entrypoint_given = 1;
-			break;
-		case OPT_TAG:
-			o->tag = optarg;
-			break;
-		case OPT_PLATFORM:
-			o->platform = optarg;
 			break;
 		case OPT_USERNS:
 			o->userns = 1;
@@ -339,8 +337,8 @@ int main(int argc, char **argv)
 		return rc == -2 ? 0 : LFS_CHROOT_EXIT_FAIL;
 	}
 	/* The image config: what to run.  The daemon opens the image again to mount it. */
-	io.tag = o.tag;
-	io.platform = o.platform;
+	io.tag = o.imgopts.tag;
+	io.platform = o.imgopts.platform;
 	src[0] = (char *)o.image;
 	rc = lfs_image_open(&img, src, 1, &io);
 	if (rc < 0) {
@@ -348,7 +346,7 @@ int main(int argc, char **argv)
 		free_opts(&o);
 		return LFS_CHROOT_EXIT_FAIL;
 	}
-	rc = lfs_chroot_spec_build(&spec, img->config, &o);
+	rc = lfs_chroot_spec_build(&spec, img->cfg, &o);
 	lfs_image_free(img);
 	if (rc < 0) {
 		free_opts(&o);

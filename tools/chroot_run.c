@@ -153,7 +153,7 @@ static int make_dir(const char *path, mode_t mode)
 /* The run directory, the upper and work directories. */
 static int make_dirs(struct run *r)
 {
-	const char *tmp = getenv("TMPDIR");
+	const char *tmp = r->o->imgopts.tmpdir ? r->o->imgopts.tmpdir : getenv("TMPDIR");
 	char *base, *tmpl;
 	int rc;
 
@@ -347,7 +347,8 @@ static char *find_layerfs(void)
 static void start_daemon(struct run *r)
 {
 	const struct lfs_chroot_opts *o = r->o;
-	const char *argv[24];
+	const char *argv[24 + LFS_IMAGE_CLI_MAXWORDS];
+	char nums[3][24];
 	char *bin = find_layerfs();
 	pid_t parent = getpid();
 	size_t n = 0;
@@ -361,14 +362,7 @@ static void start_daemon(struct run *r)
 		argv[n++] = "-o";
 		argv[n++] = "suid";
 	}
-	if (o->tag) {
-		argv[n++] = "--tag";
-		argv[n++] = o->tag;
-	}
-	if (o->platform) {
-		argv[n++] = "--platform";
-		argv[n++] = o->platform;
-	}
+	lfs_image_cli_argv(&o->imgopts, argv, &n, nums);
 	argv[n++] = "--upper";
 	argv[n++] = r->upper;
 	argv[n++] = "--work";

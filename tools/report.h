@@ -293,7 +293,7 @@ const struct lfs_node *report_dive_view(const struct report_dive_acct *d);
 void report_dive_finish(struct report_dive_acct *d, struct lfs_node *final);
 
 /* report_history.c: which instruction made each layer, from the image config */
-void report_history(struct report *r, const char *config, size_t len);
+void report_history(struct report *r, const struct lfs_image_config *cfg);
 
 /* report_analyze.c */
 int report_analyze(struct report *r, const struct lfs_core *c, const struct report_opts *o);

@@ -220,7 +220,7 @@ int report_analyze(struct report *r, const struct lfs_core *c, const struct repo
 		snprintf(L->name, sizeof(L->name), "%s",
 			 strrchr(d->name, '/') ? strrchr(d->name, '/') + 1 : d->name);
 	}
-	report_history(r, c->img->config, c->img->config_len);
+	report_history(r, lfs_core_config(c));
 
 	/* The core merged without an observer; this merge is the same code, watched. */
 	dive = report_dive_new(r, c->layers);

@@ -1,12 +1,12 @@
 /*
  * Which instruction of the image config's history made each layer, and the
  * config's rootfs.diff_ids for images whose manifest names only compressed
- * blobs: part of the analysis, filling struct report's layers.
+ * blobs (both from the config as the core parsed it): part of the analysis,
+ * filling struct report's layers.
  */
 #include "config.h"
 
 #include <ctype.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,47 +72,35 @@ static char *instruction(const char *cb)
 	return out;
 }
 
-static char *dup_string(json_t *obj, const char *key)
+static char *dup_or_null(const char *s)
 {
-	const char *s = json_string_value(json_object_get(obj, key));
-
 	return s ? lfs_xstrdup(s) : NULL;
 }
 
 /*
  * History entries marked empty_layer (ENV, CMD, ...) made no layer; the
- * others match the layers in order, lowest first.
+ * others match the layers in order, lowest first.  An entry that is not
+ * an object, or lacks created_by, still stands for a layer.
  */
-void report_history(struct report *r, const char *config, size_t len)
+void report_history(struct report *r, const struct lfs_image_config *cfg)
 {
-	json_error_t err;
-	json_t *root, *hist, *ids;
 	uint32_t k = 0;
 	size_t i;
 
-	if (!config)
+	if (!cfg)
 		return;
-	root = json_loadb(config, len, 0, &err);
-	if (!root) {
-		lfs_warn("image config: line %d: %s", err.line, err.text);
-		return;
-	}
 	/* OCI manifests name compressed blobs: the config knows the content. */
-	ids = json_object_get(json_object_get(root, "rootfs"), "diff_ids");
-	for (i = 0; i < json_array_size(ids) && i < r->nlayers; i++) {
-		const char *id = json_string_value(json_array_get(ids, i));
-
-		if (id && !r->layers[i].diff_id) {
-			r->layers[i].config_diff_id = lfs_xstrdup(id);
+	for (i = 0; i < cfg->diff_ids.n && i < r->nlayers; i++) {
+		if (!r->layers[i].diff_id) {
+			r->layers[i].config_diff_id = lfs_xstrdup(cfg->diff_ids.v[i]);
 			r->layers[i].diff_id = r->layers[i].config_diff_id;
 		}
 	}
-	hist = json_object_get(root, "history");
-	for (i = 0; i < json_array_size(hist); i++) {
-		json_t *h = json_array_get(hist, i);
+	for (i = 0; i < cfg->nhistory; i++) {
+		const struct lfs_image_history *h = &cfg->history[i];
 		struct report_layer *L;
 
-		if (json_is_true(json_object_get(h, "empty_layer")))
+		if (h->empty_layer)
 			continue;
 		if (k >= r->nlayers) {
 			k++;
@@ -120,15 +108,14 @@ void report_history(struct report *r, const char *config, size_t len)
 		}
 		L = &r->layers[k++];
 		L->history_index = (int)i;
-		L->created_by = dup_string(h, "created_by");
-		L->comment = dup_string(h, "comment");
+		L->created_by = dup_or_null(h->created_by);
+		L->comment = dup_or_null(h->comment);
 		if (L->created_by)
 			L->instruction = instruction(L->created_by);
 	}
-	if (json_array_size(hist) && k != r->nlayers) {
+	if (cfg->nhistory && k != r->nlayers) {
 		lfs_warn("the image config's history lists %u layers, the image has %u: "
 			 "instructions may be attributed to the wrong layers",
 			 k, r->nlayers);
 	}
-	json_decref(root);
 }

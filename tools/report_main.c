@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "lfs.h"
+#include "opts.h"
 #include "report.h"
 
 #define EXIT_GATE  2
@@ -38,10 +39,6 @@ enum {
 	OPT_MIN_WASTE,
 	OPT_LAYERS,
 	OPT_COLOR,
-	OPT_TAG,
-	OPT_PLATFORM,
-	OPT_TMPDIR,
-	OPT_MAX_LAYER_SIZE,
 	OPT_TIMING,
 };
 
@@ -53,6 +50,7 @@ struct cli {
 	uint32_t base;
 	char **filter, **ignore, **gates;
 	size_t nfilter, nignore, ngates;
+	struct lfs_image_cli image; /* the options shared with layerfs */
 	struct lfs_core_opts core;
 	struct report_view view;
 };
@@ -91,15 +89,11 @@ static void usage(FILE *f)
 		"\n"
 		"Input:\n"
 		"      --layers            the arguments are layer files, lowest first\n"
-		"      --tag NAME          pick the image by tag, ref name or manifest digest\n"
-		"      --platform OS/ARCH[/VARIANT]\n"
-		"      --tmpdir DIR        scratch space for compressed-layer indexes\n"
-		"      --max-layer-size SIZE  refuse layers that decompress past SIZE\n"
-		"  -j, --jobs N            index N layers at a time (default: one per CPU)\n"
 		"  -q, --quiet             no warnings, no progress\n"
 		"  -h, --help              show this help and exit\n"
 		"  -V, --version           show the version and exit\n"
 		"\n"
+		"Image options (as in layerfs and layerfs-chroot):\n" LFS_IMAGE_HELP "\n"
 		"Exit status: 0 fine, 1 bad input or I/O error, 2 a --fail-if gate holds,\n"
 		"64 bad usage.\n");
 }
@@ -370,12 +364,8 @@ static int parse_args(int argc, char **argv, struct cli *o)
 	    {"layers", no_argument, NULL, OPT_LAYERS},
 	    {"color", optional_argument, NULL, OPT_COLOR},
 	    {"colour", optional_argument, NULL, OPT_COLOR},
-	    {"tag", required_argument, NULL, OPT_TAG},
-	    {"platform", required_argument, NULL, OPT_PLATFORM},
-	    {"tmpdir", required_argument, NULL, OPT_TMPDIR},
-	    {"max-layer-size", required_argument, NULL, OPT_MAX_LAYER_SIZE},
 	    {"timing", no_argument, NULL, OPT_TIMING},
-	    {"jobs", required_argument, NULL, 'j'},
+	    LFS_IMAGE_LONGOPTS,
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -386,7 +376,13 @@ static int parse_args(int argc, char **argv, struct cli *o)
 	char *end;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "j:qhV", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qhV" LFS_IMAGE_SHORTOPTS, lopts, NULL)) != -1) {
+		switch (lfs_image_cli_opt(&o->image, c, optarg)) {
+		case 1:
+			continue;
+		case -1:
+			goto usage;
+		}
 		switch (c) {
 		case OPT_JSON:
 			o->json = 1;
@@ -444,26 +440,8 @@ static int parse_args(int argc, char **argv, struct cli *o)
 			else
 				goto bad;
 			break;
-		case OPT_TAG:
-			o->core.tag = optarg;
-			break;
-		case OPT_PLATFORM:
-			o->core.platform = optarg;
-			break;
-		case OPT_TMPDIR:
-			o->core.tmpdir = optarg;
-			break;
-		case OPT_MAX_LAYER_SIZE:
-			if (parse_u64(optarg, &o->core.max_plain) < 0 || !o->core.max_plain)
-				goto bad;
-			break;
 		case OPT_TIMING:
 			o->timing = 1;
-			break;
-		case 'j':
-			o->core.jobs = (int)strtol(optarg, &end, 10);
-			if (*end || o->core.jobs < 1)
-				goto bad;
 			break;
 		case 'q':
 			lfs_quiet = 1;
@@ -578,6 +556,7 @@ int main(int argc, char **argv)
 	o.view.top = 10;
 	o.view.layer = -1;
 	o.view.min_waste = 1000000;
+	lfs_image_cli_init(&o.image);
 	first = parse_args(argc, argv, &o);
 	if (first < 0) {
 		ret = first == -2 ? 0 : EXIT_USAGE;
@@ -592,6 +571,7 @@ int main(int argc, char **argv)
 	}
 	src = argv + first;
 	nsrc = (size_t)(argc - first);
+	lfs_image_cli_core(&o.image, &o.core);
 	o.core.hash_content = 1;
 	o.core.sequential = 1;
 	o.core.keep_layers = 1;

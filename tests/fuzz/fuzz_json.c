@@ -110,16 +110,16 @@ static void parse_docker(const char *buf, size_t len)
 
 static void parse_config(const char *buf, size_t len)
 {
-	struct lfs_config c = {0};
+	struct lfs_image_config c = {0};
 	int rc = lfs_json_config(buf, len, WHAT, &c);
 
 	if (rc) {
 		fuzz_check_err(rc, WHAT, "lfs_json_config");
 		return;
 	}
-	for (size_t i = 0; i < c.ndiff; i++)
-		check_digest(c.diff_ids[i], "rootfs.diff_ids[]");
-	lfs_config_clear(&c);
+	for (size_t i = 0; i < c.diff_ids.n; i++)
+		check_digest(c.diff_ids.v[i], "rootfs.diff_ids[]");
+	lfs_image_config_clear(&c);
 }
 
 /* The string helpers, on the input as a C string. */

@@ -636,6 +636,15 @@ static void test_oci_dir(void **state)
 	assert_true(img->layers[0].fd != img->layers[1].fd);
 	assert_non_null(strstr(img->config, "\"diff_ids\""));
 	assert_int_equal(strlen(img->config), img->config_len);
+	/* The config parsed once, with the image: what the tools read. */
+	assert_non_null(img->cfg);
+	assert_string_equal(img->cfg->architecture, "amd64");
+	assert_string_equal(img->cfg->os, "linux");
+	assert_int_equal(img->cfg->env.n, 0);
+	assert_non_null(img->cfg->env.v);
+	assert_int_equal(img->cfg->diff_ids.n, 3);
+	for (i = 0; i < 3; i++)
+		assert_string_equal(img->cfg->diff_ids.v[i], l[i].diff_id);
 	cfg = strdup(img->config);
 	lfs_image_free(img);
 
@@ -783,6 +792,8 @@ static void test_docker_classic(void **state)
 		assert_null(img->layers[0].media_type);
 		assert_string_equal(img->layers[0].diff_id, l[0].diff_id);
 		assert_string_equal(img->layers[1].diff_id, l[1].diff_id);
+		assert_int_equal(img->cfg->diff_ids.n, 3);
+		assert_null(img->cfg->entrypoint.v);
 		assert_string_equal(img->ref, "busybox:latest");
 		assert_null(img->manifest_digest);
 		assert_non_null(strstr(img->layers[1].name, "/layer.tar"));
@@ -1062,6 +1073,7 @@ static void test_layer_files(void **state)
 		assert_string_equal(img->layers[0].name, paths[i]);
 		assert_null(img->layers[0].digest);
 		assert_null(img->config);
+		assert_null(img->cfg);
 		lfs_image_free(img);
 	}
 	assert_err(open1(&img, paths[1], "latest", NULL), -EINVAL, paths[1], "layer file", "--tag");
