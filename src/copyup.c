@@ -149,6 +149,8 @@ int lfs_cow_copyup_dir(struct lfs_cow *w, struct lfs_node *d)
 {
 	struct lfs_node *x;
 
+	if (!lfs_cow_is_upper(d) && lfs_cow_orphan(d))
+		return lfs_cow_orphan_copyup_error(d);
 	/* Ancestors first (iteratively: image paths can be thousands deep). */
 	while (!lfs_cow_is_upper(d)) {
 		char tmp[40];
@@ -213,28 +215,13 @@ size_t lfs_cow_names(struct lfs_cow *w, const struct lfs_node *n, struct lfs_cow
 	return found;
 }
 
-void lfs_cow_renamed_away(struct lfs_cow *w, struct lfs_node *n)
-{
-	struct lfs_cow_ref *refs;
-	size_t k;
-
-	if (n->dir || lfs_dir_lookup(n->parent, n->name, strlen(n->name)) == n)
-		return;
-	k = lfs_cow_names(w, n, &refs);
-	if (k) {
-		n->parent = refs[0].dir;
-		n->name = refs[0].name;
-	}
-	free(refs);
-}
-
 /* The names N has now: all of them when it is hard-linked, else its one name. */
 static size_t current_names(struct lfs_cow *w, struct lfs_node *n, struct lfs_cow_ref **out)
 {
 	if (n->nlink > 1)
 		return lfs_cow_names(w, n, out);
 	*out = lfs_xmalloc(sizeof(**out));
-	if (lfs_dir_lookup(n->parent, n->name, strlen(n->name)) != n)
+	if (lfs_cow_orphan(n))
 		return 0;
 	(*out)[0].dir = n->parent;
 	(*out)[0].name = n->name;
@@ -267,6 +254,7 @@ static int build_copy(struct lfs_cow *w, const struct lfs_node *n, const char *t
 	return rc;
 }
 
+/* 1: copied up now, 0: it was already, or -errno. */
 static int copyup_file(struct lfs_cow *w, struct lfs_node *n, int data)
 {
 	struct lfs_cow_ref *refs = NULL;
@@ -279,7 +267,7 @@ static int copyup_file(struct lfs_cow *w, struct lfs_node *n, int data)
 		goto out_locked;
 	k = current_names(w, n, &refs);
 	if (!k) {
-		rc = -ESTALE;
+		rc = lfs_cow_orphan_copyup_error(n);
 		goto out_locked;
 	}
 	for (size_t i = 0; rc == 0 && i < k; i++)
@@ -303,7 +291,7 @@ static int copyup_file(struct lfs_cow *w, struct lfs_node *n, int data)
 	k = current_names(w, n, &refs);
 	if (!k) {
 		unlinkat(w->up.work, tmp, 0);
-		rc = -ESTALE;
+		rc = lfs_cow_orphan_copyup_error(n);
 		goto out_locked;
 	}
 	pfd = lfs_cow_dirfd(w, refs[0].dir);
@@ -335,6 +323,7 @@ static int copyup_file(struct lfs_cow *w, struct lfs_node *n, int data)
 	n->parent = refs[0].dir;
 	n->name = refs[0].name;
 	n->flags |= LFS_NF_UPPER;
+	rc = rc < 0 ? rc : 1;
 out_locked:
 	unlock(w);
 	free(refs);
@@ -358,5 +347,12 @@ int lfs_cow_copyup(struct lfs_cow *w, struct lfs_node *n, int data)
 	pthread_mutex_lock(m);
 	rc = copyup_file(w, n, data);
 	pthread_mutex_unlock(m);
-	return rc;
+	/*
+	 * The kernel caches what the lower file said (st_nlink: the copy has
+	 * only the names the tree shows; blocks, ctime); an open that copies
+	 * up returns no attributes.
+	 */
+	if (rc > 0 && w->notify)
+		w->notify(w->notify_ctx, n->ino);
+	return rc < 0 ? rc : 0;
 }

@@ -53,13 +53,28 @@ void lfs_cow_add_inode(struct lfs_cow *w, struct lfs_node *n)
 	}
 	n->ino = t->ninodes;
 	t->inodes[t->ninodes++] = n;
+	n->flags |= LFS_NF_OWNED;
+	if (++w->nowned > w->peak_owned)
+		w->peak_owned = w->nowned;
 }
 
 void lfs_cow_dir_to_upper(struct lfs_cow *w, struct lfs_node *d)
 {
-	struct lfs_dir *low = d->dir;
+	struct lfs_dir *low = d->dir, *up = lfs_dir_clone(w->arena, low);
 
-	d->dir = lfs_dir_clone(w->arena, low);
+	/* Names come and go in an upper table: it owns them all. */
+	for (uint32_t i = 0; i < up->n; i++) {
+		struct lfs_dirent *e = &up->ents[i];
+		struct lfs_node *c = e->node;
+		const char *name = e->name;
+
+		if (!name)
+			continue;
+		e->name = lfs_arena_name(w->arena, name, e->len);
+		if (c && c->parent == d && c->name == name)
+			c->name = e->name;
+	}
+	d->dir = up;
 	d->dir->lower = low;
 	d->flags |= LFS_NF_UPPER;
 }
@@ -69,7 +84,7 @@ void lfs_cow_name_node(struct lfs_cow *w, struct lfs_node *p, const char *name, 
 {
 	size_t len = strlen(name);
 	struct lfs_dirent *e = lfs_dir_find(p, name, len);
-	const char *stable = e ? e->name : lfs_arena_strndup(w->arena, name, len);
+	const char *stable = e ? e->name : lfs_arena_name(w->arena, name, len);
 
 	lfs_dir_set(p, stable, len, n);
 	if (primary) {
@@ -98,6 +113,8 @@ int lfs_cow_dirfd(struct lfs_cow *w, const struct lfs_node *d)
 	size_t depth = 0, i;
 	int fd;
 
+	if (lfs_cow_orphan(d))
+		return -ENOENT;
 	for (x = d; x != w->tree->root; x = x->parent)
 		depth++;
 	names = lfs_xmalloc((depth ? depth : 1) * sizeof(*names));
@@ -147,78 +164,10 @@ void lfs_cow_stat_lower(const struct lfs_node *n, struct stat *st)
 	st->st_ctim = st->st_mtim;
 }
 
-static struct lfs_cow_open *find_open(struct lfs_cow *w, uint64_t ino)
-{
-	for (size_t i = 0; i < w->nopens; i++)
-		if (w->opens[i].ino == ino)
-			return &w->opens[i];
-	return NULL;
-}
-
-void lfs_cow_note_open(struct lfs_cow *w, const struct lfs_node *n)
-{
-	struct lfs_cow_open *o;
-
-	pthread_mutex_lock(&w->open_lock);
-	o = find_open(w, n->ino);
-	if (!o) {
-		if (w->nopens == w->capopens) {
-			w->capopens = w->capopens ? w->capopens * 2 : 16;
-			w->opens = lfs_xrealloc(w->opens, w->capopens * sizeof(*w->opens));
-		}
-		o = &w->opens[w->nopens++];
-		o->ino = n->ino;
-		o->count = 0;
-		o->keep = -1;
-	}
-	o->count++;
-	pthread_mutex_unlock(&w->open_lock);
-}
-
-void lfs_cow_release(struct lfs_cow *w, struct lfs_node *n, int fd)
-{
-	struct lfs_cow_open *o;
-
-	if (fd >= 0)
-		close(fd);
-	pthread_mutex_lock(&w->open_lock);
-	o = find_open(w, n->ino);
-	if (o && --o->count == 0) {
-		if (o->keep >= 0)
-			close(o->keep);
-		*o = w->opens[--w->nopens];
-	}
-	pthread_mutex_unlock(&w->open_lock);
-}
-
-void lfs_cow_keep_open(struct lfs_cow *w, const struct lfs_node *n, int pfd, const char *name)
-{
-	struct lfs_cow_open *o;
-
-	if (n->dir || !lfs_cow_is_upper(n))
-		return;
-	pthread_mutex_lock(&w->open_lock);
-	o = find_open(w, n->ino);
-	if (o && o->keep < 0)
-		o->keep = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	pthread_mutex_unlock(&w->open_lock);
-}
-
-/* The attributes of an upper file that lost its last name while open. */
-static int stat_kept(struct lfs_cow *w, const struct lfs_node *n, struct stat *st)
-{
-	struct lfs_cow_open *o;
-	int rc = -ESTALE;
-
-	pthread_mutex_lock(&w->open_lock);
-	o = find_open(w, n->ino);
-	if (o && o->keep >= 0)
-		rc = fstat(o->keep, st) < 0 ? -errno : 0;
-	pthread_mutex_unlock(&w->open_lock);
-	return rc;
-}
-
-/* N's attributes, through its name NAME in the directory PFD (-1: its own). */
+/*
+ * N's attributes, through its name NAME in the directory PFD (-1: its
+ * parent's); an orphan's through its pin.
+ */
 static int stat_named(struct lfs_cow *w, const struct lfs_node *n, int pfd, const char *name,
 		      struct stat *st)
 {
@@ -231,17 +180,21 @@ static int stat_named(struct lfs_cow *w, const struct lfs_node *n, int pfd, cons
 	if (n == w->tree->root) {
 		if (fstatat(w->up.root, "", st, AT_EMPTY_PATH) < 0)
 			return -errno;
+	} else if (lfs_cow_orphan(n)) {
+		fd = lfs_cow_pin(w, n);
+		if (fd < 0)
+			return -ESTALE;
+		if (fstat(fd, st) < 0)
+			return -errno;
 	} else {
 		if (fd < 0)
 			fd = lfs_cow_dirfd(w, n->parent);
 		if (fd < 0)
-			return fd == -ENOENT ? stat_kept(w, n, st) : fd;
+			return fd;
 		if (fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
 			rc = -errno;
 		if (pfd < 0)
 			close(fd);
-		if (rc == -ENOENT)
-			rc = stat_kept(w, n, st);
 		if (rc < 0)
 			return rc;
 	}
@@ -274,6 +227,8 @@ int lfs_cow_lookup(struct lfs_cow *w, uint64_t parent, const char *name, struct 
 	else {
 		rc = lfs_cow_stat_node(w, n, -1, st);
 		*out = n;
+		if (rc == 0)
+			lfs_cow_ref(n);
 	}
 	unlock(w);
 	return rc;
@@ -291,7 +246,8 @@ int lfs_cow_getattr(struct lfs_cow *w, struct lfs_node *n, struct stat *st)
 
 /*
  * Where the upper N is, for calls that take a path: DIRFD and NAME (the
- * root: its /proc path, FOLLOW set).  *PFD is to be closed by the caller.
+ * root and orphans: the /proc path of their fd, FOLLOW set).  PFD is for
+ * upath_put to close.
  */
 struct upath {
 	int pfd;
@@ -304,8 +260,13 @@ struct upath {
 static int upath_get(struct lfs_cow *w, const struct lfs_node *n, struct upath *p)
 {
 	p->pfd = -1;
-	if (n == w->tree->root) {
-		lfs_upper_procpath(p->proc, sizeof(p->proc), w->up.root, NULL);
+	if (n == w->tree->root || lfs_cow_orphan(n)) {
+		/* The magic link leads to the entry itself, a symlink included. */
+		int fd = n == w->tree->root ? w->up.root : lfs_cow_pin(w, n);
+
+		if (fd < 0)
+			return -ESTALE;
+		lfs_upper_procpath(p->proc, sizeof(p->proc), fd, NULL);
 		p->dirfd = AT_FDCWD;
 		p->name = p->proc;
 		p->follow = 1;
@@ -339,6 +300,13 @@ int lfs_cow_readlink(struct lfs_cow *w, struct lfs_node *n, char *buf, size_t si
 	rdlock(w);
 	if (!lfs_cow_is_upper(n)) {
 		snprintf(buf, size, "%s", n->link);
+	} else if (lfs_cow_orphan(n)) {
+		/* The pin is the symlink itself (its /proc link would give its path). */
+		r = lfs_cow_pin(w, n) < 0 ? -1 : readlinkat(lfs_cow_pin(w, n), "", buf, size - 1);
+		if (r < 0)
+			rc = lfs_cow_pin(w, n) < 0 ? -ESTALE : -errno;
+		else
+			buf[r] = '\0';
 	} else if ((rc = upath_get(w, n, &p)) == 0) {
 		r = readlinkat(p.dirfd, p.name, buf, size - 1);
 		if (r < 0)
@@ -368,9 +336,9 @@ int lfs_cow_readdir(struct lfs_cow *w, struct lfs_node *d, uint64_t off, int plu
 			return pfd;
 		}
 	}
-	/* Positions: 1 after ".", 2 after "..", 3+i after entry i (deleted ones stay). */
+	/* Positions: 1 after ".", 2 after "..", 3+i after entry i (deleted ones and holes stay). */
 	for (uint64_t i = off; i < (uint64_t)d->dir->n + 2; i++) {
-		const struct lfs_node *n;
+		struct lfs_node *n;
 		const char *name;
 		struct stat st;
 
@@ -398,6 +366,9 @@ int lfs_cow_readdir(struct lfs_cow *w, struct lfs_node *d, uint64_t off, int plu
 		}
 		if (fn(ctx, name, &st, i + 1))
 			break;
+		/* The kernel counts a lookup for each entry but "." and "..". */
+		if (plus && i >= 2)
+			lfs_cow_ref(n);
 	}
 	if (pfd >= 0)
 		close(pfd);
@@ -405,10 +376,25 @@ int lfs_cow_readdir(struct lfs_cow *w, struct lfs_node *d, uint64_t off, int plu
 	return 0;
 }
 
+/* Lock held.  An fd of N's upper copy opened with FLAGS (O_ACCMODE, O_TRUNC, ...). */
+static int open_upper(struct lfs_cow *w, const struct lfs_node *n, int flags)
+{
+	struct upath p;
+	int fd, rc;
+
+	rc = upath_get(w, n, &p);
+	if (rc < 0)
+		return rc;
+	fd = openat(p.dirfd, p.name, flags | (p.follow ? 0 : O_NOFOLLOW) | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		fd = errno == ENOENT ? -ESTALE : -errno;
+	upath_put(&p);
+	return fd;
+}
+
 int lfs_cow_open_file(struct lfs_cow *w, struct lfs_node *n, int flags, int *fd)
 {
-	int acc = flags & O_ACCMODE, rc = 0, pass;
-	struct upath p;
+	int acc = flags & O_ACCMODE, rc = 0;
 
 	*fd = -1;
 	if (n->dir)
@@ -421,38 +407,49 @@ int lfs_cow_open_file(struct lfs_cow *w, struct lfs_node *n, int flags, int *fd)
 			return rc;
 	}
 	rdlock(w);
-	if (lfs_cow_is_upper(n) && (rc = upath_get(w, n, &p)) == 0) {
-		pass = flags & (O_ACCMODE | O_TRUNC | O_SYNC | O_DSYNC);
-		*fd = openat(p.dirfd, p.name, pass | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-		if (*fd < 0)
-			rc = errno == ENOENT ? -ESTALE : -errno;
-		upath_put(&p);
+	if (lfs_cow_is_upper(n)) {
+		*fd = open_upper(w, n, flags & (O_ACCMODE | O_TRUNC | O_SYNC | O_DSYNC));
+		if (*fd < 0) {
+			rc = *fd;
+			*fd = -1;
+		}
 	}
-	unlock(w);
 	if (rc == 0)
-		lfs_cow_note_open(w, n);
+		lfs_cow_ref(n);
+	unlock(w);
+	return rc;
+}
+
+int lfs_cow_data_fd(struct lfs_cow *w, struct lfs_node *n, uint64_t off, size_t size, int *fd,
+		    uint64_t *pos, size_t *len)
+{
+	int rc;
+
+	rdlock(w);
+	rc = lfs_cow_is_upper(n) ? -ENOTSUP : lfs_core_data_fd(w->core, n, off, size, fd, pos, len);
+	unlock(w);
 	return rc;
 }
 
 ssize_t lfs_cow_read(struct lfs_cow *w, struct lfs_node *n, void *buf, size_t size, uint64_t off)
 {
 	ssize_t r;
-	int fd, rc;
+	int fd;
 
 	rdlock(w);
 	if (!lfs_cow_is_upper(n)) {
 		unlock(w);
 		return lfs_core_read(w->core, n, buf, size, off);
 	}
-	unlock(w);
 	/* Copied up since it was opened: the kernel's overlayfs reads the copy too. */
-	rc = lfs_cow_open_file(w, n, O_RDONLY, &fd);
-	if (rc < 0)
-		return rc;
+	fd = open_upper(w, n, O_RDONLY);
+	unlock(w);
+	if (fd < 0)
+		return fd;
 	r = pread(fd, buf, size, (off_t)off);
 	if (r < 0)
 		r = -errno;
-	lfs_cow_release(w, n, fd);
+	close(fd);
 	return r;
 }
 
@@ -491,7 +488,8 @@ int lfs_cow_setattr(struct lfs_cow *w, struct lfs_node *n, int fd, const struct 
 
 		if (tfd < 0)
 			tfd =
-			    openat(p.dirfd, p.name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+			    openat(p.dirfd, p.name,
+				   O_WRONLY | (p.follow ? 0 : O_NOFOLLOW) | O_CLOEXEC | O_NONBLOCK);
 		if (tfd < 0 || ftruncate(tfd, attr->st_size) < 0)
 			rc = -errno;
 		if (tfd >= 0 && fd < 0)

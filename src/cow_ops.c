@@ -55,6 +55,9 @@ static int parent_dir(struct lfs_cow *w, uint64_t pino, struct lfs_node **out, i
 		return -ESTALE;
 	if (!p->dir)
 		return -ENOTDIR;
+	/* Removed: the kernel refuses new entries there itself (ENOENT). */
+	if (lfs_cow_orphan(p))
+		return -ENOENT;
 	rc = lfs_cow_copyup_dir(w, p);
 	if (rc < 0)
 		return rc;
@@ -155,15 +158,19 @@ int lfs_cow_create(struct lfs_cow *w, uint64_t parent, const char *name,
 			unlinkat(dirfd, ename, 0);
 		goto out;
 	}
-	n = S_ISDIR(mode) ? lfs_dir_new(w->arena, p) : lfs_node_new(w->arena, mode);
-	n->mode = mode;
-	n->flags = LFS_NF_UPPER;
-	lfs_cow_add_inode(w, n);
+	n = lfs_cow_new_node(w, mode, p);
 	lfs_cow_name_node(w, p, name, n, 1);
 	rc = lfs_cow_stat_node(w, n, pfd, st);
 	*out = n;
+	if (rc < 0 && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	/* The entry, and the open fd. */
+	if (rc == 0)
+		lfs_cow_ref(n);
 	if (*fd >= 0)
-		lfs_cow_note_open(w, n);
+		lfs_cow_ref(n);
 out:
 	if (pfd >= 0)
 		close(pfd);
@@ -194,7 +201,8 @@ int lfs_cow_link(struct lfs_cow *w, struct lfs_node *n, uint64_t parent, const c
 		rc = -EEXIST;
 		goto out;
 	}
-	if (lfs_dir_lookup(n->parent, n->name, strlen(n->name)) != n) {
+	/* No name left (the kernel does not link a file it knows as unlinked). */
+	if (lfs_cow_orphan(n)) {
 		rc = -ENOENT;
 		goto out;
 	}
@@ -221,6 +229,8 @@ int lfs_cow_link(struct lfs_cow *w, struct lfs_node *n, uint64_t parent, const c
 		goto out;
 	lfs_cow_name_node(w, p, name, n, 0);
 	rc = lfs_cow_stat_node(w, n, sfd, st);
+	if (rc == 0)
+		lfs_cow_ref(n);
 out:
 	if (sfd >= 0)
 		close(sfd);
@@ -230,11 +240,8 @@ out:
 	return rc;
 }
 
-/*
- * NAME in PFD, a name of N, is about to go.  Returns whether N may have
- * other names; if not, an open N keeps an fd to answer stat with.
- */
-static int name_goes(struct lfs_cow *w, const struct lfs_node *n, int pfd, const char *name)
+/* NAME in PFD, a name of N, is about to go: may N have other names? */
+static int name_goes(const struct lfs_node *n, int pfd, const char *name)
 {
 	struct stat st;
 
@@ -244,15 +251,13 @@ static int name_goes(struct lfs_cow *w, const struct lfs_node *n, int pfd, const
 		return n->nlink > 1;
 	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return 1;
-	if (st.st_nlink == 1)
-		lfs_cow_keep_open(w, n, pfd, name);
 	return st.st_nlink > 1;
 }
 
 int lfs_cow_unlink(struct lfs_cow *w, uint64_t parent, const char *name, int dir)
 {
 	struct lfs_node *p, *n;
-	int pfd = -1, rc, lower, multi;
+	int pfd = -1, rc, lower, multi, pin;
 
 	if (!w->writable)
 		return -EROFS;
@@ -276,7 +281,9 @@ int lfs_cow_unlink(struct lfs_cow *w, uint64_t parent, const char *name, int dir
 	if (rc < 0)
 		goto out;
 	lower = lfs_cow_lower_positive(p, name);
-	multi = name_goes(w, n, pfd, name);
+	multi = name_goes(n, pfd, name);
+	/* An open file or a working directory keeps its upper copy (cow_int.h). */
+	pin = lfs_cow_pin_open(n, pfd, name);
 	if (!lfs_cow_is_upper(n))
 		rc = lfs_upper_whiteout(&w->up, pfd, name);
 	else if (n->dir)
@@ -286,11 +293,12 @@ int lfs_cow_unlink(struct lfs_cow *w, uint64_t parent, const char *name, int dir
 		rc = lfs_upper_whiteout(&w->up, pfd, name);
 	else
 		rc = unlinkat(pfd, name, 0) < 0 ? -errno : 0;
-	if (rc < 0)
+	if (rc < 0) {
+		if (pin >= 0)
+			close(pin);
 		goto out;
-	lfs_dir_remove(p, name, strlen(name));
-	if (multi)
-		lfs_cow_renamed_away(w, n);
+	}
+	lfs_cow_unname(w, p, name, n, multi, pin);
 out:
 	if (pfd >= 0)
 		close(pfd);
@@ -305,7 +313,7 @@ static int is_within(const struct lfs_node *d, const struct lfs_node *a,
 	for (;; d = d->parent) {
 		if (d == a)
 			return 1;
-		if (d == root)
+		if (d == root || !d)
 			return 0;
 	}
 }
@@ -381,7 +389,9 @@ int lfs_cow_rename(struct lfs_cow *w, uint64_t p1i, const char *n1, uint64_t p2i
 		   unsigned flags)
 {
 	struct lfs_node *p1, *p2, *s, *t;
-	int pfd1 = -1, pfd2 = -1, rc, tries = 0, tmulti = 0;
+	int pfd1 = -1, pfd2 = -1, rc, tries = 0, tmulti = 0, tpin = -1, tprimary;
+	struct lfs_dirent *e;
+	const char *old;
 
 	if (!w->writable)
 		return -EROFS;
@@ -428,8 +438,10 @@ again:
 		rc = parent_dir(w, p2i, &p2, &pfd2);
 	if (rc < 0)
 		goto out;
-	if (t && !(flags & RENAME_EXCHANGE))
-		tmulti = name_goes(w, t, pfd2, n2);
+	if (t && !(flags & RENAME_EXCHANGE)) {
+		tmulti = name_goes(t, pfd2, n2);
+		tpin = lfs_cow_pin_open(t, pfd2, n2);
+	}
 	if (flags & RENAME_EXCHANGE) {
 		rc = renameat2(pfd1, n1, pfd2, n2, RENAME_EXCHANGE) < 0 ? -errno : 0;
 		if (rc == 0 && t->dir && p1->dir->lower)
@@ -440,17 +452,24 @@ again:
 	/* A directory moved among lower entries must not show them (the kernel does so). */
 	if (rc == 0 && s->dir && p2->dir->lower)
 		rc = lfs_upper_set_opaque(&w->up, pfd2, n2);
-	if (rc < 0)
+	if (rc < 0) {
+		if (tpin >= 0)
+			close(tpin);
 		goto out;
+	}
 	if (flags & RENAME_EXCHANGE) {
 		lfs_cow_name_node(w, p1, n1, t, 1);
 		lfs_cow_name_node(w, p2, n2, s, 1);
-	} else {
-		lfs_dir_remove(p1, n1, strlen(n1));
-		lfs_cow_name_node(w, p2, n2, s, 1);
-		if (t && tmulti)
-			lfs_cow_renamed_away(w, t);
+		goto out;
 	}
+	e = t ? lfs_dir_find(p2, n2, strlen(n2)) : NULL;
+	tprimary = t && t->parent == p2 && t->name == e->name;
+	/* S takes the name (T's entry, if any), then leaves its old one. */
+	lfs_cow_name_node(w, p2, n2, s, 1);
+	old = lfs_dir_drop(p1, lfs_dir_find(p1, n1, strlen(n1)));
+	lfs_arena_name_free(w->arena, old);
+	if (t)
+		lfs_cow_replaced(w, t, tprimary, tmulti, tpin);
 out:
 	if (pfd1 >= 0)
 		close(pfd1);

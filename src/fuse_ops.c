@@ -5,7 +5,15 @@
  * itself and every reply lets it cache for a long time.
  *
  * File handles: fi->fh is 0 for a file read from the lower layers, else
- * the upper file's fd + 1.
+ * the upper file's fd + 1, opened at OPEN: reads, writes, fsync and
+ * ftruncate through a handle reach the file it opened, whatever happens to
+ * its names since.
+ *
+ * Lookup counts: every reply that hands the kernel an entry (LOOKUP,
+ * CREATE, MKNOD, MKDIR, SYMLINK, LINK, and each READDIRPLUS entry but "."
+ * and "..") counts one reference in the tree (cow.h); FORGET gives them
+ * back, and so does a reply the kernel did not take.  A node the kernel
+ * forgot and the tree no longer names is freed.
  *
  * Round trips: a warm walk or read is served by the kernel's caches except
  * for the requests that open and close a file or directory.  Directories
@@ -20,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -62,6 +71,7 @@ static void fill_entry(fuse_req_t req, const struct lfs_node *n, const struct st
 	e->attr = *st;
 }
 
+/* RC 0: N's entry, with the reference lfs_cow_* counted for it. */
 static void reply_entry(fuse_req_t req, int rc, const struct lfs_node *n, const struct stat *st)
 {
 	struct fuse_entry_param e;
@@ -71,7 +81,17 @@ static void reply_entry(fuse_req_t req, int rc, const struct lfs_node *n, const 
 		return;
 	}
 	fill_entry(req, n, st, &e);
-	fuse_reply_entry(req, &e);
+	if (fuse_reply_entry(req, &e) != 0)
+		lfs_cow_forget(cow_of(req), e.ino, 1);
+}
+
+/* The kernel's cached attributes of INO are wrong: it asks again. */
+static void notify_attr(void *ctx, uint64_t ino)
+{
+	struct lfs_fs *fs = ctx;
+
+	if (fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -99,6 +119,24 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* O_TRUNC comes with the open: a copy-up then skips the data, as the kernel's. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	lfs_cow_set_notify(fs->cow, notify_attr, fs);
+}
+
+/*
+ * At unmount, with LAYERFS_STATS set in the environment: what the tree
+ * holds, on stderr (the tests check that nodes are freed).
+ */
+static void op_destroy(void *userdata)
+{
+	struct lfs_fs *fs = userdata;
+	struct lfs_cow_stats s;
+
+	if (!getenv("LAYERFS_STATS"))
+		return;
+	lfs_cow_stats(fs->cow, &s);
+	fprintf(stderr, "%s: stats: nodes %llu (peak %llu), orphans %llu, inode numbers %llu\n",
+		lfs_progname, (unsigned long long)s.nodes, (unsigned long long)s.peak,
+		(unsigned long long)s.orphans, (unsigned long long)s.inodes);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -121,16 +159,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	/* Nodes live as long as the mount: nothing to release. */
-	(void)ino;
-	(void)nlookup;
+	lfs_cow_forget(cow_of(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-	(void)count;
-	(void)forgets;
+	for (size_t i = 0; i < count; i++)
+		lfs_cow_forget(cow_of(req), forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -227,8 +263,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = fd >= 0 ? (uint64_t)fd + 1 : 0;
 	fi->keep_cache = 1;
-	if (fuse_reply_open(req, fi) != 0 && fd >= 0)
-		close(fd);
+	if (fuse_reply_open(req, fi) != 0)
+		lfs_cow_release(cow_of(req), n, fd);
 }
 
 static void reply_fd_data(fuse_req_t req, int fd, size_t size, off_t pos)
@@ -263,8 +299,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	/* Uncompressed lower layer: let the kernel splice straight from the file. */
-	if (!(n->flags & LFS_NF_UPPER) &&
-	    lfs_core_data_fd(fs_of(req)->core, n, (uint64_t)off, size, &fd, &pos, &len) == 0) {
+	if (lfs_cow_data_fd(w, n, (uint64_t)off, size, &fd, &pos, &len) == 0) {
 		reply_fd_data(req, fd, len, (off_t)pos);
 		return;
 	}
@@ -358,6 +393,8 @@ struct dirbuf {
 	size_t rem;
 	int plus;
 	double timeout;
+	uint64_t *inos; /* READDIRPLUS: the entries that gained a reference */
+	size_t ninos, capinos;
 };
 
 static int add_dirent(void *ctx, const char *name, const struct stat *st, uint64_t next)
@@ -382,6 +419,13 @@ static int add_dirent(void *ctx, const char *name, const struct stat *st, uint64
 		return 1;
 	b->p += need;
 	b->rem -= need;
+	if (b->plus && strcmp(name, ".") && strcmp(name, "..")) {
+		if (b->ninos == b->capinos) {
+			b->capinos = b->capinos ? b->capinos * 2 : 64;
+			b->inos = lfs_xrealloc(b->inos, b->capinos * sizeof(*b->inos));
+		}
+		b->inos[b->ninos++] = st->st_ino;
+	}
 	return 0;
 }
 
@@ -401,6 +445,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	memset(&b, 0, sizeof(b));
 	b.req = req;
 	b.p = buf;
 	b.rem = size;
@@ -409,8 +454,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
 	rc = lfs_cow_readdir(cow_of(req), d, (uint64_t)(off < 0 ? 0 : off), plus, add_dirent, &b);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_buf(req, buf, size - b.rem);
+	else if (fuse_reply_buf(req, buf, size - b.rem) != 0)
+		for (size_t i = 0; i < b.ninos; i++)
+			lfs_cow_forget(cow_of(req), b.inos[i], 1);
+	free(b.inos);
 	free(buf);
 }
 
@@ -535,7 +582,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		nw.mode = S_IFREG | (mode & 07777);
 	rc = do_create(req, parent, name, &nw, &n, &st, &fd);
 	if (fd >= 0)
-		close(fd);
+		lfs_cow_release(cow_of(req), n, fd);
 	reply_entry(req, rc, n, &st);
 }
 
@@ -576,8 +623,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	fill_entry(req, n, &st, &e);
 	fi->fh = (uint64_t)fd + 1;
-	if (fuse_reply_create(req, &e, fi) != 0)
-		close(fd);
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		lfs_cow_release(cow_of(req), n, fd);
+		lfs_cow_forget(cow_of(req), e.ino, 1);
+	}
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
@@ -612,6 +661,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 const struct fuse_lowlevel_ops lfs_fuse_ops = {
     .init = op_init,
+    .destroy = op_destroy,
     .lookup = op_lookup,
     .forget = op_forget,
     .forget_multi = op_forget_multi,

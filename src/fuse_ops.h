@@ -9,12 +9,13 @@
 #include "cow.h"
 
 struct lfs_fs {
-	struct lfs_cow *cow;   /* the mounted tree (locks inside) */
-	struct lfs_core *core; /* the lower layers: read-only after mount */
-	double timeout;	       /* entry and attr cache timeout, seconds */
-	int read_only;	       /* no writes: files need no open (no handle) */
-	int no_open;	       /* set at init: the kernel may skip OPEN (read-only) */
-	int no_opendir;	       /* set at init: the kernel may skip OPENDIR */
+	struct fuse_session *se; /* for notifications (set before the session runs) */
+	struct lfs_cow *cow;	 /* the mounted tree (locks inside) */
+	struct lfs_core *core;	 /* the lower layers: read-only after mount */
+	double timeout;		 /* entry and attr cache timeout, seconds */
+	int read_only;		 /* no writes: files need no open (no handle) */
+	int no_open;		 /* set at init: the kernel may skip OPEN (read-only) */
+	int no_opendir;		 /* set at init: the kernel may skip OPENDIR */
 };
 
 extern const struct fuse_lowlevel_ops lfs_fuse_ops;

@@ -13,7 +13,7 @@ src_liblayerfs_a_SOURCES = \
 	src/cache.h src/cache_format.h src/cache.c src/cache_codec.c \
 	src/core.h src/core.c src/opts.h src/opts.c \
 	src/upper.h src/upper.c \
-	src/cow.h src/cow_int.h src/cow.c src/cow_ops.c src/cow_mount.c src/copyup.c
+	src/cow.h src/cow_int.h src/cow.c src/cow_nodes.c src/cow_ops.c src/cow_mount.c src/copyup.c
 
 bin_PROGRAMS += src/layerfs
 src_layerfs_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)

@@ -21,11 +21,18 @@ struct arena_chunk {
 	max_align_t data[];
 };
 
+/* A block given back (lfs_arena_put), waiting to be reused. */
+struct pooled {
+	struct pooled *next;
+};
+
 struct lfs_arena {
 	struct arena_chunk *head;
 	size_t bytes;
 	struct lfs_dir **dirs; /* directory tables to free with the arena */
 	size_t ndirs, capdirs;
+	struct pooled *pool[LFS_ARENA_POOL_MAX / 8 + 1]; /* given back, by size / 8 */
+	struct lfs_dir *spare;				 /* tables given back (linked by lower) */
 };
 
 struct lfs_arena *lfs_arena_new(void)
@@ -84,6 +91,52 @@ void *lfs_arena_memdup(struct lfs_arena *a, const void *p, size_t n)
 	return q;
 }
 
+void *lfs_arena_get(struct lfs_arena *a, size_t n)
+{
+	size_t k = (n + 7) / 8;
+	struct pooled *p;
+
+	if (k == 0)
+		k = 1;
+	p = a->pool[k];
+	if (!p)
+		return arena_alloc(a, k * 8, 8);
+	a->pool[k] = p->next;
+	return p;
+}
+
+void lfs_arena_put(struct lfs_arena *a, void *p, size_t n)
+{
+	size_t k = (n + 7) / 8;
+	struct pooled *b = p;
+
+	if (k == 0)
+		k = 1;
+	b->next = a->pool[k];
+	a->pool[k] = b;
+}
+
+char *lfs_arena_name(struct lfs_arena *a, const char *s, size_t n)
+{
+	char *p;
+
+	if (n + 1 > LFS_ARENA_POOL_MAX)
+		return lfs_arena_strndup(a, s, n);
+	p = lfs_arena_get(a, n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+void lfs_arena_name_free(struct lfs_arena *a, const char *name)
+{
+	size_t n = strlen(name) + 1;
+
+	/* A long one came from the arena itself: it stays until the arena goes. */
+	if (n <= LFS_ARENA_POOL_MAX)
+		lfs_arena_put(a, (void *)name, n);
+}
+
 size_t lfs_arena_bytes(const struct lfs_arena *a)
 {
 	size_t n = a->bytes;
@@ -131,9 +184,33 @@ static void arena_own_dir(struct lfs_arena *a, struct lfs_dir *d)
 	a->dirs[a->ndirs++] = d;
 }
 
+struct lfs_dir *lfs_dir_table_new(struct lfs_arena *a)
+{
+	struct lfs_dir *d = a->spare;
+
+	if (d) {
+		a->spare = d->lower;
+		d->lower = NULL;
+		return d;
+	}
+	d = lfs_arena_alloc(a, sizeof(*d));
+	memset(d, 0, sizeof(*d));
+	arena_own_dir(a, d);
+	return d;
+}
+
+void lfs_dir_release(struct lfs_arena *a, struct lfs_dir *d)
+{
+	free(d->ents);
+	free(d->slots);
+	memset(d, 0, sizeof(*d));
+	d->lower = a->spare;
+	a->spare = d;
+}
+
 struct lfs_dir *lfs_dir_clone(struct lfs_arena *a, const struct lfs_dir *src)
 {
-	struct lfs_dir *d = lfs_arena_alloc(a, sizeof(*d));
+	struct lfs_dir *d = lfs_dir_table_new(a);
 
 	*d = *src;
 	d->lower = NULL;
@@ -143,19 +220,15 @@ struct lfs_dir *lfs_dir_clone(struct lfs_arena *a, const struct lfs_dir *src)
 	d->slots = d->nslots ? lfs_xmalloc(d->nslots * sizeof(*d->slots)) : NULL;
 	if (d->nslots)
 		memcpy(d->slots, src->slots, d->nslots * sizeof(*d->slots));
-	arena_own_dir(a, d);
 	return d;
 }
 
 struct lfs_node *lfs_dir_new(struct lfs_arena *a, struct lfs_node *parent)
 {
 	struct lfs_node *n = lfs_node_new(a, 0040755);
-	struct lfs_dir *d = lfs_arena_alloc(a, sizeof(*d));
 
-	memset(d, 0, sizeof(*d));
-	n->dir = d;
+	n->dir = lfs_dir_table_new(a);
 	n->parent = parent;
-	arena_own_dir(a, d);
 	return n;
 }
 
@@ -172,6 +245,8 @@ static void dir_rehash(struct lfs_dir *d, uint32_t nslots)
 	for (uint32_t i = 0; i < d->n; i++) {
 		uint32_t s = d->ents[i].hash & (nslots - 1);
 
+		if (d->ents[i].len == LFS_DIRENT_HOLE)
+			continue;
 		while (d->slots[s])
 			s = (s + 1) & (nslots - 1);
 		d->slots[s] = i + 1;
@@ -254,6 +329,25 @@ struct lfs_node *lfs_dir_set(struct lfs_node *dn, const char *name, size_t len,
 		e->node = node;
 		return old;
 	}
+	if (d->holes) {
+		/* A hole of lfs_dir_drop: same load, no rehash. */
+		e = &d->ents[d->holes - 1];
+		d->holes = e->hash;
+		e->name = name;
+		e->len = (uint32_t)len;
+		e->hash = h;
+		e->node = node;
+		d->live++;
+		count_subdir(d, node, 1);
+		if (d->nslots) {
+			uint32_t s = h & (d->nslots - 1);
+
+			while (d->slots[s])
+				s = (s + 1) & (d->nslots - 1);
+			d->slots[s] = (uint32_t)(e - d->ents) + 1;
+		}
+		return NULL;
+	}
 	if (d->n == d->cap) {
 		d->cap = d->cap ? d->cap * 2 : 4;
 		d->ents = lfs_xrealloc(d->ents, d->cap * sizeof(*d->ents));
@@ -295,11 +389,47 @@ struct lfs_node *lfs_dir_remove(struct lfs_node *dn, const char *name, size_t le
 	return old;
 }
 
+const char *lfs_dir_drop(struct lfs_node *dn, struct lfs_dirent *e)
+{
+	struct lfs_dir *d = dn->dir;
+	uint32_t idx = (uint32_t)(e - d->ents);
+	const char *name = e->name;
+
+	if (d->nslots) {
+		/* Linear probing: delete by shifting the rest of the cluster back. */
+		uint32_t mask = d->nslots - 1, i = e->hash & mask, j;
+
+		while (d->slots[i] != idx + 1)
+			i = (i + 1) & mask;
+		d->slots[i] = 0;
+		for (j = (i + 1) & mask; d->slots[j]; j = (j + 1) & mask) {
+			uint32_t home = d->ents[d->slots[j] - 1].hash & mask;
+
+			/* Stays if its home lies cyclically in (i, j]. */
+			if (i <= j ? (home > i && home <= j) : (home > i || home <= j))
+				continue;
+			d->slots[i] = d->slots[j];
+			d->slots[j] = 0;
+			i = j;
+		}
+	}
+	if (e->node) {
+		count_subdir(d, e->node, -1);
+		d->live--;
+	}
+	e->node = NULL;
+	e->name = NULL;
+	e->len = LFS_DIRENT_HOLE;
+	e->hash = d->holes;
+	d->holes = idx + 1;
+	return name;
+}
+
 void lfs_dir_clear(struct lfs_node *dn)
 {
 	struct lfs_dir *d = dn->dir;
 
-	d->n = d->live = d->nsubdirs = 0;
+	d->n = d->live = d->nsubdirs = d->holes = 0;
 	if (d->nslots)
 		memset(d->slots, 0, d->nslots * sizeof(uint32_t));
 }
@@ -332,6 +462,7 @@ void lfs_dir_compact(struct lfs_node *dn)
 			if (d->ents[i].node)
 				d->ents[j++] = d->ents[i];
 		d->n = j;
+		d->holes = 0;
 		if (d->nslots)
 			dir_rehash(d, d->nslots);
 	}

@@ -19,6 +19,7 @@ enum {
 	LFS_NF_WHITEOUT = 1 << 2, /* hides the path in the layers below */
 	LFS_NF_MERGED = 1 << 3,	  /* merged directory with lower parts (st_nlink 1) */
 	LFS_NF_UPPER = 1 << 4,	  /* lives in the upper directory (cow.c) */
+	LFS_NF_OWNED = 1 << 5,	  /* made by the copy-on-write tree: recycled once unused */
 };
 
 struct lfs_xattr {
@@ -47,17 +48,25 @@ struct lfs_hash128 {
 	uint64_t lo, hi;
 };
 
+/*
+ * An entry of a directory table.  A deleted entry (lfs_dir_remove) keeps its
+ * name and place; a dropped one (lfs_dir_drop) is a hole: NAME NULL, LEN
+ * LFS_DIRENT_HOLE, HASH the next hole + 1, reused by the next new name.
+ */
 struct lfs_dirent {
 	const char *name;
 	uint32_t len;
 	uint32_t hash;
-	struct lfs_node *node; /* NULL: deleted */
+	struct lfs_node *node; /* NULL: deleted, or a hole */
 };
+
+#define LFS_DIRENT_HOLE UINT32_MAX
 
 struct lfs_dir {
 	struct lfs_dirent *ents;
 	uint32_t n, cap;   /* entries used / allocated (incl. deleted) */
 	uint32_t live;	   /* entries not deleted */
+	uint32_t holes;	   /* first hole + 1 (see lfs_dirent), 0: none */
 	uint32_t *slots;   /* open addressing, index+1 into ents; 0 = free */
 	uint32_t nslots;   /* power of two, or 0 while small */
 	uint32_t nsubdirs; /* live subdirectories (for st_nlink) */
@@ -80,6 +89,11 @@ struct lfs_node {
 	uint32_t nlink; /* non-directories: names in the layer that stores it */
 	uint32_t layer; /* index of the layer that stores it */
 	uint32_t flags;
+	/*
+	 * Writable mounts: the lookups the kernel holds (FUSE nlookup) plus
+	 * open handles; atomic (cow.c).
+	 */
+	uint32_t refs;
 	const char *link; /* symlink target */
 	const struct lfs_xattrs *xattrs;
 	const struct lfs_sparse *sparse;
@@ -105,6 +119,18 @@ char *lfs_arena_strndup(struct lfs_arena *a, const char *s, size_t n);
 void *lfs_arena_memdup(struct lfs_arena *a, const void *p, size_t n);
 size_t lfs_arena_bytes(const struct lfs_arena *a);
 void lfs_arena_free(struct lfs_arena *a);
+/*
+ * Blocks that can be given back: N (at most LFS_ARENA_POOL_MAX bytes) is
+ * rounded up to 8, and a block given back is reused by a later lfs_arena_get
+ * of the same rounded size.  All are freed with the arena.
+ */
+#define LFS_ARENA_POOL_MAX 256
+void *lfs_arena_get(struct lfs_arena *a, size_t n);
+void lfs_arena_put(struct lfs_arena *a, void *p, size_t n);
+/* A NUL-terminated copy of S[0..N) from the pool (from the arena when too long). */
+char *lfs_arena_name(struct lfs_arena *a, const char *s, size_t n);
+/* Give back a name lfs_arena_name made. */
+void lfs_arena_name_free(struct lfs_arena *a, const char *name);
 
 struct lfs_node *lfs_node_new(struct lfs_arena *a, uint32_t mode);
 struct lfs_node *lfs_dir_new(struct lfs_arena *a, struct lfs_node *parent);
@@ -115,6 +141,13 @@ static inline int lfs_node_is_dir(const struct lfs_node *n)
 
 /* A copy of SRC's table (same nodes and names) owned by A. */
 struct lfs_dir *lfs_dir_clone(struct lfs_arena *a, const struct lfs_dir *src);
+/* A new empty table owned by A: one lfs_dir_release gave back, else a new one. */
+struct lfs_dir *lfs_dir_table_new(struct lfs_arena *a);
+/*
+ * Give table D of arena A back (its entries' arrays are freed; the names are
+ * the caller's): a later lfs_dir_table_new of A reuses it.
+ */
+void lfs_dir_release(struct lfs_arena *a, struct lfs_dir *d);
 
 uint32_t lfs_name_hash(const char *name, size_t len);
 /* The entry NAME of directory D, or NULL. */
@@ -130,6 +163,14 @@ struct lfs_node *lfs_dir_set(struct lfs_node *d, const char *name, size_t len,
 struct lfs_node *lfs_node_walk(struct lfs_node *root, const char *path);
 /* Remove NAME from D; returns the node removed, or NULL. */
 struct lfs_node *lfs_dir_remove(struct lfs_node *d, const char *name, size_t len);
+/*
+ * Take the entry E of D (deleted or not) out of the table: it becomes a hole
+ * that the next new name of D fills, so a table where names come and go
+ * stays as big as the most names it held at once.  The other entries keep
+ * their places (readdir positions).  Returns E's name, for the caller to
+ * give back if it owns it.
+ */
+const char *lfs_dir_drop(struct lfs_node *d, struct lfs_dirent *e);
 /* Remove every entry of D. */
 void lfs_dir_clear(struct lfs_node *d);
 /* Room for N entries in D without growing (a decoder that knows the count). */

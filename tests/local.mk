@@ -60,6 +60,8 @@ LFS_INTEGRATION_TESTS = \
 	tests/integration/crash.sh \
 	tests/integration/enospc.sh \
 	tests/integration/cowdiff.sh \
+	tests/integration/openfile.sh \
+	tests/integration/forget.sh \
 	tests/integration/chroot.sh
 TESTS += $(LFS_INTEGRATION_TESTS)
 EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
@@ -74,4 +76,5 @@ EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
 	tests/integration/crash_image.py tests/integration/crash_ops.py \
 	tests/integration/enospc_ops.py \
 	tests/integration/cowdiff.py tests/integration/cowdiff_ops.py \
+	tests/integration/openfile.py \
 	tests/integration/chroot_image.py
