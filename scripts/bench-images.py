@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """bench-images.py - the synthetic images of scripts/bench, and its
 random-read probe.  Standard library only (plus pigz or gzip, and zstd, on
 PATH).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Blobs, the part common to all compressions: detection, the scan (reading
  * and hashing the stored bytes, the decompression bomb guard), uncompressed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Blobs: the stored bytes of one layer (raw tar, gzip or zstd) and random
  * access to its uncompressed stream.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gzip blobs.  The scan inflates the whole stream once (checking every
  * member's CRC and length) and, like zlib's examples/zran.c, records a

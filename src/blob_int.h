@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Private part of the blob reader, shared by blob.c (scan and read
  * dispatch, hashing, raw blobs, cursor pool) and the gzip and zstd codecs.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Blob persistence: the restart points of a finished scan written out and
  * read back (checked field by field: the bytes come from disk), so a second

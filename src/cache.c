@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The persistent index cache.  A layer's tree, its metadata and the blob
  * reader's restart points are written once, compressed with zstd and

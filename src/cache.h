@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The persistent index cache: a layer indexed once is loaded from
  * $XDG_CACHE_HOME/layerfs on later mounts instead of being read again.

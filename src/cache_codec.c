@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The index cache's payload: one layer's tree, metadata and blob state
  * written as little-endian records (layout in cache_format.h) and parsed

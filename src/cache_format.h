@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The persistent index cache: on-disk format.  One file per layer,
  * "<key>.idx", and, when the blob reader keeps scratch data (gzip windows,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What a SOURCE file is: a layer (tar, gzip or zstd) or an image archive
  * (docker save, oci-archive).  Decided by structure: an image archive holds

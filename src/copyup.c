@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Copy-up: a lower entry becomes an upper one before it changes.  The copy
  * is built in the work directory (data, owner, xattrs, mode, then times) and

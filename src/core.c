@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Opening an image: find the layers, index them in parallel (one thread per
  * CPU, layers taken in turn), then merge them in order on the calling thread.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The core: open an image, index its layers in parallel, merge them, and
  * serve file data and xattrs from the result.  The FUSE driver and the tools

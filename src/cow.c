@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The mounted tree: attributes, directory listings, file access and xattrs
  * of nodes that live in the lower layers (served from the index) or in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The mounted tree: the merged lower layers plus, on a writable mount, the
  * copy-on-write upper directory.  Everything the FUSE layer asks goes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internals shared by the files of the copy-on-write tree (cow.c,
  * cow_ops.c, copyup.c, upper_load.c).

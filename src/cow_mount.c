@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Setting up the mounted tree: the upper and work directories, the root
  * (always merged with the upper directory, as in the kernel's overlayfs),

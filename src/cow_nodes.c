@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The nodes of the mounted tree as the kernel sees them (see cow_int.h):
  * the references it holds (lookups and open handles), orphans - nodes that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Changes to the namespace of a writable mount, as the kernel's overlayfs
  * makes them (redirect_dir=off): removing a name that a lower layer shows

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Digests as image documents write them ("sha256:<hex>"): checking their
  * form before one names a path, converting, and computing them (nettle).

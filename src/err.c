@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Thread-local error messages, warnings, and allocation that never returns NULL. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * FUSE low-level operations.  Each handler decodes the request, asks the
  * mounted tree (cow.h), and replies exactly once.  Every change to the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* FUSE low-level operations: decode a request, call the core, reply once. */
 #ifndef LFS_FUSE_OPS_H
 #define LFS_FUSE_OPS_H

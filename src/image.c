@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Images: decide by content what the SOURCE arguments are (layer files or
  * plain directories used as layers, a docker-save tarball, an OCI image

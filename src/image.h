@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Images: find the layers of whatever the user named on the command line
  * (a docker-save tarball, an OCI image layout directory or archive, or

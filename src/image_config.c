@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The image config, parsed once into struct lfs_image_config for everyone:
  * the layers' diff_ids for image.c, what to run for layerfs-chroot, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Private interface shared by image.c (selection of the image and its
  * layers), image_json.c (strict parsing of the image JSON documents and of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Strict parsing of the JSON documents of an image: the OCI layout marker,
  * index.json / image index / docker manifest list, image manifests (OCI and

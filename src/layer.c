@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Layers: the table of layer formats (front ends), and what is the same for
  * all of them: setting a layer up, picking its front end, serving its file

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Layers: index one layer into its own tree of nodes (later entries win,
  * whiteouts and opaque markers recorded, implied parents flagged), each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The format-neutral half of indexing a layer: entries from a front end
  * (tar stream, directory, ...) become the layer's own tree of nodes.  Paths

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The directory front end: a plain directory as a layer, read in place like
  * an overlayfs lowerdir (not tarred, never cached: it may change).  A walk

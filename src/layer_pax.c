@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The pax extended-header records of a layer, checked as GNU tar checks
  * them.  libarchive parses pax headers itself and accepts malformed records

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The tar front end: a single pass with libarchive's tar reader over the
  * plain stream that the blob scan produces (raw, gzip or zstd), handing each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * layerfs: mount the merged tree of a container image's layers, read
  * straight from the layer tarballs.  Options, indexing before the mount (so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Shared definitions of the layerfs core: error reporting and small helpers. */
 #ifndef LFS_H
 #define LFS_H

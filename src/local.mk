@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The core library (shared by the driver and tools/) and the FUSE driver.
 noinst_LIBRARIES += src/liblayerfs.a
 src_liblayerfs_a_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Arena allocation and directory tables for nodes.  Directories are open
  * addressing hash tables over an array of entries; small directories are

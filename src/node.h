@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Nodes: the inodes of one layer and of the merged tree, and the directory
  * tables that name them.  A layer index builds a tree of nodes; the merge

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The options shared by the programs that open an image (see opts.h): their
  * values checked in full here, once, so every program accepts the same

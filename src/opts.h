@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The command-line options every program that opens an image shares
  * (layerfs, layerfs-chroot, layerfs-report): which image (--tag,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Member table of an image archive (docker save, oci-archive): one libarchive
  * pass over the uncompressed outer tarball that seeks over the data, so that

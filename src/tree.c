@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The overlayfs merge.  Layer k is applied over the merged view of layers
  * 0..k-1, which is exactly what the kernel shows when it looks a path up

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The merged tree: layers applied bottom to top with overlayfs' rules
  * (whiteouts, opaque directories, non-directories replacing whole subtrees,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The upper directory in overlayfs' on-disk format.  Whiteouts are 0:0
  * character devices (the OCI ".wh." files only where mknod is refused);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The upper directory on disk, in the kernel overlayfs' format: whiteouts,
  * opaque markers, the work directory where copies are built before they

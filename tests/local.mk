@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Unit tests (cmocka) and integration tests (real mounts, scripts).
 LFS_TEST_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS) $(CMOCKA_CFLAGS) -I$(top_srcdir)/tests/unit
 LFS_TEST_LIBS = $(LFS_CORE_LIBS) $(CMOCKA_LIBS)
@@ -63,7 +64,8 @@ LFS_INTEGRATION_TESTS = \
 	tests/integration/openfile.sh \
 	tests/integration/forget.sh \
 	tests/integration/chroot.sh
-TESTS += $(LFS_INTEGRATION_TESTS)
+TESTS += $(LFS_INTEGRATION_TESTS) tests/spdx.sh
+EXTRA_DIST += tests/spdx.sh
 EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
 	tests/integration/difftest.py tests/integration/mkimage.py tests/integration/dir_layer.py \
 	tests/integration/bad_input.py tests/integration/realcmp.py \

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * layerfs-chroot: what its files share.  The wrapper (chroot_main.c reads
  * the options and opens the image, chroot_config.c turns its config into

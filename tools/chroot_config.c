@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * layerfs-chroot: what to run, from the image config (Entrypoint, Cmd, Env,
  * WorkingDir, User, as the core parsed them) and the options that override it,

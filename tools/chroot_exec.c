@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * layerfs-chroot: the command's process, from fork to exec.  It takes the
  * pseudo-terminal as its controlling terminal when the wrapper has one, makes the mounted image its

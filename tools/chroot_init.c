@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * layerfs-chroot: pid 1 of the new pid namespace.  It makes the mounts
  * inside the image (chroot_ns.c), forks the command (chroot_exec.c), passes

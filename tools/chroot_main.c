@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * layerfs-chroot: run a command inside a container image without a
  * container engine.  This file: the options, reading the image config with

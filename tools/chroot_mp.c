@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * layerfs-chroot: the mount points it creates must not stay in a kept upper
  * directory.  /proc, /dev, /sys, /tmp, /etc/resolv.conf and the --bind

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * layerfs-chroot: the mounts inside the mounted image, made by the pid
  * namespace's init before the command starts: /proc (of the new pid

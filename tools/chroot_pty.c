@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * layerfs-chroot: the command's pseudo-terminal, when standard input is our
  * terminal (as docker run -t).  The init opens it from the container's own

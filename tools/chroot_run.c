@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * layerfs-chroot: the wrapper's run.  It makes the run directory (the mount
  * point, and the private upper and work directories unless --upper), enters

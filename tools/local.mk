@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Companion tools linking the core library.
 bin_PROGRAMS += tools/layerfs-report
 tools_layerfs_report_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)

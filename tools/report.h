@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * layerfs-report: what each layer of an image adds, changes and deletes, and
  * which stored bytes the final image never shows (waste).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The analysis of layerfs-report: the layers are merged by the mount's own
  * merge (tree.c) with the books of report_events.c and dive's tally

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dive's efficiency score and wasted bytes, computed the way dive computes
  * them, to print beside the report's own.  dive's model is a tally by path:

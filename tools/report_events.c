@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The books of layerfs-report, kept over what the merge (src/tree.c, the
  * mount's own) tells its observer: every name that leaves the view says which

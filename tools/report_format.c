@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Formatting helpers shared by layerfs-report's writers (and the advice the
  * suggestions spell out): the names of causes, markers, change kinds,

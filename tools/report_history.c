@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Which instruction of the image config's history made each layer, and the
  * config's rootfs.diff_ids for images whose manifest names only compressed

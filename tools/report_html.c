@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The --html report: one self-contained page (inline CSS, SVG and a little
  * JavaScript, nothing fetched from the network) with a stacked bar per layer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The --json report (jansson), whose schema is tests/data/report.schema.json
  * and the man page's JSON section.  A writer only: it reads struct report and

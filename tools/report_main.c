@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * layerfs-report: options, the --fail-if gates, and the run itself: open the
  * image(s) with the core (layers indexed in parallel, every file's content

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Which rows each listing of layerfs-report shows and in what order: the
  * waste rows not --ignore'd, duplicates, each layer's changes and the

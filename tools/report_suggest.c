@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The suggestions of layerfs-report: the usual culprits in the waste
  * (package caches, logs, copy-ups, files deleted or rewritten by a later

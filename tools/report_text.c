@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The terminal report of layerfs-report (coloured only on a TTY, never with
  * NO_COLOR).  A writer only: it reads struct report and the rows

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Seed writer for fuzz_cache: index one layer file, encode its index as the
  * cache does (lfs_cache_encode, scratch data saved with the blob's), and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Fuzz target: the persistent index loader (a cache file from
  * $XDG_CACHE_HOME, which a crash or another program may have damaged).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Fuzz target: image archives.  The input is a tarball (a docker save, an
  * oci-archive, or anything else) in a memfd; it goes through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Fuzz target: the parsers of an image's JSON documents and the small
  * string functions next to them.  The first input byte picks what is fed the

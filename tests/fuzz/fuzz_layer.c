@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Fuzz target: index one layer (raw tar, gzip or zstd) from a memfd, then
  * read everything back and compare it with an independent libarchive pass

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Fuzz target: the merge of 2-4 fuzzed layers.  The input is the layers
  * (raw tar, gzip or zstd each) separated by the 8 bytes "LFSLAYER"; they are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers shared by the fuzz targets (see fuzzutil.h).  LLVMFuzzerInitialize
  * lives here: every target quiets the core's warnings the same way.

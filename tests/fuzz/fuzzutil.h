@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers shared by the fuzz targets: inputs as memfds, checks that a run
  * leaks no file descriptor, failing loudly, and reading a file back through

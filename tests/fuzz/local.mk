@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Fuzz targets: built as plain programs replaying their corpora in make check,
 # or as libFuzzer binaries with --enable-fuzzing (clang).
 LFS_FUZZ_TARGETS = tests/fuzz/fuzz_layer tests/fuzz/fuzz_json tests/fuzz/fuzz_image \

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """make-corpus.py - write the seed corpora of the fuzz targets.
 
     tests/fuzz/make-corpus.py [--cache-seed PROGRAM] [CORPUS_DIR]

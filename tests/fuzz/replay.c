@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * main() of the fuzz targets when they are built without libFuzzer: run
  * LLVMFuzzerTestOneInput once over every file named on the command line

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # make check: replay the committed corpora (tests/fuzz/corpus/TARGET/) through
 # every fuzz target, so that each crash once found and fixed stays fixed.
 # Works with both builds of the targets: plain programs (replay.c's main)

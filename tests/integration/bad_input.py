@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """bad_input.py - broken and hostile sources must fail cleanly.
 
 Each case builds a damaged or hostile image with mkimage.py and runs layerfs

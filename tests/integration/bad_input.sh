@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Bad input: each kind of damage gives one clear error, exit 1, no mount.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # chroot.sh - layerfs-chroot: a command run inside an image, without Docker.
 #
 # The images are built here from this machine's own dash, coreutils and

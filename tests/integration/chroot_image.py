@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """chroot_image.py - a docker-save image of layer tarballs with a chosen config.
 
 Usage: chroot_image.py OUT.tar CONFIG.json LAYER.tar...

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # copyup_stall.sh - copying a big file up does not stall the rest of the
 # mount.  A chmod of a 1 GiB file from a gzip layer makes layerfs
 # decompress and copy it into WORK/work; while that copy is seen in

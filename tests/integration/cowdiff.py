@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """cowdiff.py - differential test of layerfs' copy-on-write upper layer
 against the kernel's overlayfs.
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # cowdiff.sh - `make check` wrapper of the copy-on-write differential test
 # (cowdiff.py): random layer stacks, random sequences of writes applied to
 # layerfs --upper and to the kernel's overlayfs (redirect_dir=off) over the

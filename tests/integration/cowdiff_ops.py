@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """cowdiff_ops.py - the write operations of cowdiff.py: generate, apply.
 
 An operation is a plain tuple, ("kind", arg, ...), of str, bytes, int and

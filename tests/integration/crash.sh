@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # crash.sh - SIGKILL the layerfs daemon in the middle of copy-ups: the upper
 # directory it leaves must mount again and show, for every file, the old
 # content or the new one - never a partial copy (DESIGN: copy-up builds the

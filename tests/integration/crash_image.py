@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """crash_image.py OUT - the image of crash.sh: 50 big files of random bytes.
 
   OUT/l0.tar.gz   d0..d4/f00..f24, 1-8 MiB each (gzip, one member: a copy-up

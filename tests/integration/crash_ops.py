@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """crash_ops.py - the copy-ups of crash.sh, and the checks after the crash.
 
 Each file of crash_image.py's image gets one action, by its number:

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """difftest.py - differential test of layerfs against the kernel's overlayfs.
 
 For each of N seeded random layer stacks (plus one fixed "buildah-like"

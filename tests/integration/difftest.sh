@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # difftest.sh - `make check` wrapper of the differential test (difftest.py):
 # random layer stacks mounted with layerfs and with the kernel's overlayfs,
 # compared tree against tree.  Skips (77) without root, /dev/fuse or

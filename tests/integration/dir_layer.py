@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """A plain directory as a layer, against the kernel's overlayfs.
 
 Two directories are built: LOWER and TOP, TOP holding overlayfs-form

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # dir_layer.sh - `make check` wrapper of dir_layer.py: a plain directory as
 # a layer (alone, under a tar layer, under another directory) against the
 # kernel's overlayfs over the same directories.  Skips (77) without root,

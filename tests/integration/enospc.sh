@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # enospc.sh - the upper directory on a full filesystem.  layerfs --upper U
 # --work W with U and W on an 8 MiB tmpfs, against the kernel's overlayfs
 # (redirect_dir=off) with its upper and work dirs on another 8 MiB tmpfs,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """enospc_ops.py - the image and the operations of enospc.sh.
 
   enospc_ops.py image OUT

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # forget.sh - the daemon frees the nodes the kernel has forgotten (FORGET)
 # and nothing else references: its memory stays flat however many files
 # come and go, while what is still named, open or a working directory

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # hostile.sh - an image whose layers are full of symlinks pointing out of it:
 # at /etc, /etc/passwd, /etc/shadow, "..", "../../..", "/", and at absolute
 # and relative paths of a canary tree this test creates on the host

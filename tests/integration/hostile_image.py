@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """hostile_image.py OUT CANARY - the image of hostile.sh.
 
 An image whose layers are full of symlinks pointing out of it: at /etc, at

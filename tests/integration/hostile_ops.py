@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """hostile_ops.py ROOT CANARY - every kind of write, from inside a chroot.
 
 Chroots into ROOT (a mount of hostile_image.py's image): that is the view a

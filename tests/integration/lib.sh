@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # lib.sh - shared helpers for the layerfs integration tests (POSIX sh).
 #
 # Source it from a test script:   . "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # load.sh - many readers and writers at once on one mount.  An image of
 # about 5,500 entries (load_image.py: small files, symlinks, hard links,
 # whiteouts, an opaque directory, and big files in an uncompressed, a gzip,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """load_image.py OUT - the image of load.sh: about 5,500 entries in four layers.
 
   l0.tar       2,000 small files in 50 directories, symlinks, an 8 MiB file

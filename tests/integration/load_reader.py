@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """load_reader.py - the random readers of load.sh.
 
   load_reader.py chunks ROOT OUT

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """load_writer.py - the writers of load.sh.
 
 Writer K owns ROOT/w/K (load_image.py puts lower files there in all four

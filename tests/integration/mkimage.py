@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """mkimage.py - write container image fixtures for the layerfs tests.
 
 A library (imported by difftest.py and scripts/make-sample-image) and a

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Basic behaviour of a real mount: the CLI contract (exit codes, background
 # mode returns once mounted), reads through every compression, xattrs,
 # readlink, statfs, and EROFS on writes.

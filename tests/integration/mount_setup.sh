@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Starting a mount: what layerfs refuses before anything is touched, as the
 # kernel's overlayfs does (upper and work directories that overlap or are in
 # use, a metacopy=on upper), the mount point (relative, a file, already a

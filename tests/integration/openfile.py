@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """openfile.py - an open file (or working directory) keeps its identity.
 
 What the kernel guarantees and the tests compare: an open file is the file

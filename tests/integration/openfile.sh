@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # openfile.sh - an open file is the file it opened, whatever happens to its
 # names (openfile.py): unlinked open files stay readable and writable and
 # answer fstat, fchmod, futimens, ftruncate, xattrs until the last close;

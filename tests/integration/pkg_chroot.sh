@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # pkg_chroot.sh - a package manager inside a chroot on a writable mount.
 #
 # The image is built here from this machine's own dpkg and the tools it

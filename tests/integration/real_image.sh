@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # real_image.sh - layerfs against the kernel's overlayfs on a real image.
 #
 # Builds (scripts/build-test-image, 3-5 minutes, needs Debian's mirror) or

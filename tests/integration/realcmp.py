@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """realcmp.py - the kernel reference for big, real images.
 
 difftest.py --image builds its reference in Python, whole layers in memory;

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # layerfs-report against images whose waste is known by construction
 # (report_cases.py: every cause, hard links, opaque dirs, a file deleted two
 # layers up, dive's figures, gates, listings, two-image comparison, every

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """report_cases.py - images whose waste is known by construction, and the
 checks of layerfs-report against them (used by report.sh and report_html.sh).
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # layerfs-report --html in headless Chromium: the page must render every
 # figure of the JSON report of the same run (and of the test image's
 # construction), run its script, load nothing from the network, and leave a

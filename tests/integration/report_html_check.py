@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """report_html_check.py - load layerfs-report's HTML page in headless
 Chromium and check what it rendered against the JSON report of the same run
 and against the image's construction (report_cases.py).

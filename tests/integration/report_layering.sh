@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # layerfs-report's files call each other without a circle, and its writers
 # call only the formatting helpers (scripts/check-layering, over the object
 # files of this build).  It fails on the report of commit 467c67d, where the

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """report_real.py - check layerfs-report on a real image built by buildah
 (scripts/build-test-image) against an independent model, and time it.
 

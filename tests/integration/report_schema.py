@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """report_schema.py - a small JSON Schema validator (python3 stdlib only).
 
 It implements the subset tests/data/report.schema.json uses and refuses any

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The requests a browse sends to the daemon (issue 5: warm walks and reads
 # stay in the kernel).  From the FUSE debug log (-d):
 #   - read-only: no RELEASE or RELEASEDIR, and OPEN, OPENDIR and FLUSH

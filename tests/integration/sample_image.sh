@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # sample_image.sh - the bundled sample image (scripts/make-sample-image):
 # it builds reproducibly, layerfs shows exactly what the kernel's overlayfs
 # shows over its extracted layers (difftest.py --image), and a few facts a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of the blob reader: scan, digests, random reads, and refusal
  * of damaged streams, for raw, gzip and zstd blobs made here with zlib and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of the persistent index cache: what is loaded equals what was
  * indexed, and a damaged, truncated, stale or foreign cache file is never

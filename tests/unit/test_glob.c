@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of layerfs-report's --ignore/--filter globs: the semantics
  * (checked against fnmatch(3) where the two agree, and against the previous

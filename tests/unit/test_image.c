@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of image detection and selection (src/image.c), the image JSON
  * parsers (src/image_json.c) and the archive member table

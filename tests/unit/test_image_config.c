@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of the typed image config (src/image_config.c): every field,
  * fields missing, and wrong types: fatal where the image depends on the

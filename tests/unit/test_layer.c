@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of layer indexing: data offsets for every tar flavour (pax,
  * GNU long names, sparse files), whiteouts, opaque markers, hard links,

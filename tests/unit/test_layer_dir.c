@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of the directory front end: stacks built from plain
  * directories (no tar), merged as the kernel's overlayfs merges lowerdirs:

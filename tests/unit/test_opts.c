@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of the shared image options (src/opts.c): good and bad values
  * of each, the single error line a bad value gets (stderr captured), size

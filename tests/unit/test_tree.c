@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the merge: overlayfs rules applied to hand-built layer trees. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of the upper directory's on-disk format (upper.c), of the
  * tables of upper directories (names come and go: node.c's holes), and of
