@@ -149,6 +149,30 @@ size_t lfs_points_find(const struct lfs_point *v, size_t n, uint64_t off);
 /* Append to the scratch file (created on first use); *off gets the offset. */
 int lfs_scan_scratch_write(struct lfs_scan *s, const void *buf, size_t n, uint64_t *off);
 /*
+ * A restart point as stored (little-endian): out, in, win (u64 each), len
+ * (u32), bits, byte, kind, a reserved byte, then the check value (u64).  The
+ * first LFS_POINT_SEEDED bytes seed the check value.
+ */
+#define LFS_POINT_REC	 40
+#define LFS_POINT_SEEDED 32
+void lfs_point_pack(uint8_t rec[LFS_POINT_REC], const struct lfs_point *p);
+
+static inline void lfs_put_le(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t lfs_get_le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/*
  * The check value of the scratch data of restart point P (DATA, N bytes;
  * none for a point without scratch data), seeded with the point's other
  * fields so that a damaged field is caught like damaged data.

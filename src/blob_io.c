@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "blob_int.h"
 #include "lfs.h"
 
@@ -152,4 +154,38 @@ ssize_t lfs_scan_input(struct lfs_scan *s, const uint8_t **p)
 	s->in_off += n;
 	*p = s->inbuf;
 	return (ssize_t)n;
+}
+
+void lfs_point_pack(uint8_t rec[LFS_POINT_REC], const struct lfs_point *p)
+{
+	lfs_put_le(rec, p->out, 8);
+	lfs_put_le(rec + 8, p->in, 8);
+	lfs_put_le(rec + 16, p->win, 8);
+	lfs_put_le(rec + 24, p->len, 4);
+	rec[28] = p->bits;
+	rec[29] = p->byte;
+	rec[30] = p->kind;
+	rec[31] = 0; /* reserved */
+	lfs_put_le(rec + 32, p->hash, 8);
+}
+
+uint64_t lfs_point_hash(const struct lfs_point *p, const void *data, size_t n)
+{
+	uint8_t rec[LFS_POINT_REC];
+
+	lfs_point_pack(rec, p);
+	return XXH3_64bits_withSeed(n ? data : "", n, XXH3_64bits(rec, LFS_POINT_SEEDED));
+}
+
+int lfs_point_verify(const struct lfs_blob *b, size_t pt, const void *data, size_t n,
+		     const char *what)
+{
+	const struct lfs_point *p = &b->pts[pt];
+
+	if (lfs_point_hash(p, data, n) == p->hash)
+		return 0;
+	lfs_err_set("%s: restart point %zu (%s): checksum mismatch, the scratch file or the "
+		    "saved state is damaged",
+		    b->name, pt, what);
+	return -EIO;
 }

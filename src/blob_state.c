@@ -28,7 +28,7 @@
  *
  * State, little-endian: "LFSB", u16 version, u8 compression, u8 flags (0),
  * u64 stored length, u64 plain size, u64 scratch length, u64 point count,
- * the points (POINT_REC bytes each, see point_pack), and the xxh3-64 of
+ * the points (LFS_POINT_REC bytes each, see point_pack), and the xxh3-64 of
  * everything before it.  The state comes from disk: lfs_blob_load checks
  * every field before trusting it.  The trailing checksum catches accidental
  * damage; the structural checks keep a state that was written wrong on
@@ -38,58 +38,6 @@
  * data is read back, seeded with the point's other fields: a point that
  * was changed is caught on use like a damaged window or frame is.
  */
-#define POINT_REC    40
-#define POINT_SEEDED 32 /* bytes of a record that seed the hash: all but the hash */
-
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void point_pack(uint8_t rec[POINT_REC], const struct lfs_point *p)
-{
-	put_le(rec, p->out, 8);
-	put_le(rec + 8, p->in, 8);
-	put_le(rec + 16, p->win, 8);
-	put_le(rec + 24, p->len, 4);
-	rec[28] = p->bits;
-	rec[29] = p->byte;
-	rec[30] = p->kind;
-	rec[31] = 0; /* reserved */
-	put_le(rec + 32, p->hash, 8);
-}
-
-uint64_t lfs_point_hash(const struct lfs_point *p, const void *data, size_t n)
-{
-	uint8_t rec[POINT_REC];
-
-	point_pack(rec, p);
-	return XXH3_64bits_withSeed(n ? data : "", n, XXH3_64bits(rec, POINT_SEEDED));
-}
-
-int lfs_point_verify(const struct lfs_blob *b, size_t pt, const void *data, size_t n,
-		     const char *what)
-{
-	const struct lfs_point *p = &b->pts[pt];
-
-	if (lfs_point_hash(p, data, n) == p->hash)
-		return 0;
-	lfs_err_set("%s: restart point %zu (%s): checksum mismatch, the scratch file or the "
-		    "saved state is damaged",
-		    b->name, pt, what);
-	return -EIO;
-}
-
 #define STATE_MAGIC   "LFSB"
 #define STATE_VERSION 1
 #define STATE_HDR     40
@@ -97,20 +45,20 @@ int lfs_point_verify(const struct lfs_blob *b, size_t pt, const void *data, size
 
 int lfs_blob_state(const struct lfs_blob *b, void **state, size_t *len)
 {
-	size_t n = STATE_HDR + b->npts * POINT_REC + STATE_SUM;
+	size_t n = STATE_HDR + b->npts * LFS_POINT_REC + STATE_SUM;
 	uint8_t *p = lfs_xmalloc(n);
 
 	memcpy(p, STATE_MAGIC, 4);
-	put_le(p + 4, STATE_VERSION, 2);
+	lfs_put_le(p + 4, STATE_VERSION, 2);
 	p[6] = (uint8_t)b->comp;
 	p[7] = 0;
-	put_le(p + 8, b->len, 8);
-	put_le(p + 16, b->size, 8);
-	put_le(p + 24, b->scratch_len, 8);
-	put_le(p + 32, b->npts, 8);
+	lfs_put_le(p + 8, b->len, 8);
+	lfs_put_le(p + 16, b->size, 8);
+	lfs_put_le(p + 24, b->scratch_len, 8);
+	lfs_put_le(p + 32, b->npts, 8);
 	for (size_t i = 0; i < b->npts; i++)
-		point_pack(p + STATE_HDR + i * POINT_REC, &b->pts[i]);
-	put_le(p + n - STATE_SUM, XXH3_64bits(p, n - STATE_SUM), 8);
+		lfs_point_pack(p + STATE_HDR + i * LFS_POINT_REC, &b->pts[i]);
+	lfs_put_le(p + n - STATE_SUM, XXH3_64bits(p, n - STATE_SUM), 8);
 	*state = p;
 	*len = n;
 	return 0;
@@ -249,20 +197,20 @@ static int parse_state(const char *name, const uint8_t *s, size_t n, struct stat
 		return bad_state(name, "truncated (%zu bytes)", n);
 	if (memcmp(s, STATE_MAGIC, 4) != 0)
 		return bad_state(name, "bad magic");
-	if (get_le(s + 4, 2) != STATE_VERSION)
+	if (lfs_get_le(s + 4, 2) != STATE_VERSION)
 		return bad_state(name, "version %u, this layerfs reads %u",
-				 (unsigned)get_le(s + 4, 2), STATE_VERSION);
-	if (get_le(s + n - STATE_SUM, 8) != XXH3_64bits(s, n - STATE_SUM))
+				 (unsigned)lfs_get_le(s + 4, 2), STATE_VERSION);
+	if (lfs_get_le(s + n - STATE_SUM, 8) != XXH3_64bits(s, n - STATE_SUM))
 		return bad_state(name, "checksum mismatch (damaged or truncated)");
 	if (s[6] > LFS_COMP_ZSTD || s[7])
 		return bad_state(name, "unknown compression %u or flags %#x", s[6], s[7]);
 	h->comp = (enum lfs_comp)s[6];
-	h->len = get_le(s + 8, 8);
-	h->size = get_le(s + 16, 8);
-	h->scratch_len = get_le(s + 24, 8);
-	npts = get_le(s + 32, 8);
-	if (npts != (n - STATE_HDR - STATE_SUM) / POINT_REC ||
-	    (n - STATE_HDR - STATE_SUM) % POINT_REC)
+	h->len = lfs_get_le(s + 8, 8);
+	h->size = lfs_get_le(s + 16, 8);
+	h->scratch_len = lfs_get_le(s + 24, 8);
+	npts = lfs_get_le(s + 32, 8);
+	if (npts != (n - STATE_HDR - STATE_SUM) / LFS_POINT_REC ||
+	    (n - STATE_HDR - STATE_SUM) % LFS_POINT_REC)
 		return bad_state(name, "%llu restart points do not fit in %zu bytes",
 				 (unsigned long long)npts, n);
 	h->npts = (size_t)npts;
@@ -275,17 +223,17 @@ static struct lfs_point *unpack_points(const uint8_t *s, size_t npts)
 	const uint8_t *r;
 
 	for (size_t i = 0; i < npts; i++) {
-		r = s + STATE_HDR + i * POINT_REC;
+		r = s + STATE_HDR + i * LFS_POINT_REC;
 		v[i] = (struct lfs_point){
-		    .out = get_le(r, 8),
-		    .in = get_le(r + 8, 8),
-		    .win = get_le(r + 16, 8),
-		    .len = (uint32_t)get_le(r + 24, 4),
+		    .out = lfs_get_le(r, 8),
+		    .in = lfs_get_le(r + 8, 8),
+		    .win = lfs_get_le(r + 16, 8),
+		    .len = (uint32_t)lfs_get_le(r + 24, 4),
 		    .bits = r[28],
 		    .byte = r[29],
 		    /* A reserved byte that is set is an unknown kind: refused. */
 		    .kind = r[31] ? UINT8_MAX : r[30],
-		    .hash = get_le(r + 32, 8),
+		    .hash = lfs_get_le(r + 32, 8),
 		};
 	}
 	return v;
