@@ -8,6 +8,20 @@
  * and the binds inside the mount (chroot_ns.c) and runs the command in it
  * (chroot_exec.c).  Every function returns 0 or -errno unless
  * it says otherwise; messages go to stderr prefixed with "layerfs-chroot".
+ *
+ * Five tiers, each calling only the tiers below it (an edge A -> B when
+ * A.o uses a symbol B.o defines; scripts/check-layering checks it):
+ *   options        chroot_main.c: the command line, --help, the image
+ *                  config read, then the run;
+ *   supervision    chroot_run.c: the wrapper process: run directory,
+ *                  daemon, signals, --stop-timeout, the exit status;
+ *   pid 1          chroot_init.c: the init inside the new pid namespace;
+ *   the parts      chroot_config.c (image config + options -> what runs),
+ *                  chroot_ns.c (namespaces and mounts), chroot_pty.c (the
+ *                  status socket and the terminal relay), chroot_exec.c
+ *                  (the command: user, workdir, env, exec), chroot_mp.c
+ *                  (mount points removed from a kept --upper);
+ *   helpers        chroot_util.c: messages.
  */
 #ifndef LFS_CHROOT_H
 #define LFS_CHROOT_H
@@ -118,20 +132,26 @@ void lfs_chroot_mp_clean(struct lfs_chroot_mp *mp, const char *upper);
 /* chroot_run.c: run it all; returns the exit code of layerfs-chroot. */
 int lfs_chroot_run(const struct lfs_chroot_opts *o, struct lfs_chroot_spec *spec);
 
-/* The signals the wrapper and the init pass on to the command. */
+/* chroot_init.c: the signals the wrapper and the init pass on to the command. */
 extern const int lfs_chroot_fwd_signals[];
 extern const size_t lfs_chroot_nfwd_signals;
 /* The set blocked in the wrapper and the init (forwarded ones + SIGCHLD + SIGTTOU/SIGTTIN). */
 void lfs_chroot_sigset(sigset_t *set);
 
-/* chroot_ns.c: inside the mounted image MNT make /proc, /dev, /sys, /tmp,
- * /etc/resolv.conf and the binds.  Runs in the new pid namespace. */
-int lfs_chroot_setup_mounts(const char *mnt, const struct lfs_chroot_opts *o, int rootless);
-
-/* chroot_init.c: the pid namespace's init: mounts, the command, signals.
+/* The pid namespace's init: mounts, the command, signals.
  * Writes the command's wait status (or a failure) to STATUS_FD; never returns. */
 void lfs_chroot_init(const char *mnt, const struct lfs_chroot_opts *o,
 		     const struct lfs_chroot_spec *spec, int status_fd) __attribute__((noreturn));
+
+/* chroot_ns.c: in the wrapper, a private mount namespace (in a user
+ * namespace mapping us to root first when ROOTLESS), its mounts private. */
+int lfs_chroot_ns_enter(int rootless);
+/* In the wrapper, before it forks the init: a new pid and UTS namespace
+ * (for its children) with HOSTNAME. */
+int lfs_chroot_ns_pid_uts(const char *hostname);
+/* Inside the mounted image MNT make /proc, /dev, /sys, /tmp,
+ * /etc/resolv.conf and the binds.  Runs in the new pid namespace. */
+int lfs_chroot_setup_mounts(const char *mnt, const struct lfs_chroot_opts *o, int rootless);
 
 /* chroot_exec.c: in the forked child: take TTY (the pty slave, or -1) as
  * the controlling terminal, enter MNT as root, become the user, exec the command.  Never returns
@@ -139,7 +159,7 @@ void lfs_chroot_init(const char *mnt, const struct lfs_chroot_opts *o,
 void lfs_chroot_exec(const char *mnt, const struct lfs_chroot_spec *spec, int tty)
     __attribute__((noreturn));
 
-/* Messages: "layerfs-chroot: ..." on stderr. */
+/* chroot_util.c: messages: "layerfs-chroot: ..." on stderr. */
 void lfs_chroot_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

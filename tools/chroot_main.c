@@ -14,7 +14,6 @@
 #include <getopt.h>
 #include <limits.h>
 #include <locale.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,17 +34,6 @@ enum {
 	OPT_STOP_TIMEOUT,
 	OPT_HOSTNAME,
 };
-
-void lfs_chroot_msg(const char *fmt, ...)
-{
-	char buf[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "layerfs-chroot: %s\n", buf);
-}
 
 static void usage(FILE *f)
 {

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * layerfs-chroot: the mounts inside the mounted image, made by the pid
- * namespace's init before the command starts: /proc (of the new pid
- * namespace), a tmpfs /dev with the host's null, zero, full, random,
- * urandom and tty bound in, a new devpts instance and /dev/shm, /sys bound
- * read-only, a fresh tmpfs /tmp, the host's /etc/resolv.conf (read-only)
- * and the --bind mounts.
+ * layerfs-chroot: the namespaces and the mounts.  The wrapper enters a
+ * private mount namespace (in a user namespace mapping the caller to root
+ * when rootless), then a new pid and UTS namespace for the init it starts.
+ *
+ * The mounts inside the mounted image, made by the pid namespace's init
+ * before the command starts: /proc (of the new pid namespace), a tmpfs /dev
+ * with the host's null, zero, full, random, urandom and tty bound in, a new
+ * devpts instance and /dev/shm, /sys bound read-only, a fresh tmpfs /tmp,
+ * the host's /etc/resolv.conf (read-only) and the --bind mounts.
  *
  * The image comes from strangers: a path in it is walked one component at
  * a time from a directory fd with O_NOFOLLOW, and the mount goes onto
@@ -18,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +49,84 @@ struct lfs_mount_attr {
 #define LFS_MOUNT_ATTR_NOSUID 0x2
 #define LFS_MOUNT_ATTR_NODEV  0x4
 #define LFS_MOUNT_ATTR_NOEXEC 0x8
+
+/* ---------------------------------------------- the wrapper's namespaces */
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int lfs_chroot_ns_enter(int rootless)
+{
+	if (rootless) {
+		uid_t uid = geteuid();
+		gid_t gid = getegid();
+		char map[64];
+		int rc;
+
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
+			rc = -errno;
+			lfs_chroot_msg("cannot create a user namespace: %s (are unprivileged user "
+				       "namespaces allowed? sysctl user.max_user_namespaces, "
+				       "kernel.unprivileged_userns_clone)",
+				       strerror(errno));
+			return rc;
+		}
+		/* One id mapped: we are root inside, ourselves outside. */
+		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
+		rc = write_file("/proc/self/uid_map", map);
+		if (rc == 0)
+			rc = write_file("/proc/self/setgroups", "deny\n");
+		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
+		if (rc == 0)
+			rc = write_file("/proc/self/gid_map", map);
+		if (rc < 0) {
+			lfs_chroot_msg("cannot map ids in the user namespace: %s", strerror(-rc));
+			return rc;
+		}
+	} else if (unshare(CLONE_NEWNS) < 0) {
+		int rc = -errno;
+
+		lfs_chroot_msg("cannot create a mount namespace: %s", strerror(errno));
+		return rc;
+	}
+	/* Nothing we mount may propagate back to the host. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		int rc = -errno;
+
+		lfs_chroot_msg("cannot make the mounts private: %s", strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+int lfs_chroot_ns_pid_uts(const char *hostname)
+{
+	/* (the user namespace, when there is one, owns the UTS namespace) */
+	if (unshare(CLONE_NEWPID | CLONE_NEWUTS) < 0) {
+		int rc = -errno;
+
+		lfs_chroot_msg("cannot create a pid and UTS namespace: %s", strerror(errno));
+		return rc;
+	}
+	if (sethostname(hostname, strlen(hostname)) < 0) {
+		int rc = -errno;
+
+		lfs_chroot_msg("cannot set the hostname: %s", strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------- the mounts in the image */
 
 #define FDPATH_MAX 32
 

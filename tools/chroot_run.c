@@ -3,13 +3,14 @@
  * layerfs-chroot: the wrapper's run.  It makes the run directory (the mount
  * point, and the private upper and work directories unless --upper), enters
  * a private mount namespace (in a user namespace mapping the caller to root
- * when not root), starts `layerfs -f` there and waits for the mount, starts
- * the init of a new pid and UTS namespace (chroot_init.c), passes SIGINT,
- * SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 on to it (and SIGKILL when
- * the command outlives SIGTERM by --stop-timeout), relays its pty
- * (chroot_pty.c), and at the end stops the daemon and removes what it made.  Every mount lives only
- * in the private mount namespace: nothing can be left in the host's mount table, whatever dies
- * first.  The daemon and the init get SIGKILL if the wrapper dies.
+ * when not root; chroot_ns.c), starts `layerfs -f` there and waits for the
+ * mount, starts the init of a new pid and UTS namespace (chroot_init.c),
+ * passes SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 on to it (and
+ * SIGKILL when the command outlives SIGTERM by --stop-timeout), relays its
+ * pty (chroot_pty.c), and at the end stops the daemon and removes what it
+ * made.  Every mount lives only in the private mount namespace: nothing can
+ * be left in the host's mount table, whatever dies first.  The daemon and
+ * the init get SIGKILL if the wrapper dies.
  */
 #include "config.h"
 
@@ -19,7 +20,6 @@
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,65 +223,6 @@ static int make_dirs(struct run *r)
 	}
 	r->madework = tmpl;
 	r->work = lfs_xstrdup(tmpl);
-	return 0;
-}
-
-/* ----------------------------------------------------------- namespaces */
-
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
-/* A private mount namespace; a user namespace first when not root. */
-static int enter_namespaces(int rootless)
-{
-	if (rootless) {
-		uid_t uid = geteuid();
-		gid_t gid = getegid();
-		char map[64];
-		int rc;
-
-		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
-			rc = -errno;
-			lfs_chroot_msg("cannot create a user namespace: %s (are unprivileged user "
-				       "namespaces allowed? sysctl user.max_user_namespaces, "
-				       "kernel.unprivileged_userns_clone)",
-				       strerror(errno));
-			return rc;
-		}
-		/* One id mapped: we are root inside, ourselves outside. */
-		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
-		rc = write_file("/proc/self/uid_map", map);
-		if (rc == 0)
-			rc = write_file("/proc/self/setgroups", "deny\n");
-		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
-		if (rc == 0)
-			rc = write_file("/proc/self/gid_map", map);
-		if (rc < 0) {
-			lfs_chroot_msg("cannot map ids in the user namespace: %s", strerror(-rc));
-			return rc;
-		}
-	} else if (unshare(CLONE_NEWNS) < 0) {
-		int rc = -errno;
-
-		lfs_chroot_msg("cannot create a mount namespace: %s", strerror(errno));
-		return rc;
-	}
-	/* Nothing we mount may propagate back to the host. */
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-		int rc = -errno;
-
-		lfs_chroot_msg("cannot make the mounts private: %s", strerror(errno));
-		return rc;
-	}
 	return 0;
 }
 
@@ -507,29 +448,17 @@ static void stop_daemon(struct run *r)
 
 static int start_init(struct run *r, int *status_fd)
 {
-	const char *host = r->o->hostname;
-	int p[2];
+	int p[2], rc;
 
-	/* (the user namespace, when there is one, owns the UTS namespace) */
-	if (unshare(CLONE_NEWPID | CLONE_NEWUTS) < 0) {
-		int rc = -errno;
-
-		lfs_chroot_msg("cannot create a pid and UTS namespace: %s", strerror(errno));
+	rc = lfs_chroot_ns_pid_uts(r->o->hostname);
+	if (rc < 0)
 		return rc;
-	}
-	if (sethostname(host, strlen(host)) < 0) {
-		int rc = -errno;
-
-		lfs_chroot_msg("cannot set the hostname: %s", strerror(errno));
-		return rc;
-	}
 	/* messages keep their bounds; the pty master travels as SCM_RIGHTS */
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0)
 		return -errno;
 	r->init = fork();
 	if (r->init < 0) {
-		int rc = -errno;
-
+		rc = -errno;
 		lfs_chroot_msg("fork: %s", strerror(errno));
 		close(p[0]);
 		close(p[1]);
@@ -724,7 +653,7 @@ int lfs_chroot_run(const struct lfs_chroot_opts *o, struct lfs_chroot_spec *spec
 		if (isatty(fd))
 			spec->tty_fds |= 1 << fd;
 
-	if (make_dirs(&r) < 0 || enter_namespaces(spec->rootless) < 0)
+	if (make_dirs(&r) < 0 || lfs_chroot_ns_enter(spec->rootless) < 0)
 		goto out;
 	start_daemon(&r);
 	if (r.daemon <= 0)

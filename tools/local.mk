@@ -11,7 +11,8 @@ tools_layerfs_report_LDADD = $(LFS_CORE_LIBS)
 
 bin_PROGRAMS += tools/layerfs-chroot
 tools_layerfs_chroot_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)
+# options, supervision, pid 1, the parts, helpers (chroot.h says who may call whom)
 tools_layerfs_chroot_SOURCES = tools/chroot.h tools/chroot_main.c tools/chroot_config.c \
 	tools/chroot_run.c tools/chroot_init.c tools/chroot_ns.c tools/chroot_exec.c \
-	tools/chroot_pty.c tools/chroot_mp.c
+	tools/chroot_pty.c tools/chroot_mp.c tools/chroot_util.c
 tools_layerfs_chroot_LDADD = $(LFS_CORE_LIBS)
