@@ -6,7 +6,8 @@
  * whole one; the parent's times are put back, since a copy-up is not a
  * change the user made.  A file with several hard links is copied once and
  * linked under each of its names (the kernel with index=on keeps them
- * together the same way).
+ * together the same way).  It uses only cow_nodes.c (where nodes are),
+ * never the files that call it (cow.c, cow_ops.c).
  */
 #include "config.h"
 
@@ -176,44 +177,6 @@ int lfs_cow_copyup_dir(struct lfs_cow *w, struct lfs_node *d)
 		lfs_cow_dir_to_upper(w, x);
 	}
 	return 0;
-}
-
-size_t lfs_cow_names(struct lfs_cow *w, const struct lfs_node *n, struct lfs_cow_ref **out)
-{
-	struct lfs_node **queue;
-	size_t qn = 0, qcap = 64, found = 0, fcap = 4;
-	struct lfs_cow_ref *refs = lfs_xmalloc(fcap * sizeof(*refs));
-
-	queue = lfs_xmalloc(qcap * sizeof(*queue));
-	queue[qn++] = w->tree->root;
-	for (size_t q = 0; q < qn; q++) {
-		struct lfs_dir *d = queue[q]->dir;
-
-		for (uint32_t i = 0; i < d->n; i++) {
-			struct lfs_node *c = d->ents[i].node;
-
-			if (!c)
-				continue;
-			if (c == n) {
-				if (found == fcap) {
-					fcap *= 2;
-					refs = lfs_xrealloc(refs, fcap * sizeof(*refs));
-				}
-				refs[found].dir = queue[q];
-				refs[found++].name = d->ents[i].name;
-			}
-			if (c->dir) {
-				if (qn == qcap) {
-					qcap *= 2;
-					queue = lfs_xrealloc(queue, qcap * sizeof(*queue));
-				}
-				queue[qn++] = c;
-			}
-		}
-	}
-	free(queue);
-	*out = refs;
-	return found;
 }
 
 /* The names N has now: all of them when it is hard-linked, else its one name. */

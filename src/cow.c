@@ -3,7 +3,8 @@
  * The mounted tree: attributes, directory listings, file access and xattrs
  * of nodes that live in the lower layers (served from the index) or in the
  * upper directory (asked of the upper filesystem, which has the truth).
- * Changes to the namespace are in cow_ops.c, copy-up in copyup.c.
+ * Changes to the namespace are in cow_ops.c, copy-up in copyup.c, where
+ * nodes are (names, inode numbers, upper directories) in cow_nodes.c.
  */
 #include "config.h"
 
@@ -44,56 +45,6 @@ struct lfs_node *lfs_cow_node(struct lfs_cow *w, uint64_t ino)
 	return n;
 }
 
-void lfs_cow_add_inode(struct lfs_cow *w, struct lfs_node *n)
-{
-	struct lfs_tree *t = w->tree;
-
-	if (t->ninodes == w->cap) {
-		w->cap *= 2;
-		t->inodes = lfs_xrealloc(t->inodes, w->cap * sizeof(*t->inodes));
-	}
-	n->ino = t->ninodes;
-	t->inodes[t->ninodes++] = n;
-	n->flags |= LFS_NF_OWNED;
-	if (++w->nowned > w->peak_owned)
-		w->peak_owned = w->nowned;
-}
-
-void lfs_cow_dir_to_upper(struct lfs_cow *w, struct lfs_node *d)
-{
-	struct lfs_dir *low = d->dir, *up = lfs_dir_clone(w->arena, low);
-
-	/* Names come and go in an upper table: it owns them all. */
-	for (uint32_t i = 0; i < up->n; i++) {
-		struct lfs_dirent *e = &up->ents[i];
-		struct lfs_node *c = e->node;
-		const char *name = e->name;
-
-		if (!name)
-			continue;
-		e->name = lfs_arena_name(w->arena, name, e->len);
-		if (c && c->parent == d && c->name == name)
-			c->name = e->name;
-	}
-	d->dir = up;
-	d->dir->lower = low;
-	d->flags |= LFS_NF_UPPER;
-}
-
-void lfs_cow_name_node(struct lfs_cow *w, struct lfs_node *p, const char *name, struct lfs_node *n,
-		       int primary)
-{
-	size_t len = strlen(name);
-	struct lfs_dirent *e = lfs_dir_find(p, name, len);
-	const char *stable = e ? e->name : lfs_arena_name(w->arena, name, len);
-
-	lfs_dir_set(p, stable, len, n);
-	if (primary) {
-		n->parent = p;
-		n->name = stable;
-	}
-}
-
 int lfs_cow_lower_positive(const struct lfs_node *p, const char *name)
 {
 	struct lfs_node view;
@@ -105,34 +56,6 @@ int lfs_cow_lower_positive(const struct lfs_node *p, const char *name)
 	memset(&view, 0, sizeof(view));
 	view.dir = p->dir->lower;
 	return lfs_dir_lookup(&view, name, strlen(name)) != NULL;
-}
-
-int lfs_cow_dirfd(struct lfs_cow *w, const struct lfs_node *d)
-{
-	const struct lfs_node *x;
-	const char **names;
-	size_t depth = 0, i;
-	int fd;
-
-	if (lfs_cow_orphan(d))
-		return -ENOENT;
-	for (x = d; x != w->tree->root; x = x->parent)
-		depth++;
-	names = lfs_xmalloc((depth ? depth : 1) * sizeof(*names));
-	i = depth;
-	for (x = d; x != w->tree->root; x = x->parent)
-		names[--i] = x->name;
-	fd = lfs_upper_opendir(&w->up, names, depth);
-	free(names);
-	return fd;
-}
-
-int lfs_cow_fd_times(int fd, const struct timespec ts[2])
-{
-	char path[64];
-
-	lfs_upper_procpath(path, sizeof(path), fd, NULL);
-	return utimensat(AT_FDCWD, path, ts, 0) < 0 ? -errno : 0;
 }
 
 void lfs_cow_stat_lower(const struct lfs_node *n, struct stat *st)

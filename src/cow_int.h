@@ -1,7 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Internals shared by the files of the copy-on-write tree (cow.c,
- * cow_ops.c, copyup.c, upper_load.c).
+ * Internals shared by the files of the copy-on-write tree.  They call
+ * each other in one direction only (the declarations below are grouped by
+ * the file that defines them, lowest first):
+ *
+ *   cow_ops.c (namespace changes) -> cow.c (attributes, data, xattrs)
+ *     -> copyup.c -> cow_nodes.c (where nodes are; references, orphans)
+ *   cow_mount.c (open, close, reading an upper back) -> cow_nodes.c
+ *
+ * A file may call any file below it, never one above.
  *
  * Locking: LOCK guards the namespace: directory tables, each node's
  * parent/name/flags, the inode table and the arena.  Operations hold it
@@ -86,6 +93,59 @@ static inline int lfs_cow_orphan(const struct lfs_node *n)
 	return n->parent == NULL;
 }
 
+static inline int lfs_cow_is_upper(const struct lfs_node *n)
+{
+	return (n->flags & LFS_NF_UPPER) != 0;
+}
+
+/* Does directory D have a lower part (rename gives EXDEV, rmdir a whiteout)? */
+static inline int lfs_cow_has_lower(const struct lfs_node *d)
+{
+	return !lfs_cow_is_upper(d) || d->dir->lower != NULL;
+}
+
+/*
+ * What copying up an orphan gives: the kernel's overlayfs tries to place
+ * the copy at the old name, taken by a whiteout or another entry.
+ */
+static inline int lfs_cow_orphan_copyup_error(const struct lfs_node *n)
+{
+	return n->dir ? -ENOTDIR : -EEXIST;
+}
+
+/* cow_nodes.c: where nodes are (calls no other copy-on-write file). */
+
+/* Lock held for writing.  Give N, a node of the arena, a new inode number. */
+void lfs_cow_add_inode(struct lfs_cow *w, struct lfs_node *n);
+/*
+ * Lock held for writing.  Directory D now lives in the upper directory too:
+ * its table becomes its own (names from the arena's pool), the lower one
+ * kept for lower_positive.
+ */
+void lfs_cow_dir_to_upper(struct lfs_cow *w, struct lfs_node *d);
+/*
+ * Lock held for writing.  Give N the name NAME in directory P (the name
+ * copied unless P already holds it); PRIMARY: make it the name N is known by.
+ */
+void lfs_cow_name_node(struct lfs_cow *w, struct lfs_node *p, const char *name, struct lfs_node *n,
+		       int primary);
+
+struct lfs_cow_ref {
+	struct lfs_node *dir;
+	const char *name;
+};
+/* Lock held.  Every name of non-directory N in the tree (malloc'd array). */
+size_t lfs_cow_names(struct lfs_cow *w, const struct lfs_node *n, struct lfs_cow_ref **out);
+
+/* Lock held.  An O_PATH fd of upper directory D (copied up, not an orphan). */
+int lfs_cow_dirfd(struct lfs_cow *w, const struct lfs_node *d);
+/* Set the times of what FD refers to (an O_PATH fd is fine). */
+int lfs_cow_fd_times(int fd, const struct timespec ts[2]);
+
+/* cow_nodes.c: references, orphans and their pins. */
+
+/* N gains a reference the kernel holds (an entry reply, an open). */
+void lfs_cow_ref(struct lfs_node *n);
 /* Lock held.  The pin of orphan N, or -1 (valid while N is referenced). */
 int lfs_cow_pin(struct lfs_cow *w, const struct lfs_node *n);
 /*
@@ -109,42 +169,9 @@ void lfs_cow_unname(struct lfs_cow *w, struct lfs_node *p, const char *name, str
 void lfs_cow_replaced(struct lfs_cow *w, struct lfs_node *n, int was_primary, int multi, int pin);
 /* Lock held for writing.  A new owned node of type MODE (a directory: in P). */
 struct lfs_node *lfs_cow_new_node(struct lfs_cow *w, uint32_t mode, struct lfs_node *p);
-/* N gains a reference the kernel holds (an entry reply, an open). */
-void lfs_cow_ref(struct lfs_node *n);
 
-static inline int lfs_cow_is_upper(const struct lfs_node *n)
-{
-	return (n->flags & LFS_NF_UPPER) != 0;
-}
+/* copyup.c (calls cow_nodes.c). */
 
-/* Does directory D have a lower part (rename gives EXDEV, rmdir a whiteout)? */
-static inline int lfs_cow_has_lower(const struct lfs_node *d)
-{
-	return !lfs_cow_is_upper(d) || d->dir->lower != NULL;
-}
-
-/* Would a lower layer show NAME in P if the upper had nothing there? */
-int lfs_cow_lower_positive(const struct lfs_node *p, const char *name);
-
-/* Lock held.  An O_PATH fd of upper directory D (copied up, not an orphan). */
-int lfs_cow_dirfd(struct lfs_cow *w, const struct lfs_node *d);
-/* Lock held.  PFD: an fd of N's parent's upper directory, or -1. */
-int lfs_cow_stat_node(struct lfs_cow *w, const struct lfs_node *n, int pfd, struct stat *st);
-void lfs_cow_stat_lower(const struct lfs_node *n, struct stat *st);
-/* Lock held for writing.  Give N, a node of the arena, a new inode number. */
-void lfs_cow_add_inode(struct lfs_cow *w, struct lfs_node *n);
-/*
- * Lock held for writing.  Directory D now lives in the upper directory too:
- * its table becomes its own (names from the arena's pool), the lower one
- * kept for lower_positive.
- */
-void lfs_cow_dir_to_upper(struct lfs_cow *w, struct lfs_node *d);
-/*
- * Lock held for writing.  Give N the name NAME in directory P (the name
- * copied unless P already holds it); PRIMARY: make it the name N is known by.
- */
-void lfs_cow_name_node(struct lfs_cow *w, struct lfs_node *p, const char *name, struct lfs_node *n,
-		       int primary);
 /* Lock held for writing.  Copy directory D (and its ancestors) up. */
 int lfs_cow_copyup_dir(struct lfs_cow *w, struct lfs_node *d);
 /*
@@ -153,23 +180,15 @@ int lfs_cow_copyup_dir(struct lfs_cow *w, struct lfs_node *d);
  */
 int lfs_cow_copyup(struct lfs_cow *w, struct lfs_node *n, int data);
 
-struct lfs_cow_ref {
-	struct lfs_node *dir;
-	const char *name;
-};
-/* Lock held.  Every name of non-directory N in the tree (malloc'd array). */
-size_t lfs_cow_names(struct lfs_cow *w, const struct lfs_node *n, struct lfs_cow_ref **out);
-/*
- * What copying up an orphan gives: the kernel's overlayfs tries to place
- * the copy at the old name, taken by a whiteout or another entry.
- */
-static inline int lfs_cow_orphan_copyup_error(const struct lfs_node *n)
-{
-	return n->dir ? -ENOTDIR : -EEXIST;
-}
+/* cow.c (calls copyup.c and cow_nodes.c). */
 
-/* Set the times of what FD refers to (an O_PATH fd is fine). */
-int lfs_cow_fd_times(int fd, const struct timespec ts[2]);
+/* Would a lower layer show NAME in P if the upper had nothing there? */
+int lfs_cow_lower_positive(const struct lfs_node *p, const char *name);
+/* Lock held.  PFD: an fd of N's parent's upper directory, or -1. */
+int lfs_cow_stat_node(struct lfs_cow *w, const struct lfs_node *n, int pfd, struct stat *st);
+void lfs_cow_stat_lower(const struct lfs_node *n, struct stat *st);
+
+/* cow_mount.c (calls cow_nodes.c). */
 
 /* Lock held for writing, at mount: apply an existing upper directory. */
 int lfs_cow_load_upper(struct lfs_cow *w);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The nodes of the mounted tree as the kernel sees them (see cow_int.h):
- * the references it holds (lookups and open handles), orphans - nodes that
- * lost their last name while still referenced - and their pins, and the
- * nodes dropped once the kernel has forgotten them, whose memory and inode
- * numbers the next nodes made reuse.
+ * The nodes of the mounted tree: where each one is - its inode number, its
+ * names in the directory tables, the upper directory that holds it - and how
+ * the kernel sees them (see cow_int.h): the references it holds (lookups and
+ * open handles), orphans - nodes that lost their last name while still
+ * referenced - and their pins, and the nodes dropped once the kernel has
+ * forgotten them, whose memory and inode numbers the next nodes made reuse.
+ * The bottom of the copy-on-write files: it calls none of the others.
  */
 #include "config.h"
 
@@ -31,6 +33,126 @@ static void unlock(struct lfs_cow *w)
 {
 	pthread_rwlock_unlock(&w->lock);
 }
+
+/* Where nodes are: inode numbers, names, upper directories. */
+
+void lfs_cow_add_inode(struct lfs_cow *w, struct lfs_node *n)
+{
+	struct lfs_tree *t = w->tree;
+
+	if (t->ninodes == w->cap) {
+		w->cap *= 2;
+		t->inodes = lfs_xrealloc(t->inodes, w->cap * sizeof(*t->inodes));
+	}
+	n->ino = t->ninodes;
+	t->inodes[t->ninodes++] = n;
+	n->flags |= LFS_NF_OWNED;
+	if (++w->nowned > w->peak_owned)
+		w->peak_owned = w->nowned;
+}
+
+void lfs_cow_dir_to_upper(struct lfs_cow *w, struct lfs_node *d)
+{
+	struct lfs_dir *low = d->dir, *up = lfs_dir_clone(w->arena, low);
+
+	/* Names come and go in an upper table: it owns them all. */
+	for (uint32_t i = 0; i < up->n; i++) {
+		struct lfs_dirent *e = &up->ents[i];
+		struct lfs_node *c = e->node;
+		const char *name = e->name;
+
+		if (!name)
+			continue;
+		e->name = lfs_arena_name(w->arena, name, e->len);
+		if (c && c->parent == d && c->name == name)
+			c->name = e->name;
+	}
+	d->dir = up;
+	d->dir->lower = low;
+	d->flags |= LFS_NF_UPPER;
+}
+
+void lfs_cow_name_node(struct lfs_cow *w, struct lfs_node *p, const char *name, struct lfs_node *n,
+		       int primary)
+{
+	size_t len = strlen(name);
+	struct lfs_dirent *e = lfs_dir_find(p, name, len);
+	const char *stable = e ? e->name : lfs_arena_name(w->arena, name, len);
+
+	lfs_dir_set(p, stable, len, n);
+	if (primary) {
+		n->parent = p;
+		n->name = stable;
+	}
+}
+
+size_t lfs_cow_names(struct lfs_cow *w, const struct lfs_node *n, struct lfs_cow_ref **out)
+{
+	struct lfs_node **queue;
+	size_t qn = 0, qcap = 64, found = 0, fcap = 4;
+	struct lfs_cow_ref *refs = lfs_xmalloc(fcap * sizeof(*refs));
+
+	queue = lfs_xmalloc(qcap * sizeof(*queue));
+	queue[qn++] = w->tree->root;
+	for (size_t q = 0; q < qn; q++) {
+		struct lfs_dir *d = queue[q]->dir;
+
+		for (uint32_t i = 0; i < d->n; i++) {
+			struct lfs_node *c = d->ents[i].node;
+
+			if (!c)
+				continue;
+			if (c == n) {
+				if (found == fcap) {
+					fcap *= 2;
+					refs = lfs_xrealloc(refs, fcap * sizeof(*refs));
+				}
+				refs[found].dir = queue[q];
+				refs[found++].name = d->ents[i].name;
+			}
+			if (c->dir) {
+				if (qn == qcap) {
+					qcap *= 2;
+					queue = lfs_xrealloc(queue, qcap * sizeof(*queue));
+				}
+				queue[qn++] = c;
+			}
+		}
+	}
+	free(queue);
+	*out = refs;
+	return found;
+}
+
+int lfs_cow_dirfd(struct lfs_cow *w, const struct lfs_node *d)
+{
+	const struct lfs_node *x;
+	const char **names;
+	size_t depth = 0, i;
+	int fd;
+
+	if (lfs_cow_orphan(d))
+		return -ENOENT;
+	for (x = d; x != w->tree->root; x = x->parent)
+		depth++;
+	names = lfs_xmalloc((depth ? depth : 1) * sizeof(*names));
+	i = depth;
+	for (x = d; x != w->tree->root; x = x->parent)
+		names[--i] = x->name;
+	fd = lfs_upper_opendir(&w->up, names, depth);
+	free(names);
+	return fd;
+}
+
+int lfs_cow_fd_times(int fd, const struct timespec ts[2])
+{
+	char path[64];
+
+	lfs_upper_procpath(path, sizeof(path), fd, NULL);
+	return utimensat(AT_FDCWD, path, ts, 0) < 0 ? -errno : 0;
+}
+
+/* What the kernel holds: references, orphans and their pins. */
 
 void lfs_cow_ref(struct lfs_node *n)
 {

@@ -5,10 +5,10 @@ LFS_TEST_LIBS = $(LFS_CORE_LIBS) $(CMOCKA_LIBS)
 
 if UNIT_TESTS
 check_PROGRAMS += tests/unit/test_blob tests/unit/test_image tests/unit/test_layer tests/unit/test_layer_dir tests/unit/test_tree \
-	tests/unit/test_cache tests/unit/test_upper tests/unit/test_glob \
+	tests/unit/test_cache tests/unit/test_upper tests/unit/test_cow tests/unit/test_glob \
 	tests/unit/test_image_config tests/unit/test_opts
 TESTS += tests/unit/test_blob tests/unit/test_image tests/unit/test_layer tests/unit/test_layer_dir tests/unit/test_tree \
-	tests/unit/test_cache tests/unit/test_upper tests/unit/test_glob \
+	tests/unit/test_cache tests/unit/test_upper tests/unit/test_cow tests/unit/test_glob \
 	tests/unit/test_image_config tests/unit/test_opts
 endif
 tests_unit_test_blob_SOURCES = tests/unit/test_blob.c tests/unit/testutil.h tests/unit/testutil.c
@@ -35,6 +35,9 @@ tests_unit_test_cache_LDADD = $(LFS_TEST_LIBS)
 tests_unit_test_upper_SOURCES = tests/unit/test_upper.c
 tests_unit_test_upper_CFLAGS = $(LFS_TEST_CFLAGS)
 tests_unit_test_upper_LDADD = $(LFS_TEST_LIBS)
+tests_unit_test_cow_SOURCES = tests/unit/test_cow.c tests/unit/testutil.h tests/unit/testutil.c
+tests_unit_test_cow_CFLAGS = $(LFS_TEST_CFLAGS)
+tests_unit_test_cow_LDADD = $(LFS_TEST_LIBS)
 tests_unit_test_tree_SOURCES = tests/unit/test_tree.c tests/unit/testutil.h tests/unit/testutil.c
 tests_unit_test_tree_CFLAGS = $(LFS_TEST_CFLAGS)
 tests_unit_test_tree_LDADD = $(LFS_TEST_LIBS)

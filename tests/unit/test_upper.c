@@ -2,8 +2,10 @@
 /*
  * Unit tests of the upper directory's on-disk format (upper.c), of the
  * tables of upper directories (names come and go: node.c's holes), and of
- * the copy-on-write tree's nodes as the kernel sees them (cow.c: an open
- * file keeps its identity, forgotten nodes are freed).
+ * the copy-on-write tree's nodes as the kernel sees them (cow_nodes.c: an
+ * open file keeps its identity, forgotten nodes are freed).  None needs
+ * root (the whiteout device tests skip where mknod of 0:0 is refused).  The
+ * operations themselves - copy-up, rename, whiteouts - are in test_cow.c.
  */
 #include "config.h"
 
