@@ -4,7 +4,7 @@ bin_PROGRAMS += tools/layerfs-report
 tools_layerfs_report_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)
 # analysis, helpers and writers (report.h says who may call whom; scripts/check-layering checks it)
 tools_layerfs_report_SOURCES = tools/report.h tools/report_main.c tools/report_analyze.c \
-	tools/report_events.c tools/report_dive.c tools/report_history.c tools/report_suggest.c \
+	tools/report_events.c tools/report_dive.c tools/report_merge.c tools/report_history.c tools/report_suggest.c \
 	tools/report_select.c tools/report_format.c tools/report_glob.c \
 	tools/report_text.c tools/report_json.c tools/report_html.c
 tools_layerfs_report_LDADD = $(LFS_CORE_LIBS)

@@ -8,7 +8,8 @@
  *   report_main.c      options, gates, and the run: analyse, select, write;
  *   writers            report_text.c, report_json.c, report_html.c: read
  *                      struct report and the selected rows, and format;
- *   analysis           report_analyze.c drives the mount's merge (tree.c)
+ *   analysis           report_analyze.c drives the mount's merge (tree.c,
+ *                      through report_merge.c)
  *                      with the books (report_events.c) and dive's tally
  *                      (report_dive.c) observing it; report_history.c,
  *                      report_suggest.c, report_select.c (the rows each
@@ -292,6 +293,15 @@ void report_dive_layer(struct report_dive_acct *d, uint32_t k);
 const struct lfs_node *report_dive_view(const struct report_dive_acct *d);
 /* After the last layer, FINAL the merged root: r->dive; frees D. */
 void report_dive_finish(struct report_dive_acct *d, struct lfs_node *final);
+
+/*
+ * report_merge.c: merge LAYERS[0..N) as the mount does, with the books X
+ * and dive's tally DIVE watching; layer K's changes are kept when
+ * CHANGES_LAYER is K or -2 (all).  Returns the merged tree (the caller
+ * frees it).
+ */
+struct lfs_tree *report_merge(struct report_acct *x, struct report_dive_acct *dive,
+			      struct lfs_layer *const *layers, uint32_t n, int changes_layer);
 
 /* report_history.c: which instruction made each layer, from the image config */
 void report_history(struct report *r, const struct lfs_image_config *cfg);

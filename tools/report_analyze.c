@@ -176,26 +176,10 @@ void report_set_base(struct report *r, uint32_t base)
 				 : 1.0;
 }
 
-/* The books and dive's tally both watch the one merge. */
-struct watchers {
-	struct report_acct *books;
-	const struct lfs_merge_observer *dive;
-};
-
-static void tee(void *arg, const struct lfs_merge_event *ev)
-{
-	const struct watchers *w = arg;
-
-	w->books->obs.event(w->books->obs.arg, ev);
-	w->dive->event(w->dive->arg, ev);
-}
-
 int report_analyze(struct report *r, const struct lfs_core *c, const struct report_opts *o)
 {
 	struct report_acct *x = lfs_xmalloc(sizeof(*x));
 	struct report_dive_acct *dive;
-	struct watchers w;
-	struct lfs_merge_observer obs = {tee, &w};
 	struct lfs_tree *t;
 
 	memset(r, 0, sizeof(*r));
@@ -225,14 +209,7 @@ int report_analyze(struct report *r, const struct lfs_core *c, const struct repo
 
 	/* The core merged without an observer; this merge is the same code, watched. */
 	dive = report_dive_new(r, c->layers);
-	w = (struct watchers){x, report_dive_observer(dive)};
-	t = lfs_tree_new();
-	for (uint32_t k = 0; k < r->nlayers; k++) {
-		report_acct_layer(x, k, c->layers[k],
-				  o->changes_layer == -2 || o->changes_layer == (int)k);
-		lfs_tree_apply_observed(t, c->layers[k]->root, &obs);
-		report_dive_layer(dive, k);
-	}
+	t = report_merge(x, dive, c->layers, r->nlayers, o->changes_layer);
 	lfs_tree_free(t);
 	finish(x);
 	report_dive_finish(dive, c->tree->root);

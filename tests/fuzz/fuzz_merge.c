@@ -326,20 +326,6 @@ static void check_report(struct lfs_tree *t, struct report_acct *x, struct lfs_l
 	free(names);
 }
 
-/* The books and dive's tally both watch the merge, as in layerfs-report. */
-struct watchers {
-	struct report_acct *books;
-	const struct lfs_merge_observer *dive;
-};
-
-static void tee(void *arg, const struct lfs_merge_event *ev)
-{
-	const struct watchers *w = arg;
-
-	w->books->obs.event(w->books->obs.arg, ev);
-	w->dive->event(w->dive->arg, ev);
-}
-
 /*
  * Directory V of dive's view shows what the layers' parts P show when their
  * opaque markers are read as dive reads them (not at all): each name the
@@ -472,19 +458,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct report r = {.nlayers = n, .arena = lfs_arena_new()};
 		struct report_acct *x = lfs_xmalloc(sizeof(*x));
 		struct report_dive_acct *dive;
-		struct watchers w;
-		const struct lfs_merge_observer obs = {tee, &w};
 
 		r.layers = lfs_xcalloc(n, sizeof(*r.layers));
 		report_acct_init(x, &r);
 		dive = report_dive_new(&r, layers);
-		w = (struct watchers){x, report_dive_observer(dive)};
-		t = lfs_tree_new();
-		for (uint32_t i = 0; i < n; i++) {
-			report_acct_layer(x, i, layers[i], 1);
-			lfs_tree_apply_observed(t, layers[i]->root, &obs);
-			report_dive_layer(dive, i);
-		}
+		/* layerfs-report's own merge, every layer's changes kept */
+		t = report_merge(x, dive, layers, n, -2);
 		lfs_tree_freeze(t);
 		check_tree(t, layers, n);
 		check_report(t, x, layers, n);

@@ -32,7 +32,7 @@ tests_fuzz_fuzz_image_CFLAGS = $(LFS_FUZZ_CFLAGS)
 tests_fuzz_fuzz_image_LDFLAGS = $(LFS_FUZZ_LINK)
 tests_fuzz_fuzz_image_LDADD = $(LFS_CORE_LIBS)
 # with layerfs-report's books and dive's tally, which observe the merge
-tests_fuzz_fuzz_merge_SOURCES = tests/fuzz/fuzz_merge.c tools/report_events.c tools/report_dive.c \
+tests_fuzz_fuzz_merge_SOURCES = tests/fuzz/fuzz_merge.c tools/report_merge.c tools/report_events.c tools/report_dive.c \
 	$(LFS_FUZZ_COMMON)
 tests_fuzz_fuzz_merge_CFLAGS = $(LFS_FUZZ_CFLAGS) -I$(top_srcdir)/tools
 tests_fuzz_fuzz_merge_LDFLAGS = $(LFS_FUZZ_LINK)
