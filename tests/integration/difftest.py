@@ -1289,6 +1289,7 @@ class Runner:
         os.mkdir(env["XDG_CACHE_HOME"])
         self.layerfs = LayerfsSide(args.layerfs, env) if args.against == "layerfs" else None
         self.keep = os.environ.get("LFS_DIFF_KEEP") == "1"
+        self.failure_reports = []
 
     def close(self):
         MOUNTS.cleanup()
@@ -1422,14 +1423,18 @@ class Runner:
             print("stack %s: %s %s (%.2fs)" % (name, desc, "ok" if ok else "FAILED",
                                                time.monotonic() - t0), flush=True)
             if not ok:
-                for dline in diffs[:MAX_DIFFS_SHOWN]:
-                    print("  DIFF " + dline)
+                # printed now and again at the end of the run, where a CI
+                # log that keeps only its tail still shows it
+                rep = ["stack %s: %s FAILED" % (name, desc)]
+                rep += ["  DIFF " + dline for dline in diffs[:MAX_DIFFS_SHOWN]]
                 if len(diffs) > MAX_DIFFS_SHOWN:
-                    print("  ... and %d more differences" % (len(diffs) - MAX_DIFFS_SHOWN))
+                    rep.append("  ... and %d more differences" % (len(diffs) - MAX_DIFFS_SHOWN))
                 log = os.path.join(sd, "layerfs.log")
                 if os.path.exists(log) and os.path.getsize(log):
-                    print("  layerfs output:\n  " + _tail(log))
-                print("  replay: %s" % replay, flush=True)
+                    rep.append("  layerfs output:\n  " + _tail(log))
+                rep.append("  replay: %s" % replay)
+                self.failure_reports.append("\n".join(rep))
+                print("\n".join(rep[1:]), flush=True)
                 if self.keep:
                     keep = tempfile.mkdtemp(prefix="lfs-diff-keep-%s." % name)
                     subprocess.run(["cp", "-a", sd + "/.", keep], check=False)
@@ -1818,6 +1823,8 @@ def main():
             else:
                 failed += 1
         print("difftest: %.1fs" % (time.monotonic() - t0))
+        for rep in runner.failure_reports:
+            print(rep)
         print("%d passed, %d failed" % (passed, failed))
         return 1 if failed else 0
     finally:
