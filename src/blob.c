@@ -8,13 +8,11 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -59,8 +57,7 @@ void lfs_scan_free(struct lfs_scan *s)
 		s->codec->scan_free(s);
 	if (s->scratch_fd >= 0)
 		close(s->scratch_fd);
-	if (s->fd >= 0)
-		close(s->fd);
+	lfs_blobsrc_unref(s->src);
 	free(s->pts.v);
 	free(s->inbuf);
 	free(s->tmpdir);
@@ -68,10 +65,11 @@ void lfs_scan_free(struct lfs_scan *s)
 	free(s);
 }
 
-int lfs_scan_open(struct lfs_scan **out, int fd, uint64_t off, uint64_t len, const char *name,
-		  const struct lfs_scan_opts *opts)
+int lfs_scan_open(struct lfs_scan **out, struct lfs_blobsrc *src, const struct lfs_scan_opts *opts)
 {
 	static const struct lfs_scan_opts defaults;
+	const uint64_t len = src->size;
+	const char *name = src->name;
 	struct lfs_scan *s;
 	uint8_t head[4];
 	size_t hn = len < sizeof(head) ? (size_t)len : sizeof(head);
@@ -82,27 +80,13 @@ int lfs_scan_open(struct lfs_scan **out, int fd, uint64_t off, uint64_t len, con
 		opts = &defaults;
 	s = lfs_xcalloc(1, sizeof(*s));
 	s->name = lfs_xstrdup(name);
-	s->fd = -1;
+	s->src = lfs_blobsrc_ref(src);
 	s->scratch_fd = -1;
-	s->base = off;
-	s->len = len;
 	s->max_plain = opts->max_plain ? opts->max_plain : DEFAULT_MAX_PLAIN;
 	s->sequential = opts->sequential;
 	if (opts->tmpdir)
 		s->tmpdir = lfs_xstrdup(opts->tmpdir);
-	s->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (s->fd < 0) {
-		ret = -errno;
-		lfs_err_set("%s: %s", name, strerror(-ret));
-		goto out;
-	}
-	if (off + len < off || off + len > (uint64_t)INT64_MAX) {
-		lfs_err_set("%s: blob range %llu+%llu is out of bounds", name,
-			    (unsigned long long)off, (unsigned long long)len);
-		ret = -EINVAL;
-		goto out;
-	}
-	ret = lfs_pread_full(s->fd, head, hn, off, name, "the blob");
+	ret = lfs_blobsrc_read_full(src, head, hn, 0, "the blob");
 	if (ret)
 		goto out;
 	s->comp = lfs_comp_detect(head, hn);
@@ -208,7 +192,7 @@ int64_t lfs_scan_skip(struct lfs_scan *s, int64_t n)
 
 	if (s->codec || s->err || s->done || n <= 0)
 		return 0;
-	k = s->len - s->in_off;
+	k = s->src->size - s->in_off;
 	if ((uint64_t)n < k)
 		k = (uint64_t)n;
 	if (!s->hash_stored) {
@@ -218,7 +202,7 @@ int64_t lfs_scan_skip(struct lfs_scan *s, int64_t n)
 	}
 	while (done < k) {
 		m = k - done < LFS_SCAN_INBUF ? (size_t)(k - done) : LFS_SCAN_INBUF;
-		ret = lfs_pread_full(s->fd, s->inbuf, m, s->base + s->in_off, s->name, "the blob");
+		ret = lfs_blobsrc_read_full(s->src, s->inbuf, m, s->in_off, "the blob");
 		if (ret) {
 			s->err = ret;
 			break;
@@ -246,7 +230,7 @@ static void cursor_setup(struct lfs_cursor *c)
 	c->pos = LFS_POS_NONE;
 }
 
-struct lfs_blob *lfs_blob_new(enum lfs_comp comp, char *name, int fd, uint64_t base, uint64_t len,
+struct lfs_blob *lfs_blob_new(enum lfs_comp comp, char *name, struct lfs_blobsrc *src,
 			      uint64_t size, int scratch_fd, uint64_t scratch_len,
 			      struct lfs_point *pts, size_t npts)
 {
@@ -259,9 +243,7 @@ struct lfs_blob *lfs_blob_new(enum lfs_comp comp, char *name, int fd, uint64_t b
 	else if (comp == LFS_COMP_ZSTD)
 		b->codec = &lfs_codec_zstd;
 	b->name = name;
-	b->fd = fd;
-	b->base = base;
-	b->len = len;
+	b->src = src;
 	b->size = size;
 	b->scratch_fd = scratch_fd;
 	b->scratch_len = scratch_len;
@@ -304,11 +286,11 @@ int lfs_scan_finish(struct lfs_scan *s, struct lfs_blob **out, uint8_t stored_sh
 	if (!pts)
 		free(s->pts.v);
 	s->pts.v = NULL;
-	*out = lfs_blob_new(s->comp, s->name, s->fd, s->base, s->len, s->plain_pos, s->scratch_fd,
-			    s->scratch_len, pts, s->pts.n);
+	*out = lfs_blob_new(s->comp, s->name, s->src, s->plain_pos, s->scratch_fd, s->scratch_len,
+			    pts, s->pts.n);
 	(*out)->slow = s->skipped_reframe;
 	s->name = NULL;
-	s->fd = -1;
+	s->src = NULL;
 	s->scratch_fd = -1;
 	ret = 0;
 out:
@@ -415,7 +397,7 @@ ssize_t lfs_blob_pread(struct lfs_blob *b, void *buf, size_t len, uint64_t off)
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
 	if (!b->codec) {
-		ret = lfs_pread_full(b->fd, buf, len, b->base + off, b->name, "the blob");
+		ret = lfs_blobsrc_read_full(b->src, buf, len, off, "the blob");
 		return ret ? ret : (ssize_t)len;
 	}
 	if (!b->npts) {
@@ -437,9 +419,7 @@ int lfs_blob_raw_fd(const struct lfs_blob *b, int *fd, uint64_t *base)
 		lfs_err_set("%s: %s-compressed, no raw access", b->name, lfs_comp_name(b->comp));
 		return -ENOTSUP;
 	}
-	*fd = b->fd;
-	*base = b->base;
-	return 0;
+	return lfs_blobsrc_local_fd(b->src, fd, base);
 }
 
 uint64_t lfs_blob_size(const struct lfs_blob *b)
@@ -463,7 +443,7 @@ void lfs_blob_free(struct lfs_blob *b)
 	pthread_mutex_destroy(&b->lock);
 	if (b->scratch_fd >= 0)
 		close(b->scratch_fd);
-	close(b->fd);
+	lfs_blobsrc_unref(b->src);
 	free(b->pts);
 	free(b->name);
 	free(b);

@@ -7,7 +7,8 @@
  * decompresses (we do it ourselves, libarchive only sees the plain stream),
  * hashes the stored bytes, and records restart points.  Finishing the scan
  * yields an lfs_blob that serves reads at any offset of the uncompressed
- * stream without starting over from the beginning.
+ * stream without starting over from the beginning.  The stored bytes are
+ * read through a blob source (blobsrc.h): a local file, or any other.
  */
 #ifndef LFS_BLOB_H
 #define LFS_BLOB_H
@@ -24,6 +25,7 @@ enum lfs_comp {
 
 struct lfs_scan;
 struct lfs_blob;
+struct lfs_blobsrc;
 
 struct lfs_scan_opts {
 	/* Hash the stored bytes with sha256 (to check a manifest digest). */
@@ -46,11 +48,10 @@ enum lfs_comp lfs_comp_detect(const void *head, size_t n);
 const char *lfs_comp_name(enum lfs_comp c);
 
 /*
- * Start a scan over bytes [off, off+len) of fd (the fd is dup'ed; the caller
- * keeps its own).  NAME names the blob in error messages.
+ * Start a scan over the stored bytes of SRC (the scan takes a reference of
+ * its own; the caller keeps its).  SRC's name names the blob in messages.
  */
-int lfs_scan_open(struct lfs_scan **out, int fd, uint64_t off, uint64_t len, const char *name,
-		  const struct lfs_scan_opts *opts);
+int lfs_scan_open(struct lfs_scan **out, struct lfs_blobsrc *src, const struct lfs_scan_opts *opts);
 enum lfs_comp lfs_scan_comp(const struct lfs_scan *s);
 /*
  * Next chunk of the uncompressed stream: returns its length, 0 at the end,
@@ -85,8 +86,9 @@ void lfs_scan_free(struct lfs_scan *s);
  */
 ssize_t lfs_blob_pread(struct lfs_blob *b, void *buf, size_t len, uint64_t off);
 /*
- * For an uncompressed blob: byte OFF of the stream is byte *BASE+OFF of *FD,
- * so the caller may splice from it.  -ENOTSUP for compressed blobs.
+ * For an uncompressed blob in a local file: byte OFF of the stream is byte
+ * *BASE+OFF of *FD (the blob's own), so the caller may splice from it.
+ * -ENOTSUP for compressed blobs and sources that are not local files.
  */
 int lfs_blob_raw_fd(const struct lfs_blob *b, int *fd, uint64_t *base);
 uint64_t lfs_blob_size(const struct lfs_blob *b);
@@ -110,14 +112,14 @@ int lfs_blob_state(const struct lfs_blob *b, void **state, size_t *len);
  */
 int lfs_blob_save_scratch(const struct lfs_blob *b, int fd, uint64_t *len);
 /*
- * Rebuild a blob from STATE without scanning: the stored bytes are
- * [off, off+len) of SRC_FD (dup'ed), the scratch data is SCRATCH_FD (dup'ed;
- * -1 when none) of SCRATCH_LEN bytes.  Every field of STATE is checked:
- * -EBADMSG when it is damaged or does not fit the blob.  The scratch data is
- * checked as it is used: a read that meets damaged scratch data fails with
- * -EIO.
+ * Rebuild a blob from STATE without scanning: the stored bytes are those of
+ * SRC (the blob takes a reference of its own), the scratch data is
+ * SCRATCH_FD (dup'ed; -1 when none) of SCRATCH_LEN bytes.  Every field of
+ * STATE is checked: -EBADMSG when it is damaged or does not fit the blob.
+ * The scratch data is checked as it is used: a read that meets damaged
+ * scratch data fails with -EIO.
  */
-int lfs_blob_load(struct lfs_blob **out, int src_fd, uint64_t off, uint64_t len, const char *name,
-		  const void *state, size_t state_len, int scratch_fd, uint64_t scratch_len);
+int lfs_blob_load(struct lfs_blob **out, struct lfs_blobsrc *src, const void *state,
+		  size_t state_len, int scratch_fd, uint64_t scratch_len);
 
 #endif

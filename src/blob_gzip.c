@@ -278,13 +278,13 @@ static int gz_seek(struct lfs_blob *b, struct lfs_cursor *c, size_t pt)
 
 static int gz_refill(struct lfs_blob *b, struct gz_cursor *k)
 {
-	uint64_t left = k->in_next < b->len ? b->len - k->in_next : 0;
+	uint64_t left = k->in_next < b->src->size ? b->src->size - k->in_next : 0;
 	size_t n = left < sizeof(k->in) ? (size_t)left : sizeof(k->in);
 	int ret;
 
 	if (n == 0)
 		return gz_err(b->name, Z_BUF_ERROR, &k->zs, k->in_next);
-	ret = lfs_pread_full(b->fd, k->in, n, b->base + k->in_next, b->name, "the blob");
+	ret = lfs_blobsrc_read_full(b->src, k->in, n, k->in_next, "the blob");
 	if (ret)
 		return ret;
 	k->zs.next_in = k->in;
@@ -343,7 +343,7 @@ static const char *gz_check_point(const struct lfs_blob *b, const struct lfs_poi
 {
 	if (p->kind || p->bits > 7 || (!p->bits && p->byte) || (p->bits && !p->in))
 		return "bad bit position or kind";
-	if (p->in >= b->len || (pc->have_in && p->in <= pc->last_in))
+	if (p->in >= b->src->size || (pc->have_in && p->in <= pc->last_in))
 		return "compressed offset out of order or out of range";
 	if (p->len > WINSIZE || (!p->len && p->win) ||
 	    (p->len && (p->win != pc->scratch_end || p->len > b->scratch_len - p->win)))

@@ -13,6 +13,7 @@
 #include <nettle/sha2.h>
 
 #include "blob.h"
+#include "blobsrc.h"
 
 /* Uncompressed bytes between two restart points (gzip checkpoints, zstd frames). */
 #define LFS_POINT_INTERVAL (1u << 20)
@@ -60,11 +61,10 @@ struct lfs_scan {
 	const struct lfs_codec *codec; /* NULL for raw blobs */
 	enum lfs_comp comp;
 	char *name;
-	char *tmpdir; /* NULL: $TMPDIR or /var/tmp */
-	int fd;
-	uint64_t base, len; /* the blob is bytes [base, base+len) of fd */
-	uint64_t in_off;    /* stored bytes read so far */
-	uint64_t plain_pos; /* plain bytes handed out (or skipped) so far */
+	char *tmpdir;		 /* NULL: $TMPDIR or /var/tmp */
+	struct lfs_blobsrc *src; /* the stored bytes (a reference of ours) */
+	uint64_t in_off;	 /* stored bytes read so far */
+	uint64_t plain_pos;	 /* plain bytes handed out (or skipped) so far */
 	uint64_t max_plain;
 	int want_stored, want_plain; /* digests the caller asked for */
 	int hash_stored, hash_plain; /* digests we compute */
@@ -99,9 +99,8 @@ struct lfs_blob {
 	const struct lfs_codec *codec; /* NULL for raw blobs */
 	enum lfs_comp comp;
 	char *name;
-	int fd;
-	uint64_t base, len; /* stored bytes [base, base+len) of fd */
-	uint64_t size;	    /* plain bytes */
+	struct lfs_blobsrc *src; /* the stored bytes (a reference of ours) */
+	uint64_t size;		 /* plain bytes */
 	int scratch_fd;
 	uint64_t scratch_len;
 	/* Set by lfs_scan_finish, read-only afterwards, like the fields above: */
@@ -182,15 +181,17 @@ uint64_t lfs_point_hash(const struct lfs_point *p, const void *data, size_t n);
 int lfs_point_verify(const struct lfs_blob *b, size_t pt, const void *data, size_t n,
 		     const char *what);
 /*
- * A blob with the given descriptors (owned from now on) and points (owned;
- * NULL when NPTS is 0): what lfs_scan_finish and lfs_blob_load share.
+ * A blob with the given source reference, scratch descriptor and points
+ * (all owned from now on; PTS NULL when NPTS is 0): what lfs_scan_finish
+ * and lfs_blob_load share.
  */
-struct lfs_blob *lfs_blob_new(enum lfs_comp comp, char *name, int fd, uint64_t base, uint64_t len,
+struct lfs_blob *lfs_blob_new(enum lfs_comp comp, char *name, struct lfs_blobsrc *src,
 			      uint64_t size, int scratch_fd, uint64_t scratch_len,
 			      struct lfs_point *pts, size_t npts);
 /*
- * pread exactly N bytes (fewer only at end of file, reported as -EIO);
- * WHAT names the file in the message ("scratch file", ...).
+ * pread exactly N bytes of a local file (fewer only at end of file, reported
+ * as -EIO); WHAT names the file in the message ("scratch file", ...).  For
+ * the scratch file only: stored bytes are read with lfs_blobsrc_read_full.
  */
 int lfs_pread_full(int fd, void *buf, size_t n, uint64_t off, const char *name, const char *what);
 

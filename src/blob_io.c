@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Blobs, the bottom of the stack: reading the stored bytes (a local file
- * descriptor today; the one place another source of bytes plugs in), the
- * scan's input and its scratch file, and restart point tables.  The codecs
+ * Blobs, the bottom of the stack: the scan's input (stored bytes, read
+ * through its blob source, blobsrc.h) and its scratch file (a local file),
+ * and restart point tables.  The codecs
  * (blob_gzip.c, blob_zstd.c) and the common part (blob.c) use these; this
  * file uses none of them, so the blob files call each other without a circle.
  */
@@ -140,13 +140,13 @@ int lfs_scan_scratch_write(struct lfs_scan *s, const void *buf, size_t n, uint64
 
 ssize_t lfs_scan_input(struct lfs_scan *s, const uint8_t **p)
 {
-	uint64_t left = s->len - s->in_off;
+	uint64_t left = s->src->size - s->in_off;
 	size_t n = left < LFS_SCAN_INBUF ? (size_t)left : LFS_SCAN_INBUF;
 	int ret;
 
 	if (n == 0)
 		return 0;
-	ret = lfs_pread_full(s->fd, s->inbuf, n, s->base + s->in_off, s->name, "the blob");
+	ret = lfs_blobsrc_read_full(s->src, s->inbuf, n, s->in_off, "the blob");
 	if (ret)
 		return ret;
 	if (s->hash_stored)

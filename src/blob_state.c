@@ -52,7 +52,7 @@ int lfs_blob_state(const struct lfs_blob *b, void **state, size_t *len)
 	lfs_put_le(p + 4, STATE_VERSION, 2);
 	p[6] = (uint8_t)b->comp;
 	p[7] = 0;
-	lfs_put_le(p + 8, b->len, 8);
+	lfs_put_le(p + 8, b->src->size, 8);
 	lfs_put_le(p + 16, b->size, 8);
 	lfs_put_le(p + 24, b->scratch_len, 8);
 	lfs_put_le(p + 32, b->npts, 8);
@@ -159,7 +159,7 @@ static int check_points(const struct lfs_blob *b)
 	size_t i;
 
 	if (!b->codec) {
-		if (b->npts || b->scratch_len || b->size != b->len)
+		if (b->npts || b->scratch_len || b->size != b->src->size)
 			return bad_state(b->name, "inconsistent for an uncompressed blob");
 		return 0;
 	}
@@ -239,16 +239,22 @@ static struct lfs_point *unpack_points(const uint8_t *s, size_t npts)
 	return v;
 }
 
-/* The files must be (at least) as long as the state says, and the blob of its kind. */
+/*
+ * The files must be (at least) as long as the state says, and the blob of
+ * its kind.  A truncated local file is told here, up front, with a clear
+ * message rather than at the first read past its end; other sources report
+ * a short blob when it is read.
+ */
 static int check_files(const struct lfs_blob *b)
 {
 	uint8_t head[4];
-	size_t hn = b->len < sizeof(head) ? (size_t)b->len : sizeof(head);
+	size_t hn = b->src->size < sizeof(head) ? (size_t)b->src->size : sizeof(head);
 	struct stat st;
-	int ret;
+	uint64_t base;
+	int fd, ret;
 
-	if (fstat(b->fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (uint64_t)st.st_size < b->base + b->len) {
+	if (lfs_blobsrc_local_fd(b->src, &fd, &base) == 0 && fstat(fd, &st) == 0 &&
+	    S_ISREG(st.st_mode) && (uint64_t)st.st_size < base + b->src->size) {
 		lfs_err_set("%s: the file ends at byte %llu, before the blob does (truncated?)",
 			    b->name, (unsigned long long)st.st_size);
 		return -EIO;
@@ -258,7 +264,7 @@ static int check_files(const struct lfs_blob *b)
 		return bad_state(b->name, "the scratch file has %llu bytes, not %llu",
 				 (unsigned long long)st.st_size,
 				 (unsigned long long)b->scratch_len);
-	ret = lfs_pread_full(b->fd, head, hn, b->base, b->name, "the blob");
+	ret = lfs_blobsrc_read_full(b->src, head, hn, 0, "the blob");
 	if (ret)
 		return ret;
 	if (lfs_comp_detect(head, hn) != b->comp)
@@ -267,42 +273,36 @@ static int check_files(const struct lfs_blob *b)
 	return 0;
 }
 
-int lfs_blob_load(struct lfs_blob **out, int src_fd, uint64_t off, uint64_t len, const char *name,
-		  const void *state, size_t state_len, int scratch_fd, uint64_t scratch_len)
+int lfs_blob_load(struct lfs_blob **out, struct lfs_blobsrc *src, const void *state,
+		  size_t state_len, int scratch_fd, uint64_t scratch_len)
 {
+	const char *name = src->name;
 	struct state_hdr h = {0};
 	struct lfs_blob *b;
-	int fd, sfd = -1, ret;
+	int sfd = -1, ret;
 
 	*out = NULL;
 	ret = parse_state(name, state, state_len, &h);
 	if (ret)
 		return ret;
-	if (h.len != len || h.scratch_len != scratch_len)
+	if (h.len != src->size || h.scratch_len != scratch_len)
 		return bad_state(name,
 				 "made for %llu stored and %llu scratch bytes, not %llu and %llu",
 				 (unsigned long long)h.len, (unsigned long long)h.scratch_len,
-				 (unsigned long long)len, (unsigned long long)scratch_len);
-	if (off + len < off || off + len > (uint64_t)INT64_MAX) {
-		lfs_err_set("%s: blob range %llu+%llu is out of bounds", name,
-			    (unsigned long long)off, (unsigned long long)len);
-		return -EINVAL;
-	}
+				 (unsigned long long)src->size, (unsigned long long)scratch_len);
 	if (scratch_len && scratch_fd < 0) {
 		lfs_err_set("%s: the saved blob state needs its scratch file", name);
 		return -EINVAL;
 	}
-	fd = fcntl(src_fd, F_DUPFD_CLOEXEC, 0);
-	if (fd >= 0 && scratch_len)
+	if (scratch_len) {
 		sfd = fcntl(scratch_fd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0 || (scratch_len && sfd < 0)) {
-		ret = -errno;
-		lfs_err_set("%s: %s", name, strerror(-ret));
-		if (fd >= 0)
-			close(fd);
-		return ret;
+		if (sfd < 0) {
+			ret = -errno;
+			lfs_err_set("%s: %s", name, strerror(-ret));
+			return ret;
+		}
 	}
-	b = lfs_blob_new(h.comp, lfs_xstrdup(name), fd, off, len, h.size, sfd, scratch_len,
+	b = lfs_blob_new(h.comp, lfs_xstrdup(name), lfs_blobsrc_ref(src), h.size, sfd, scratch_len,
 			 unpack_points(state, h.npts), h.npts);
 	ret = check_points(b);
 	if (!ret)

@@ -386,7 +386,7 @@ static int zs_seek(struct lfs_blob *b, struct lfs_cursor *c, size_t pt)
 
 static int zs_refill(struct lfs_blob *b, struct zs_cursor *k)
 {
-	uint64_t left = k->in_next < b->len ? b->len - k->in_next : 0;
+	uint64_t left = k->in_next < b->src->size ? b->src->size - k->in_next : 0;
 	size_t n = left < sizeof(k->inbuf) ? (size_t)left : sizeof(k->inbuf);
 	int ret;
 
@@ -396,7 +396,7 @@ static int zs_refill(struct lfs_blob *b, struct zs_cursor *k)
 		k->src_eof = 1;
 		return 0;
 	}
-	ret = lfs_pread_full(b->fd, k->inbuf, n, b->base + k->in_next, b->name, "the blob");
+	ret = lfs_blobsrc_read_full(b->src, k->inbuf, n, k->in_next, "the blob");
 	if (ret)
 		return ret;
 	k->in.size = n;
@@ -452,7 +452,7 @@ static const char *zs_check_point(const struct lfs_blob *b, const struct lfs_poi
 		return "gzip fields set";
 	switch (p->kind) {
 	case ZS_ORIG:
-		if (p->len || p->in >= b->len || (pc->have_in && p->in <= pc->last_in))
+		if (p->len || p->in >= b->src->size || (pc->have_in && p->in <= pc->last_in))
 			return "frame offset out of order or out of range";
 		pc->last_in = p->in;
 		pc->have_in = 1;

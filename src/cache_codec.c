@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blobsrc.h"
 #include "cache.h"
 #include "cache_format.h"
 #include "lfs.h"
@@ -546,6 +547,7 @@ int lfs_cache_decode(const void *buf, size_t len, const struct lfs_layer_desc *d
 	struct rbuf r = {.p = buf, .n = len};
 	struct lfs_layer *l = lfs_xcalloc(1, sizeof(*l));
 	struct lfs_node **v = NULL;
+	struct lfs_blobsrc *src = NULL;
 	uint64_t scratch_len;
 	uint32_t count = 0, total = 0, state_len;
 	const void *state;
@@ -588,8 +590,11 @@ int lfs_cache_decode(const void *buf, size_t len, const struct lfs_layer_desc *d
 	if (rc < 0)
 		goto fail;
 	l->root = v[0];
-	rc = lfs_blob_load(&l->blob, d->fd, d->off, d->len, d->name, state, state_len, scratch_fd,
-			   scratch_fd >= 0 ? scratch_len : 0);
+	rc = lfs_layer_desc_src(d, &src);
+	if (rc == 0)
+		rc = lfs_blob_load(&l->blob, src, state, state_len, scratch_fd,
+				   scratch_fd >= 0 ? scratch_len : 0);
+	lfs_blobsrc_unref(src);
 	if (rc < 0)
 		goto fail;
 	if (lfs_blob_size(l->blob) != l->plain_size || lfs_blob_comp(l->blob) != l->comp) {

@@ -3,10 +3,10 @@
  * Images: decide by content what the SOURCE arguments are (layer files or
  * plain directories used as layers, a docker-save tarball, an OCI image
  * layout directory or archive), pick the image the user asked for (--tag,
- * --platform), and hand back the layers as byte ranges of open files (a
- * directory layer: the open directory).  The JSON documents on the way are checked
- * against their digests here; the layers themselves are verified later,
- * when they are indexed.
+ * --platform), and hand back the layers as byte ranges of open files, each
+ * with the blob source it is read through (a directory layer: the open
+ * directory).  The JSON documents on the way are checked against their
+ * digests here; the layers themselves are verified later, when indexed.
  */
 #include "config.h"
 
@@ -20,6 +20,7 @@
 
 #include "lfs.h"
 #include "blob.h"
+#include "blobsrc.h"
 #include "image.h"
 #include "image_int.h"
 
@@ -664,6 +665,30 @@ static int open_layers(struct lfs_image *img, char *const *sources, size_t n)
 	return 0;
 }
 
+/* Every layer file gets the source its blob is read through; a directory has none. */
+static int layer_sources(struct lfs_image *img)
+{
+	struct stat st;
+	int ret = 0;
+
+	for (size_t i = 0; i < img->nlayers && !ret; i++) {
+		struct lfs_layer_desc *l = &img->layers[i];
+
+		if (fstat(l->fd, &st) < 0 || !S_ISDIR(st.st_mode))
+			ret = lfs_blobsrc_fd_new(&l->src, l->fd, l->off, l->len, l->name);
+	}
+	return ret;
+}
+
+int lfs_layer_desc_src(const struct lfs_layer_desc *d, struct lfs_blobsrc **out)
+{
+	if (d->src) {
+		*out = lfs_blobsrc_ref(d->src);
+		return 0;
+	}
+	return lfs_blobsrc_fd_new(out, d->fd, d->off, d->len, d->name);
+}
+
 int lfs_image_open(struct lfs_image **out, char *const *sources, size_t nsources,
 		   const struct lfs_image_opts *opts)
 {
@@ -742,6 +767,9 @@ int lfs_image_open(struct lfs_image **out, char *const *sources, size_t nsources
 	if (!img->nlayers)
 		close(s.fd);
 done:
+	ret = layer_sources(img);
+	if (ret < 0)
+		goto err;
 	lfs_platform_clear(&plat);
 	*out = img;
 	return 0;
@@ -768,6 +796,7 @@ void lfs_image_free(struct lfs_image *img)
 			;
 		if (l->fd >= 0 && j == i)
 			close(l->fd);
+		lfs_blobsrc_unref(l->src);
 		free(l->name);
 		free(l->digest);
 		free(l->diff_id);

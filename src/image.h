@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct lfs_blobsrc;
+
 enum lfs_image_kind {
 	LFS_IMAGE_LAYERS = 0,  /* explicit layer files */
 	LFS_IMAGE_DOCKER,      /* docker save, manifest.json form */
@@ -22,6 +24,12 @@ struct lfs_layer_desc {
 	int fd;	      /* holds the blob, or is the layer directory; owned by the image */
 	uint64_t off; /* the blob is bytes [off, off+len) of fd (0, 0 for a directory) */
 	uint64_t len;
+	/*
+	 * The blob's stored bytes as the codecs read them (a reference owned
+	 * by the image); NULL for a directory.  FD, OFF and LEN stay for the
+	 * cache key and directory layers.
+	 */
+	struct lfs_blobsrc *src;
 	char *digest;	  /* expected "sha256:<hex>" of the stored bytes, or NULL */
 	char *diff_id;	  /* expected "sha256:<hex>" of the uncompressed tar, or NULL */
 	char *media_type; /* from the manifest, or NULL */
@@ -110,6 +118,12 @@ struct lfs_image_opts {
 int lfs_image_open(struct lfs_image **out, char *const *sources, size_t nsources,
 		   const struct lfs_image_opts *opts);
 void lfs_image_free(struct lfs_image *img);
+/*
+ * A new reference to the source of D's stored bytes: D->src, or for a
+ * descriptor filled in by hand without one (tests, tools), a new source
+ * over [off, off+len) of D->fd.
+ */
+int lfs_layer_desc_src(const struct lfs_layer_desc *d, struct lfs_blobsrc **out);
 const char *lfs_image_kind_name(enum lfs_image_kind k);
 
 /* "sha256:<64 hex>" -> 32 bytes; -EINVAL for anything else. */

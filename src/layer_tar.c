@@ -19,6 +19,7 @@
 #include <sys/sysmacros.h>
 #include <xxhash.h>
 
+#include "blobsrc.h"
 #include "layer.h"
 #include "layer_int.h"
 #include "lfs.h"
@@ -419,6 +420,7 @@ static int tar_index(struct lfs_layer *l, const struct lfs_layer_desc *desc,
 		     const struct lfs_layer_opts *opts)
 {
 	struct lfs_scan_opts so = {0};
+	struct lfs_blobsrc *src = NULL;
 	struct indexer ix = {0};
 	int rc;
 
@@ -434,7 +436,9 @@ static int tar_index(struct lfs_layer *l, const struct lfs_layer_desc *desc,
 	so.max_plain = opts ? opts->max_plain : 0;
 	so.tmpdir = opts ? opts->tmpdir : NULL;
 	so.sequential = opts && opts->sequential;
-	rc = lfs_scan_open(&ix.scan, desc->fd, desc->off, desc->len, desc->name, &so);
+	rc = lfs_layer_desc_src(desc, &src);
+	if (rc == 0)
+		rc = lfs_scan_open(&ix.scan, src, &so);
 	if (rc < 0)
 		goto out;
 	l->comp = lfs_scan_comp(ix.scan);
@@ -468,6 +472,7 @@ static int tar_index(struct lfs_layer *l, const struct lfs_layer_desc *desc,
 		rc = check_digest(l, desc->diff_id, l->plain_sha256, "diff_id");
 out:
 	indexer_free(&ix);
+	lfs_blobsrc_unref(src);
 	return rc;
 }
 

@@ -5,6 +5,7 @@ src_liblayerfs_a_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)
 src_liblayerfs_a_SOURCES = \
 	src/lfs.h src/err.c \
 	src/blob.h src/blob_int.h src/blob.c src/blob_io.c src/blob_state.c src/blob_gzip.c src/blob_zstd.c \
+	src/blobsrc.h src/blobsrc.c src/blobsrc_fd.c \
 	src/image.h src/image_int.h src/image.c src/digest.c src/image_json.c src/image_config.c \
 	src/tarmembers.c \
 	src/classify.c \

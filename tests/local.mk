@@ -4,16 +4,19 @@ LFS_TEST_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS) $(CMOCKA_CFLAGS) -I$(top_srcdir
 LFS_TEST_LIBS = $(LFS_CORE_LIBS) $(CMOCKA_LIBS)
 
 if UNIT_TESTS
-check_PROGRAMS += tests/unit/test_blob tests/unit/test_image tests/unit/test_layer tests/unit/test_layer_dir tests/unit/test_tree \
+check_PROGRAMS += tests/unit/test_blob tests/unit/test_blobsrc tests/unit/test_image tests/unit/test_layer tests/unit/test_layer_dir tests/unit/test_tree \
 	tests/unit/test_cache tests/unit/test_upper tests/unit/test_cow tests/unit/test_glob \
 	tests/unit/test_image_config tests/unit/test_opts
-TESTS += tests/unit/test_blob tests/unit/test_image tests/unit/test_layer tests/unit/test_layer_dir tests/unit/test_tree \
+TESTS += tests/unit/test_blob tests/unit/test_blobsrc tests/unit/test_image tests/unit/test_layer tests/unit/test_layer_dir tests/unit/test_tree \
 	tests/unit/test_cache tests/unit/test_upper tests/unit/test_cow tests/unit/test_glob \
 	tests/unit/test_image_config tests/unit/test_opts
 endif
 tests_unit_test_blob_SOURCES = tests/unit/test_blob.c tests/unit/testutil.h tests/unit/testutil.c
 tests_unit_test_blob_CFLAGS = $(LFS_TEST_CFLAGS)
 tests_unit_test_blob_LDADD = $(LFS_TEST_LIBS)
+tests_unit_test_blobsrc_SOURCES = tests/unit/test_blobsrc.c tests/unit/testutil.h tests/unit/testutil.c
+tests_unit_test_blobsrc_CFLAGS = $(LFS_TEST_CFLAGS)
+tests_unit_test_blobsrc_LDADD = $(LFS_TEST_LIBS)
 tests_unit_test_image_SOURCES = tests/unit/test_image.c tests/unit/testutil.h tests/unit/testutil.c
 tests_unit_test_image_CFLAGS = $(LFS_TEST_CFLAGS)
 tests_unit_test_image_LDADD = $(LFS_TEST_LIBS)

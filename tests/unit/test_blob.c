@@ -27,6 +27,7 @@
 
 #include "blob.h"
 #include "blob_int.h"
+#include "blobsrc.h"
 #include "lfs.h"
 #include "testutil.h"
 
@@ -213,6 +214,38 @@ static int blob_file(const char *name, const struct buf *blob, size_t pre, uint6
 	return fd;
 }
 
+/* A scan over [OFF, OFF+LEN) of FD through a file source, as an image's layer has. */
+static int scan_open_fd(struct lfs_scan **s, int fd, uint64_t off, uint64_t len, const char *name,
+			const struct lfs_scan_opts *opts)
+{
+	struct lfs_blobsrc *src;
+	int ret;
+
+	*s = NULL;
+	ret = lfs_blobsrc_fd_new(&src, fd, off, len, name);
+	if (ret)
+		return ret;
+	ret = lfs_scan_open(s, src, opts);
+	lfs_blobsrc_unref(src); /* the scan holds its own reference */
+	return ret;
+}
+
+/* lfs_blob_load over [OFF, OFF+LEN) of FD through a file source. */
+static int blob_load_fd(struct lfs_blob **out, int fd, uint64_t off, uint64_t len, const char *name,
+			const void *state, size_t state_len, int scratch_fd, uint64_t scratch_len)
+{
+	struct lfs_blobsrc *src;
+	int ret;
+
+	*out = NULL;
+	ret = lfs_blobsrc_fd_new(&src, fd, off, len, name);
+	if (ret)
+		return ret;
+	ret = lfs_blob_load(out, src, state, state_len, scratch_fd, scratch_len);
+	lfs_blobsrc_unref(src);
+	return ret;
+}
+
 /* Scan a whole blob, collecting the plain stream; returns lfs_scan_finish's result. */
 static int scan_all(int fd, uint64_t off, uint64_t len, const struct lfs_scan_opts *opts,
 		    struct buf *plain, struct lfs_blob **blob, uint8_t st[32], uint8_t pl[32])
@@ -222,7 +255,7 @@ static int scan_all(int fd, uint64_t off, uint64_t len, const struct lfs_scan_op
 	ssize_t n;
 	int ret;
 
-	ret = lfs_scan_open(&s, fd, off, len, "test.blob", opts);
+	ret = scan_open_fd(&s, fd, off, len, "test.blob", opts);
 	if (ret)
 		return ret;
 	while ((n = lfs_scan_read(s, &chunk)) > 0) {
@@ -393,7 +426,7 @@ static void test_raw_skip(void **state)
 	for (hash = 0; hash <= 1; hash++) {
 		struct lfs_scan_opts opts = {.hash_stored = hash};
 
-		assert_int_equal(lfs_scan_open(&s, fd, off, blob.n, "skip.tar", &opts), 0);
+		assert_int_equal(scan_open_fd(&s, fd, off, blob.n, "skip.tar", &opts), 0);
 		assert_int_equal(lfs_scan_comp(s), LFS_COMP_NONE);
 		n = lfs_scan_read(s, &chunk);
 		assert_true(n > 0);
@@ -421,7 +454,7 @@ static void test_raw_skip(void **state)
 	gz_member(&blob, data, MIB, 6);
 	close(fd);
 	fd = blob_file("skip.gz", &blob, 0, &off);
-	assert_int_equal(lfs_scan_open(&s, fd, off, blob.n, "skip.gz", NULL), 0);
+	assert_int_equal(scan_open_fd(&s, fd, off, blob.n, "skip.gz", NULL), 0);
 	assert_int_equal(lfs_scan_comp(s), LFS_COMP_GZIP);
 	assert_int_equal(lfs_scan_skip(s, 100), 0);
 	assert_int_equal(lfs_scan_pos(s), 0);
@@ -832,7 +865,7 @@ static void test_max_plain(void **state)
 	comp.n = 0;
 	buf_add(&comp, data, 2 * MIB);
 	fd = blob_file("big.tar", &comp, 0, &off);
-	assert_int_equal(lfs_scan_open(&s, fd, off, comp.n, "big.tar", &opts), -EFBIG);
+	assert_int_equal(scan_open_fd(&s, fd, off, comp.n, "big.tar", &opts), -EFBIG);
 	close(fd);
 	free(comp.p);
 	free(plain.p);
@@ -899,8 +932,8 @@ static void save_blob(struct lfs_blob *b, const struct buf *comp, size_t pre, co
 static int load_blob(const struct saved *sv, const void *state, size_t state_len,
 		     struct lfs_blob **out)
 {
-	return lfs_blob_load(out, sv->src_fd, sv->off, sv->len, "test.blob", state, state_len,
-			     sv->scratch_fd, sv->scratch_len);
+	return blob_load_fd(out, sv->src_fd, sv->off, sv->len, "test.blob", state, state_len,
+			    sv->scratch_fd, sv->scratch_len);
 }
 
 static void saved_free(struct saved *sv)
@@ -1378,33 +1411,33 @@ static void test_load_mismatch(void **state)
 	lfs_blob_free(b);
 
 	/* Stored or scratch length other than the state's. */
-	assert_int_equal(lfs_blob_load(&l, sv.src_fd, sv.off, sv.len - 1, "test.blob", sv.state,
-				       sv.state_len, sv.scratch_fd, sv.scratch_len),
+	assert_int_equal(blob_load_fd(&l, sv.src_fd, sv.off, sv.len - 1, "test.blob", sv.state,
+				      sv.state_len, sv.scratch_fd, sv.scratch_len),
 			 -EBADMSG);
-	assert_int_equal(lfs_blob_load(&l, sv.src_fd, sv.off, sv.len, "test.blob", sv.state,
-				       sv.state_len, sv.scratch_fd, sv.scratch_len + 1),
+	assert_int_equal(blob_load_fd(&l, sv.src_fd, sv.off, sv.len, "test.blob", sv.state,
+				      sv.state_len, sv.scratch_fd, sv.scratch_len + 1),
 			 -EBADMSG);
 	/* Scratch data needed but not given. */
-	assert_int_equal(lfs_blob_load(&l, sv.src_fd, sv.off, sv.len, "test.blob", sv.state,
-				       sv.state_len, -1, sv.scratch_len),
+	assert_int_equal(blob_load_fd(&l, sv.src_fd, sv.off, sv.len, "test.blob", sv.state,
+				      sv.state_len, -1, sv.scratch_len),
 			 -EINVAL);
 	/* Bad descriptors, an impossible range. */
-	assert_int_equal(lfs_blob_load(&l, -1, sv.off, sv.len, "test.blob", sv.state, sv.state_len,
-				       sv.scratch_fd, sv.scratch_len),
+	assert_int_equal(blob_load_fd(&l, -1, sv.off, sv.len, "test.blob", sv.state, sv.state_len,
+				      sv.scratch_fd, sv.scratch_len),
 			 -EBADF);
-	assert_int_equal(lfs_blob_load(&l, sv.src_fd, UINT64_MAX - 5, sv.len, "test.blob", sv.state,
-				       sv.state_len, sv.scratch_fd, sv.scratch_len),
+	assert_int_equal(blob_load_fd(&l, sv.src_fd, UINT64_MAX - 5, sv.len, "test.blob", sv.state,
+				      sv.state_len, sv.scratch_fd, sv.scratch_len),
 			 -EINVAL);
 	/* The blob's file is shorter than the state says. */
-	assert_int_equal(lfs_blob_load(&l, sv.src_fd, sv.off + 4096 + 1, sv.len, "test.blob",
-				       sv.state, sv.state_len, sv.scratch_fd, sv.scratch_len),
+	assert_int_equal(blob_load_fd(&l, sv.src_fd, sv.off + 4096 + 1, sv.len, "test.blob",
+				      sv.state, sv.state_len, sv.scratch_fd, sv.scratch_len),
 			 -EIO);
 	assert_non_null(strstr(lfs_err_get(), "truncated"));
 	/* Bytes of the right length that are not gzip. */
 	buf_add(&junk, data, comp.n);
 	fd = blob_file("m.junk", &junk, 50, &off);
-	assert_int_equal(lfs_blob_load(&l, fd, off, junk.n, "test.blob", sv.state, sv.state_len,
-				       sv.scratch_fd, sv.scratch_len),
+	assert_int_equal(blob_load_fd(&l, fd, off, junk.n, "test.blob", sv.state, sv.state_len,
+				      sv.scratch_fd, sv.scratch_len),
 			 -EBADMSG);
 	assert_non_null(strstr(lfs_err_get(), "gzip"));
 	assert_null(l);
