@@ -139,6 +139,46 @@ def mounted_fstype(path):
     return found
 
 
+def pinned_elsewhere(dev):
+    """A pid whose mount namespace still has a mount of device DEV, or None.
+
+    A mount namespace made while our FUSE mount was up (another test's
+    `unshare -m`, layerfs-chroot) holds a copy of it; with private
+    propagation our unmount does not reach that copy, the kernel keeps the
+    connection open, and the daemon, rightly, does not exit until the
+    copy goes."""
+    want = "%d:%d" % (os.major(dev), os.minor(dev))
+    mine = os.readlink("/proc/self/ns/mnt")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.readlink("/proc/%s/ns/mnt" % pid) == mine:
+                continue
+            with open("/proc/%s/mountinfo" % pid) as f:
+                if any(line.split()[2] == want for line in f):
+                    return pid
+        except OSError:
+            continue
+    return None
+
+
+def fuse_abort(dev):
+    """Abort FUSE connection DEV through fusectl; True when it was done."""
+    conns = "/sys/fs/fuse/connections"
+    if not os.path.exists(os.path.join(conns, str(os.minor(dev)))):
+        try:
+            sys_mount("fusectl", conns, "fusectl", 0, "")
+        except OSError:
+            return False
+    try:
+        with open(os.path.join(conns, str(os.minor(dev)), "abort"), "w") as f:
+            f.write("1")
+        return True
+    except OSError:
+        return False
+
+
 class Mounts:
     """Every mount and daemon this run made, for cleanup in any case."""
 
@@ -171,7 +211,12 @@ class Mounts:
 
     @staticmethod
     def _release(target, proc):
+        dev = None
         if mounted_fstype(target) is not None:
+            try:
+                dev = os.stat(target).st_dev
+            except OSError:
+                pass
             try:
                 sys_umount(target)
             except OSError:
@@ -183,6 +228,17 @@ class Mounts:
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
+                holder = dev is not None and pinned_elsewhere(dev)
+                if holder and fuse_abort(dev):
+                    # not layerfs' fault: see pinned_elsewhere
+                    print("  note: %s stayed mounted in the mount namespace of pid %s "
+                          "(another test's); its FUSE connection was aborted"
+                          % (target, holder), flush=True)
+                    try:
+                        proc.wait(10)
+                        return
+                    except subprocess.TimeoutExpired:
+                        pass
                 proc.kill()
                 proc.wait()
 
