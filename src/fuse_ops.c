@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #include "fuse_ops.h"
-#include "lfs.h"
+#include "layerfs/lfs.h"
 
 #define MAX_READ (1 << 20)
 

@@ -6,8 +6,8 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
-#include "core.h"
-#include "cow.h"
+#include "layerfs/core.h"
+#include "layerfs/cow.h"
 
 struct lfs_fs {
 	struct fuse_session *se; /* for notifications (set before the session runs) */

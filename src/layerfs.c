@@ -22,8 +22,8 @@
 #include <zstd.h>
 
 #include "fuse_ops.h"
-#include "lfs.h"
-#include "opts.h"
+#include "layerfs/lfs.h"
+#include "layerfs/opts.h"
 
 enum {
 	OPT_UPPER = 256,
@@ -261,42 +261,9 @@ out_args:
  */
 static int layerfs_mounted(const char *mnt)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	int found = 0;
+	char type[64];
 
-	if (!f)
-		return 0;
-	while (getline(&line, &cap, f) > 0) {
-		char *field = line, *dash = strstr(line, " - "), *fstype, *end;
-		char path[PATH_MAX + 1], *w = path;
-
-		/* Field 5 is the mount point, with ' ', '\t', '\n', '\\' as octal escapes. */
-		for (int i = 0; i < 4 && field; i++)
-			field = strchr(field + 1, ' ');
-		if (!field || !dash)
-			continue;
-		for (const char *p = field + 1; *p && *p != ' ' && w < path + PATH_MAX; p++) {
-			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] && p[3]) {
-				*w++ = (char)((p[1] - '0') << 6 | (p[2] - '0') << 3 | (p[3] - '0'));
-				p += 3;
-			} else {
-				*w++ = *p;
-			}
-		}
-		*w = '\0';
-		if (strcmp(path, mnt))
-			continue;
-		fstype = dash + 3;
-		end = strchr(fstype, ' ');
-		/* The last mount on a path is the one on top. */
-		found = end && (size_t)(end - fstype) == strlen("fuse.layerfs") &&
-			!strncmp(fstype, "fuse.layerfs", (size_t)(end - fstype));
-	}
-	free(line);
-	fclose(f);
-	return found;
+	return lfs_mount_fstype(mnt, type, sizeof(type)) && !strcmp(type, "fuse.layerfs");
 }
 
 /*

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Unit tests (cmocka) and integration tests (real mounts, scripts).
-LFS_TEST_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS) $(CMOCKA_CFLAGS) -I$(top_srcdir)/tests/unit
+LFS_TEST_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS) $(CMOCKA_CFLAGS) -I$(top_srcdir)/tests/unit \
+	-I$(top_srcdir)/lib
 LFS_TEST_LIBS = $(LFS_CORE_LIBS) $(CMOCKA_LIBS)
 
 if UNIT_TESTS

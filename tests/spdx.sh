@@ -7,7 +7,7 @@ set -eu
 top=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$top"
 [ -f configure.ac ] || { echo "SKIP: no source tree at $top" >&2; exit 77; }
-missing=$(find src tools tests scripts man .ci Makefile.am configure.ac \
+missing=$(find src lib include tools tests scripts man .ci Makefile.am configure.ac \
 	\( -path tests/fuzz/corpus -o -path scripts/sample -o -path tests/data \) -prune -o \
 	-type f \( -name '*.c' -o -name '*.h' -o -name '*.sh' -o -name '*.py' -o -name '*.am' \
 	-o -name '*.mk' -o -name '*.1' -o -name '*.ac' -o -path 'scripts/*' -o -path '.ci/*' \) \

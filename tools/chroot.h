@@ -32,8 +32,8 @@
 #include <sys/types.h>
 #include <termios.h>
 
-#include "image.h"
-#include "opts.h"
+#include "layerfs/image.h"
+#include "layerfs/opts.h"
 
 /* Exit codes of our own failures, as docker run uses them. */
 #define LFS_CHROOT_EXIT_FAIL	 125 /* layerfs-chroot itself, or the layerfs daemon */

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "chroot.h"
-#include "lfs.h"
+#include "layerfs/lfs.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

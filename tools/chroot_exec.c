@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "chroot.h"
-#include "lfs.h"
+#include "layerfs/lfs.h"
 
 #define MAX_GROUPS 256
 

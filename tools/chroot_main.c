@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "chroot.h"
-#include "image.h"
-#include "lfs.h"
+#include "layerfs/image.h"
+#include "layerfs/lfs.h"
 
 enum {
 	OPT_UPPER = 256,

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "chroot.h"
-#include "lfs.h"
+#include "layerfs/lfs.h"
 
 #define MP_MAX_COMPONENTS 64
 

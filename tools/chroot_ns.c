@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #include "chroot.h"
-#include "lfs.h"
+#include "layerfs/lfs.h"
 
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
@@ -98,11 +98,16 @@ int lfs_chroot_ns_enter(int rootless)
 		lfs_chroot_msg("cannot create a mount namespace: %s", strerror(errno));
 		return rc;
 	}
-	/* Nothing we mount may propagate back to the host. */
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+	/*
+	 * Nothing we mount may propagate back to the host; but the host's
+	 * unmounts still reach our copies (slave, not private), so a long run
+	 * does not keep the host's filesystems busy: a FUSE daemon whose mount
+	 * the host removes can exit, a disk can be unmounted.
+	 */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
 		int rc = -errno;
 
-		lfs_chroot_msg("cannot make the mounts private: %s", strerror(errno));
+		lfs_chroot_msg("cannot make the mounts one-way (slave): %s", strerror(errno));
 		return rc;
 	}
 	return 0;

@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 #include "chroot.h"
-#include "lfs.h"
+#include "layerfs/lfs.h"
 
 /* How long the daemon may take to exit once unmounted, then once told to (ms). */
 #define DAEMON_UNMOUNT_WAIT 10000
@@ -342,37 +342,10 @@ static void start_daemon(struct run *r)
 /* Is a FUSE filesystem mounted exactly on MNT in our mount namespace? */
 static int fuse_mounted(const char *mnt)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	int found = 0;
+	char type[64];
 
-	if (!f)
-		return 0;
-	while (!found && getline(&line, &cap, f) > 0) {
-		char *sp[5], *p = line, *dash, *d, *s;
-		int i;
-
-		for (i = 0; i < 5 && (p = strchr(p, ' ')); i++)
-			sp[i] = ++p;
-		dash = strstr(line, " - ");
-		if (i < 5 || !dash)
-			continue;
-		/* field 5 is the mount point, with ' ', '\t', '\n', '\\' as octal escapes */
-		for (s = d = sp[3]; *s && *s != ' '; d++) {
-			if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] && s[3]) {
-				*d = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-				s += 4;
-			} else {
-				*d = *s++;
-			}
-		}
-		*d = '\0';
-		found = !strcmp(sp[3], mnt) && !strncmp(dash + 3, "fuse", 4);
-	}
-	free(line);
-	fclose(f);
-	return found;
+	return lfs_mount_fstype(mnt, type, sizeof(type)) &&
+	       (!strcmp(type, "fuse") || !strncmp(type, "fuse.", 5));
 }
 
 static void describe_status(int st, char *buf, size_t n)

@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "core.h"
+#include "layerfs/core.h"
 
 /* Why bytes stored in a layer are not visible in the final image. */
 enum report_cause {

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
-#include "lfs.h"
+#include "layerfs/lfs.h"
 #include "report.h"
 
 static size_t path_push(char *buf, size_t plen, const char *name, uint32_t len)

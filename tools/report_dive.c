@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
-#include "lfs.h"
+#include "layerfs/lfs.h"
 #include "report.h"
 
 /* A path's tally. */

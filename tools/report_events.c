@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The books of layerfs-report, kept over what the merge (src/tree.c, the
+ * The books of layerfs-report, kept over what the merge (lib/tree.c, the
  * mount's own) tells its observer: every name that leaves the view says which
  * layer removed it and why, and when the last name of a stored file goes,
  * its bytes become waste, attributed to the layer that stored them, the layer
@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
-#include "lfs.h"
+#include "layerfs/lfs.h"
 #include "report.h"
 
 /* Bytes of file data the layer stores for N (sparse files: their extents). */

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "lfs.h"
+#include "layerfs/lfs.h"
 #include "report.h"
 
 const char *const report_cause_names[REPORT_NCAUSES] = {"deleted", "overwritten", "identical",

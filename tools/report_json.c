@@ -10,7 +10,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 
-#include "lfs.h"
+#include "layerfs/lfs.h"
 #include "report.h"
 
 /* 2: totals.consistency_errors, always 0 since the report uses the mount's merge, is gone */

@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lfs.h"
-#include "opts.h"
+#include "layerfs/lfs.h"
+#include "layerfs/opts.h"
 #include "report.h"
 
 #define EXIT_GATE  2

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
-#include "lfs.h"
+#include "layerfs/lfs.h"
 #include "report.h"
 
 static const struct culprit {

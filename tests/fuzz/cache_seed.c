@@ -25,7 +25,7 @@
 
 #include "cache.h"
 #include "cache_format.h"
-#include "lfs.h"
+#include "layerfs/lfs.h"
 
 static void put(const void *p, size_t n)
 {

@@ -42,10 +42,10 @@
 #include "blob_int.h"
 #include "cache.h"
 #include "cache_format.h"
-#include "core.h"
+#include "layerfs/core.h"
 #include "fuzzutil.h"
-#include "lfs.h"
-#include "tree.h"
+#include "layerfs/lfs.h"
+#include "layerfs/tree.h"
 
 #define NAME	    "fuzz-cache-layer"
 #define SEP	    "LFSCACHE"

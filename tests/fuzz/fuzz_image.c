@@ -21,8 +21,8 @@
 
 #include "fuzzutil.h"
 #include "image_int.h"
-#include "layer.h"
-#include "lfs.h"
+#include "layerfs/layer.h"
+#include "layerfs/lfs.h"
 
 #define NAME	   "fuzz.tar"
 #define MAX_READ   (1u << 20)

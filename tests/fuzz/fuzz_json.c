@@ -17,7 +17,7 @@
 
 #include "fuzzutil.h"
 #include "image_int.h"
-#include "lfs.h"
+#include "layerfs/lfs.h"
 
 #define WHAT "fuzz.json"
 

@@ -26,10 +26,10 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "core.h"
+#include "layerfs/core.h"
 #include "fuzzutil.h"
-#include "layer.h"
-#include "lfs.h"
+#include "layerfs/layer.h"
+#include "layerfs/lfs.h"
 
 #define NAME	    "fuzz-layer"
 #define MAX_PLAIN   (8u << 20)	/* decompression bomb guard: keeps a run fast */

@@ -31,12 +31,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "layerfs/core.h"
 #include "fuzzutil.h"
-#include "layer.h"
-#include "lfs.h"
+#include "layerfs/layer.h"
+#include "layerfs/lfs.h"
 #include "report.h"
-#include "tree.h"
+#include "layerfs/tree.h"
 
 #define SEP	    "LFSLAYER"
 #define SEP_LEN	    8

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "fuzzutil.h"
-#include "lfs.h"
+#include "layerfs/lfs.h"
 
 int fuzz_verbose;
 

@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core.h"
-#include "layer.h"
+#include "layerfs/core.h"
+#include "layerfs/layer.h"
 
 /* The libFuzzer entry points (replay.c calls them too). */
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -16,7 +16,7 @@ if !FUZZING
 # libFuzzer brings its own main(); the plain build runs the inputs it is given.
 LFS_FUZZ_COMMON += tests/fuzz/replay.c
 endif
-LFS_FUZZ_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS) $(FUZZ_CFLAGS)
+LFS_FUZZ_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS) $(FUZZ_CFLAGS) -I$(top_srcdir)/lib
 LFS_FUZZ_LINK = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
 
 tests_fuzz_fuzz_layer_SOURCES = tests/fuzz/fuzz_layer.c $(LFS_FUZZ_COMMON)
@@ -42,6 +42,6 @@ tests_fuzz_fuzz_cache_CFLAGS = $(LFS_FUZZ_CFLAGS)
 tests_fuzz_fuzz_cache_LDFLAGS = $(LFS_FUZZ_LINK)
 tests_fuzz_fuzz_cache_LDADD = $(LFS_CORE_LIBS)
 tests_fuzz_cache_seed_SOURCES = tests/fuzz/cache_seed.c
-tests_fuzz_cache_seed_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)
+tests_fuzz_cache_seed_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS) -I$(top_srcdir)/lib
 tests_fuzz_cache_seed_LDADD = $(LFS_CORE_LIBS)
 CLEANFILES += tests/fuzz/cache_seed

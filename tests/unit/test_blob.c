@@ -25,10 +25,10 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "blob.h"
+#include "layerfs/blob.h"
 #include "blob_int.h"
 #include "blobsrc.h"
-#include "lfs.h"
+#include "layerfs/lfs.h"
 #include "testutil.h"
 
 #define MIB	 (1u << 20)

@@ -28,8 +28,8 @@
 
 #include "cache.h"
 #include "cache_format.h"
-#include "core.h"
-#include "lfs.h"
+#include "layerfs/core.h"
+#include "layerfs/lfs.h"
 #include "testutil.h"
 
 struct fixture {

@@ -35,10 +35,10 @@
 
 #include <cmocka.h>
 
-#include "core.h"
-#include "cow.h"
+#include "layerfs/core.h"
+#include "layerfs/cow.h"
 #include "cow_int.h"
-#include "lfs.h"
+#include "layerfs/lfs.h"
 #include "testutil.h"
 
 #define ROOT 1

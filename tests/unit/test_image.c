@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests of image detection and selection (src/image.c), the image JSON
- * parsers (src/image_json.c) and the archive member table
- * (src/tarmembers.c).  Every input is built here, with libarchive's writer
+ * Unit tests of image detection and selection (lib/image.c), the image JSON
+ * parsers (lib/image_json.c) and the archive member table
+ * (lib/tarmembers.c).  Every input is built here, with libarchive's writer
  * and plain files, so that each test states exactly what it feeds in.
  */
 #include "config.h"
@@ -24,8 +24,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lfs.h"
-#include "image.h"
+#include "layerfs/lfs.h"
+#include "layerfs/image.h"
 #include "image_int.h"
 #include "testutil.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests of the typed image config (src/image_config.c): every field,
+ * Unit tests of the typed image config (lib/image_config.c): every field,
  * fields missing, and wrong types: fatal where the image depends on the
  * field, flagged (and left empty) where only some tool uses it.
  */
@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "image_int.h"
-#include "lfs.h"
+#include "layerfs/lfs.h"
 
 #define D1     "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define D2     "sha256:2222222222222222222222222222222222222222222222222222222222222222"

@@ -24,9 +24,9 @@
 
 #include <cmocka.h>
 
-#include "layer.h"
-#include "lfs.h"
-#include "core.h"
+#include "layerfs/layer.h"
+#include "layerfs/lfs.h"
+#include "layerfs/core.h"
 #include "testutil.h"
 
 struct tarw {

@@ -28,9 +28,9 @@
 
 #include <cmocka.h>
 
-#include "core.h"
-#include "layer.h"
-#include "lfs.h"
+#include "layerfs/core.h"
+#include "layerfs/layer.h"
+#include "layerfs/lfs.h"
 #include "testutil.h"
 
 static char *path_of(const char *rel)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests of the shared image options (src/opts.c): good and bad values
+ * Unit tests of the shared image options (lib/opts.c): good and bad values
  * of each, the single error line a bad value gets (stderr captured), size
  * suffixes and overflow, and the words layerfs-chroot passes on.
  */
@@ -18,8 +18,8 @@
 
 #include <cmocka.h>
 
-#include "lfs.h"
-#include "opts.h"
+#include "layerfs/lfs.h"
+#include "layerfs/opts.h"
 
 static char errbuf[4096];
 

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "tree.h"
+#include "layerfs/tree.h"
 
 struct stack {
 	struct lfs_arena *arena;

@@ -27,9 +27,9 @@
 #include <archive_entry.h>
 #include <cmocka.h>
 
-#include "cow.h"
-#include "node.h"
-#include "upper.h"
+#include "layerfs/cow.h"
+#include "layerfs/node.h"
+#include "layerfs/upper.h"
 
 struct fixture {
 	char base[64];

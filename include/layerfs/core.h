@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The core: open an image, index its layers in parallel, merge them, and
+ * serve file data and xattrs from the result.  The FUSE driver and the tools
+ * use this and nothing below it.
+ */
+#ifndef LFS_CORE_H
+#define LFS_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "layerfs/image.h"
+#include "layerfs/layer.h"
+#include "layerfs/tree.h"
+
+struct lfs_core_opts {
+	const char *tag;
+	const char *platform;
+	uint64_t max_plain; /* per layer; 0: default */
+	const char *tmpdir;
+	int jobs;	       /* indexing threads; 0: one per CPU */
+	int progress;	       /* print progress on stderr */
+	int hash_content;      /* hash every file's content while indexing (reports) */
+	int no_cache;	       /* neither read nor write the persistent index */
+	int sequential;	       /* one pass, no fast random reads needed (reports) */
+	int keep_layers;       /* keep each layer's own tree intact (reports) */
+	int superseded;	       /* layers list their superseded entries (reports); a
+				* mount leaves them out of indexes loaded from the cache */
+	const char *cache_dir; /* NULL: $XDG_CACHE_HOME/layerfs */
+	uint64_t cache_max;    /* bytes; 0: no limit */
+};
+
+struct lfs_core {
+	struct lfs_image *img;
+	uint32_t nlayers;
+	struct lfs_layer **layers;
+	struct lfs_tree *tree;
+	uint32_t cached; /* layers loaded from the persistent index */
+};
+
+/* The image config, parsed (NULL for layer files given alone). */
+static inline const struct lfs_image_config *lfs_core_config(const struct lfs_core *c)
+{
+	return c->img->cfg;
+}
+
+int lfs_core_open(struct lfs_core **out, char *const *sources, size_t nsources,
+		  const struct lfs_core_opts *opts);
+void lfs_core_free(struct lfs_core *c);
+
+/* Read file data (zeros in sparse holes); returns bytes read or -errno. */
+ssize_t lfs_core_read(const struct lfs_core *c, const struct lfs_node *n, void *buf, size_t size,
+		      uint64_t off);
+/*
+ * Where SIZE bytes at OFF of regular file N lie in an uncompressed layer file,
+ * for splicing: *fd, *pos, and *len (clamped to the file).  -ENOTSUP when the
+ * data is compressed or sparse.
+ */
+int lfs_core_data_fd(const struct lfs_core *c, const struct lfs_node *n, uint64_t off, size_t size,
+		     int *fd, uint64_t *pos, size_t *len);
+
+/* The value of xattr NAME of N, or -ENODATA. */
+int lfs_core_getxattr(const struct lfs_node *n, const char *name, const void **val, size_t *len);
+/* The NUL-separated names into BUF (when SIZE allows); returns the length needed. */
+size_t lfs_core_listxattr(const struct lfs_node *n, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The command-line options every program that opens an image shares
+ * (layerfs, layerfs-chroot, layerfs-report): which image (--tag,
+ * --platform), limits and scratch space (--max-layer-size, --tmpdir), the
+ * index cache (--cache, --no-cache, --cache-size) and -j.  One parser, so
+ * that a value means the same everywhere and a bad one gets the same single
+ * error line from every program.
+ */
+#ifndef LFS_OPTS_H
+#define LFS_OPTS_H
+
+#include <getopt.h>
+#include <stdint.h>
+
+#include "layerfs/core.h"
+
+/* getopt_long values of the shared long options; -j keeps its letter. */
+enum {
+	LFS_OPT_TAG = 0x1000,
+	LFS_OPT_PLATFORM,
+	LFS_OPT_MAX_LAYER_SIZE,
+	LFS_OPT_TMPDIR,
+	LFS_OPT_CACHE,
+	LFS_OPT_NO_CACHE,
+	LFS_OPT_CACHE_SIZE,
+	LFS_OPT_JOBS = 'j',
+};
+
+/* To splice into a program's own table of struct option (before its {0} end). */
+#define LFS_IMAGE_LONGOPTS                                                                         \
+	{"tag", required_argument, NULL, LFS_OPT_TAG},                                             \
+	    {"platform", required_argument, NULL, LFS_OPT_PLATFORM},                               \
+	    {"max-layer-size", required_argument, NULL, LFS_OPT_MAX_LAYER_SIZE},                   \
+	    {"tmpdir", required_argument, NULL, LFS_OPT_TMPDIR},                                   \
+	    {"cache", required_argument, NULL, LFS_OPT_CACHE},                                     \
+	    {"no-cache", no_argument, NULL, LFS_OPT_NO_CACHE},                                     \
+	    {"cache-size", required_argument, NULL, LFS_OPT_CACHE_SIZE},                           \
+	{                                                                                          \
+		"jobs", required_argument, NULL, LFS_OPT_JOBS                                      \
+	}
+/* To add to a program's short options string. */
+#define LFS_IMAGE_SHORTOPTS "j:"
+
+/* Their lines of --help, the same in every program. */
+#define LFS_IMAGE_HELP                                                                             \
+	"      --tag NAME          pick the image by tag, ref name or manifest digest\n"           \
+	"      --platform OS/ARCH[/VARIANT]\n"                                                     \
+	"                          pick from a multi-platform index (default: this host)\n"        \
+	"      --max-layer-size SIZE\n"                                                            \
+	"                          refuse layers that decompress past SIZE (default 1T)\n"         \
+	"      --tmpdir DIR        scratch space for compressed layers when not cached,\n"         \
+	"                          and for a private upper directory (default: $TMPDIR,\n"         \
+	"                          else /var/tmp)\n"                                               \
+	"      --cache DIR         keep layer indexes in DIR (default:\n"                          \
+	"                          $XDG_CACHE_HOME/layerfs or ~/.cache/layerfs)\n"                 \
+	"      --no-cache          neither read nor write the index cache\n"                       \
+	"      --cache-size SIZE   evict the oldest indexes past SIZE (default 4G;\n"              \
+	"                          0: no limit)\n"                                                 \
+	"  -j, --jobs N            index N layers at a time (default: one per CPU)\n"              \
+	"SIZE is bytes, or a number with a suffix K, M, G, T (or KiB, MiB, GiB, TiB:\n"            \
+	"powers of 1024) or kB, MB, GB, TB (powers of 1000).\n"
+
+/* The default of --cache-size. */
+#define LFS_CACHE_SIZE_DEFAULT (4ULL << 30)
+
+/* What the shared options said; the strings point into argv. */
+struct lfs_image_cli {
+	const char *tag;
+	const char *platform;
+	uint64_t max_plain; /* 0: the core's default */
+	const char *tmpdir;
+	const char *cache_dir; /* NULL: the default */
+	int no_cache;
+	uint64_t cache_max; /* 0: no limit */
+	int jobs;	    /* 0: one per CPU */
+};
+
+/* The defaults (a 4G cache, everything else unset). */
+void lfs_image_cli_init(struct lfs_image_cli *o);
+/*
+ * Handle option OPT (a getopt_long return) with argument ARG: 1 when it is
+ * one of the shared ones and its value is good, 0 when it is not one of
+ * them, -1 when the value is bad (one line "PROG: --OPTION: 'VALUE' ..."
+ * printed on stderr, PROG being lfs_progname).
+ */
+int lfs_image_cli_opt(struct lfs_image_cli *o, int opt, const char *arg);
+/* Copy into the core's options (leaving the fields the program sets alone). */
+void lfs_image_cli_core(const struct lfs_image_cli *o, struct lfs_core_opts *co);
+/*
+ * The options given, again, as command-line words for another program (the
+ * layerfs daemon of layerfs-chroot): at most LFS_IMAGE_CLI_MAXWORDS words
+ * appended at ARGV + *N.  The numbers are printed in bytes and jobs.
+ */
+#define LFS_IMAGE_CLI_MAXWORDS 15
+void lfs_image_cli_argv(const struct lfs_image_cli *o, const char **argv, size_t *n,
+			char nums[3][24]);
+
+/*
+ * A size: a decimal number of bytes, with an optional suffix K, M, G, T
+ * (powers of 1024; also KiB, MiB, GiB, TiB) or kB, MB, GB, TB (powers of
+ * 1000); B alone is bytes.  -EINVAL when malformed, -ERANGE past 2^64-1.
+ */
+int lfs_parse_size(const char *s, uint64_t *out);
+
+#endif
