@@ -70,7 +70,8 @@ LFS_INTEGRATION_TESTS = \
 	tests/integration/cowdiff.sh \
 	tests/integration/openfile.sh \
 	tests/integration/forget.sh \
-	tests/integration/chroot.sh
+	tests/integration/chroot.sh \
+	tests/integration/registry_infra.sh
 TESTS += $(LFS_INTEGRATION_TESTS) tests/spdx.sh
 EXTRA_DIST += tests/spdx.sh
 EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
@@ -86,4 +87,6 @@ EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
 	tests/integration/enospc_ops.py \
 	tests/integration/cowdiff.py tests/integration/cowdiff_ops.py \
 	tests/integration/openfile.py \
-	tests/integration/chroot_image.py
+	tests/integration/chroot_image.py \
+	tests/integration/registry.py tests/integration/registry_infra.py \
+	tests/registry/config.yml tests/registry/config-silly.yml tests/registry/README.md
