@@ -30,9 +30,10 @@ interpreter exit (atexit); install_signal_handlers() turns SIGTERM/SIGHUP
 into SystemExit so that this also happens on those signals.  The registry
 child gets PR_SET_PDEATHSIG, so it dies even if Python is SIGKILLed.
 
-Fault kinds (add_fault(kind, path=REGEX, count=N, method=REGEX, **params);
-a rule matches requests whose path (with query) matches REGEX, re.search;
-count=-1: forever; the first matching rule with count left applies):
+Fault kinds (add_fault(kind, path=REGEX, count=N, method=REGEX, skip=K,
+**params); a rule matches requests whose path (with query) matches REGEX,
+re.search; count=-1: forever; skip=K: let K matching requests through
+first; the first matching rule with count left applies):
 
   reset        read the request, close the connection with a TCP RST
   drop         read the request, close the connection, no answer
@@ -70,10 +71,15 @@ HTTP control (main proxy port; never counted in the stats):
   POST /__down    {"seconds": 2}
   POST /__reset   clear rules, settings and stats
   GET  /__stats   {"requests": N, "bytes": B, "kinds": {KIND: {"requests",
-                   "bytes"}}, "log": [{"n", "listener", "method", "path",
-                   "kind", "range", "status", "bytes", "auth", "fault"}]}
+                   "bytes"}}, "connections": {"main": N, "redirect": N},
+                   "log": [{"n", "listener", "conn", "method", "path",
+                   "kind", "range", "status", "bytes", "auth", "fault",
+                   "t"}]}
                   KIND: base (/v2/), manifests, blobs, uploads, redirect
-                  (served on the redirect listener), other
+                  (served on the redirect listener), other; bytes: response
+                  body bytes sent; connections: TCP connections that
+                  served a request since the reset ("conn" numbers them);
+                  the log is in order of completion ("t": arrival time)
   DELETE /__stats reset the counters
 Token server control: POST /__config {"expires_in": N, "require":
 {"user": U, "password": P} | null, "fail": N}; GET/DELETE /__requests.
@@ -114,7 +120,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG_DIR = os.path.normpath(os.path.join(HERE, "..", "registry"))
 LOOPBACK = "127.0.0.1"
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-              "proxy-connection", "te", "trailer", "trailers", "transfer-encoding", "upgrade"}
+              "proxy-connection", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
+              "expect"}
 
 _live = []                      # objects to stop at exit
 _live_lock = threading.Lock()
@@ -782,11 +789,12 @@ class FaultProxy:
     def redirect_port(self):
         return self.listeners["redirect"].port
 
-    def add_fault(self, kind, path=".", count=1, method=None, listener=None, **params):
+    def add_fault(self, kind, path=".", count=1, method=None, listener=None, skip=0,
+                  **params):
         """Arm a fault for the next COUNT (-1: all) requests whose path
         matches PATH (regex), METHOD (regex, default any; GET for redirect)
-        and LISTENER ("main"/"redirect", default both; main for redirect).
-        Returns its id."""
+        and LISTENER ("main"/"redirect", default both; main for redirect),
+        after letting SKIP such requests through untouched.  Returns its id."""
         if kind not in FAULT_KINDS:
             raise ValueError("unknown fault kind %r (one of %s)" % (kind, ", ".join(FAULT_KINDS)))
         if kind == "status" and "status" not in params:
@@ -800,7 +808,7 @@ class FaultProxy:
             self.next_rule_id += 1
             self.rules.append({"id": rid, "kind": kind, "path": path, "count": count,
                                "method": method, "listener": listener, "params": params,
-                               "hits": 0})
+                               "skip": int(skip), "hits": 0})
         return rid
 
     def faults(self):
@@ -846,7 +854,8 @@ class FaultProxy:
             self._reset_stats()
 
     def _reset_stats(self):
-        self._stats = {"requests": 0, "bytes": 0, "kinds": {}, "log": []}
+        self._stats = {"requests": 0, "bytes": 0, "kinds": {}, "log": [],
+                       "connections": {"main": 0, "redirect": 0}}
 
     # -- lifecycle
     def start(self):
@@ -935,6 +944,9 @@ class FaultProxy:
                     continue
                 if not re.search(r["path"], h.path):
                     continue
+                if r["skip"] > 0:
+                    r["skip"] -= 1
+                    continue
                 if r["count"] > 0:
                     r["count"] -= 1
                 r["hits"] += 1
@@ -999,7 +1011,12 @@ class FaultProxy:
             return self._control(h)
         body = h.read_body()
         auth = h.headers.get("Authorization")
-        entry = {"listener": listener, "method": h.command, "path": h.path,
+        with self.lock:     # connections used since the last stats reset
+            if getattr(h, "conn_epoch", None) is not self._stats:
+                self._stats["connections"][listener] += 1
+                h.conn_n = self._stats["connections"][listener]
+                h.conn_epoch = self._stats
+        entry = {"listener": listener, "conn": h.conn_n, "method": h.command, "path": h.path,
                  "kind": path_kind(h.path, listener), "range": h.headers.get("Range"),
                  "status": None, "bytes": 0, "auth": auth.split(" ")[0] if auth else None,
                  "fault": None, "t": time.time()}

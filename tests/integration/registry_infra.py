@@ -183,6 +183,15 @@ def main():
               "/__stats counts requests and body bytes per kind, logs Range and status",
               json.dumps(st)[:600])
 
+        control(px, "/__stats", method="DELETE")
+        subprocess.run(["curl", "-sf", "-o", "/dev/null", "-o", "/dev/null", small_url,
+                        small_url], check=False)
+        curl(small_url)
+        st = control(px, "/__stats")
+        check(st["connections"]["main"] == 2 and [e["conn"] for e in st["log"]] == [1, 1, 2],
+              "/__stats counts connections: curl's keep-alive reuse is visible",
+              (st["connections"], [e["conn"] for e in st["log"]]))
+
         # --------------------------------------------------------- faults
         control(px, "/__fault", {"kind": "truncate", "path": "/blobs/", "after": 1000})
         r = curl(blob_url)
@@ -215,6 +224,9 @@ def main():
               "429 with Retry-After: 7 for count=2 requests, then 200",
               (r1["status"], r1["headers"].get("retry-after"), r2["status"], r3["status"]))
 
+        px.add_fault("status", status=500, path="/blobs/", skip=2)
+        got = [curl(small_url)["status"] for _ in range(4)]
+        check(got == [200, 200, 500, 200], "skip=2: the third matching request fails", got)
         control(px, "/__fault", {"kind": "status", "status": 503, "path": "/manifests/"})
         r = curl(blob_url, "-r", "0-9")
         check(r["status"] == 206, "a fault's path regex spares other paths", r["status"])
