@@ -18,11 +18,14 @@ done
 
 work=$(lfs_tmpdir)
 serve_pid=
-stop_serve() {
-	[ -n "$serve_pid" ] || return 0
-	kill -TERM "$serve_pid" 2>/dev/null || :
-	wait "$serve_pid" 2>/dev/null || :
+py_pid=
+stop_serve() {	# the python children (each stops what it started on SIGTERM)
+	for _p in $serve_pid $py_pid; do
+		kill -TERM "$_p" 2>/dev/null || :
+		wait "$_p" 2>/dev/null || :
+	done
 	serve_pid=
+	py_pid=
 }
 trap 'stop_serve; lfs_cleanup' EXIT
 trap 'stop_serve; lfs_cleanup; exit 130' INT
@@ -88,5 +91,11 @@ done
 [ ! -e "$regdir" ] || lfs_fail "after SIGTERM the registry's directory $regdir is still there"
 echo "ok   serve: SIGTERM stops the registry and the proxy, removes the registry's directory"
 
-# --- the detailed checks, in one process
-python3 "$here/registry_infra.py"
+# --- the detailed checks, in one process (in the background, so that a
+# signal to this script reaches the trap, which stops it, at once)
+python3 "$here/registry_infra.py" &
+py_pid=$!
+rc=0
+wait "$py_pid" || rc=$?
+py_pid=
+exit "$rc"
