@@ -61,7 +61,7 @@ first; the first matching rule with count left applies):
 Plus settings (configure(latency=S, bandwidth=BYTES_PER_S, path=REGEX)):
 latency before every matching request, bandwidth cap of every matching
 response body; and down(seconds): the proxy's main port refuses
-connections (listener closed) for that long.
+connections (listener closed, open connections shut down) for that long.
 
 HTTP control (main proxy port; never counted in the stats):
   POST /__fault   {"kind": "truncate", "path": "/blobs/", "count": 1,
@@ -114,6 +114,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -769,7 +770,7 @@ class FaultProxy:
         self.running = False
         self.listeners = {}
         self.down_until = 0.0
-        self.conns = set()
+        self.conns = {}             # client socket -> listener name
         self.threads = []
 
     # -- public API (ProxyControl offers the same over HTTP)
@@ -833,7 +834,8 @@ class FaultProxy:
             return dict(self.settings)
 
     def down(self, seconds):
-        """Refuse connections on the main port for SECONDS."""
+        """Refuse connections on the main port for SECONDS (the open ones
+        are shut down)."""
         with self.lock:
             self.down_until = time.monotonic() + float(seconds)
 
@@ -896,7 +898,14 @@ class FaultProxy:
                 down = time.monotonic() < self.down_until
             main = self.listeners["main"]
             if down and main.sock:
-                main.close()
+                main.close()        # new connections are refused ...
+                with self.lock:     # ... and the open ones dropped
+                    open_main = [c for c, n in self.conns.items() if n == "main"]
+                for c in open_main:
+                    try:
+                        c.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
             elif not down and main.sock is None:
                 try:
                     main.open()
@@ -918,15 +927,17 @@ class FaultProxy:
 
     def _conn_thread(self, conn, addr, listener):
         with self.lock:
-            self.conns.add(conn)
+            self.conns[conn] = listener.name
         try:
             conn.settimeout(60)
             _ProxyHandler(conn, addr, listener)
-        except Exception:           # noqa: BLE001 - a client went away
+        except OSError:             # a client went away
             pass
+        except Exception:           # noqa: BLE001 - a bug of the proxy: say so
+            traceback.print_exc()
         finally:
             with self.lock:
-                self.conns.discard(conn)
+                self.conns.pop(conn, None)
             try:
                 conn.close()
             except OSError:

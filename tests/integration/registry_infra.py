@@ -18,6 +18,7 @@ proxy refuses expired, unknown and wrong-scope tokens.
 Each failed check prints FAIL and the script exits 1.
 """
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -339,14 +340,24 @@ def main():
         control(px, "/__fault", method="DELETE")
 
         # ----------------------------------------------------------- down
+        kept = http.client.HTTPConnection("127.0.0.1", px.port, timeout=5)
+        kept.request("GET", small_url[len(px.url):])
+        first = kept.getresponse().read()
         control(px, "/__down", {"seconds": 1.0})
         time.sleep(0.2)
         r = curl(small_url, "--connect-timeout", "2")
+        try:
+            kept.request("GET", small_url[len(px.url):])
+            second = kept.getresponse().status
+        except (OSError, http.client.HTTPException) as e:
+            second = type(e).__name__
+        kept.close()
         time.sleep(1.2)
         r2 = curl(small_url)
-        check(r["rc"] == 7 and r2["status"] == 200,
-              "down 1 s: connection refused (curl exit 7), then serving again",
-              (r["rc"], r2["status"]))
+        check(first == small and r["rc"] == 7 and r2["status"] == 200
+              and isinstance(second, str),
+              "down 1 s: open connection dropped, new ones refused (curl exit 7), "
+              "then serving again", (r["rc"], second, r2["status"]))
 
         # ----------------------------------------------------------- auth
         d = registry.push("oci:%s:v1" % oci, areg.host + "/lfs/auth:v1")
