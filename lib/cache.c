@@ -179,10 +179,47 @@ int lfs_cache_key_stat(const struct lfs_layer_desc *d, const struct stat *sb, ui
 	return 0;
 }
 
+/*
+ * A blob with no file (a registry's) is content-addressed: its sha256 names
+ * it, and the index is stored only after the pass verified that digest
+ * (layer_tar.c), so the digest alone is a key that never vouches for other
+ * bytes.  Without a sha256 it is not cached.
+ */
+static int key_digest(const struct lfs_layer_desc *d, uint8_t key[16])
+{
+	static const char tag[] = "layerfs content-addressed blob";
+	uint8_t sha[32];
+	uint64_t f[2];
+	XXH3_state_t *st;
+	XXH128_hash_t h;
+
+	if (!d->digest || lfs_digest_parse(d->digest, sha) < 0)
+		return -ENOTSUP;
+	f[0] = LFS_CACHE_VERSION;
+	f[1] = d->len;
+	st = XXH3_createState();
+	if (!st)
+		return -ENOMEM;
+	XXH3_128bits_reset(st);
+	XXH3_128bits_update(st, tag, sizeof(tag));
+	XXH3_128bits_update(st, f, sizeof(f));
+	XXH3_128bits_update(st, sha, sizeof(sha));
+	XXH3_128bits_update(st, d->diff_id ? d->diff_id : "",
+			    d->diff_id ? strlen(d->diff_id) + 1 : 1);
+	h = XXH3_128bits_digest(st);
+	XXH3_freeState(st);
+	f[0] = htole64(h.low64);
+	f[1] = htole64(h.high64);
+	memcpy(key, f, 16);
+	return 0;
+}
+
 int lfs_cache_key(const struct lfs_layer_desc *d, uint8_t key[16])
 {
 	struct stat sb;
 
+	if (d->fd < 0)
+		return key_digest(d, key);
 	if (fstat(d->fd, &sb) < 0)
 		return -errno;
 	return lfs_cache_key_stat(d, &sb, key);

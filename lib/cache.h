@@ -21,7 +21,11 @@ int lfs_cache_default_dir(char *buf, size_t n);
 int lfs_cache_open(struct lfs_cache **out, const char *dir, uint64_t max_bytes);
 void lfs_cache_close(struct lfs_cache *c);
 
-/* What identifies a layer blob: its digests and the identity of the file holding it. */
+/*
+ * What identifies a layer blob: its digests and the identity of the file
+ * holding it; for a blob with no fd (a registry's), its sha256 digest and
+ * diff_id alone (-ENOTSUP without a sha256 digest: not cached).
+ */
 int lfs_cache_key(const struct lfs_layer_desc *d, uint8_t key[16]);
 /*
  * The same with the file's identity SB given (for tests: the key also covers

@@ -171,7 +171,10 @@ static int index_layers(struct lfs_core *c, const struct lfs_core_opts *opts)
 int lfs_core_open(struct lfs_core **out, char *const *sources, size_t nsources,
 		  const struct lfs_core_opts *opts)
 {
-	struct lfs_image_opts io = {.tag = opts->tag, .platform = opts->platform};
+	struct lfs_image_opts io = {.tag = opts->tag,
+				    .platform = opts->platform,
+				    .tls_insecure = opts->tls_insecure,
+				    .authfile = opts->authfile};
 	struct lfs_core *c = lfs_xcalloc(1, sizeof(*c));
 	int rc;
 

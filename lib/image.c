@@ -2,7 +2,9 @@
 /*
  * Images: decide by content what the SOURCE arguments are (layer files or
  * plain directories used as layers, a docker-save tarball, an OCI image
- * layout directory or archive), pick the image the user asked for (--tag,
+ * layout directory or archive; a transport such as "oci:" only says which
+ * of these it must be, and "docker://" hands over to image_registry.c),
+ * pick the image the user asked for (--tag,
  * --platform), and hand back the layers as byte ranges of open files, each
  * with the blob source it is read through (a directory layer: the open
  * directory).  The JSON documents on the way are checked against their
@@ -291,6 +293,9 @@ static int layer_sources(struct lfs_image *img)
 	for (size_t i = 0; i < img->nlayers && !ret; i++) {
 		struct lfs_layer_desc *l = &img->layers[i];
 
+		/* A registry's blob came with its source. */
+		if (l->src)
+			continue;
 		if (fstat(l->fd, &st) < 0 || !S_ISDIR(st.st_mode))
 			ret = lfs_blobsrc_fd_new(&l->src, l->fd, l->off, l->len, l->name);
 	}
@@ -306,11 +311,35 @@ int lfs_layer_desc_src(const struct lfs_layer_desc *d, struct lfs_blobsrc **out)
 	return lfs_blobsrc_fd_new(out, d->fd, d->off, d->len, d->name);
 }
 
+/* An archive named through a transport must be of that kind (a directory is none). */
+static int transport_check(const struct lfs_transport_src *tr, const char *path,
+			   enum lfs_image_kind kind, const struct lfs_tarmembers *tm)
+{
+	bool ok = true;
+
+	if (tr->t == LFS_TRANSPORT_OCI_ARCHIVE)
+		ok = kind == LFS_IMAGE_OCI_ARCHIVE;
+	/* Newer docker save writes an OCI layout with manifest.json beside it. */
+	else if (tr->t == LFS_TRANSPORT_DOCKER_ARCHIVE)
+		ok = kind == LFS_IMAGE_DOCKER ||
+		     (kind == LFS_IMAGE_OCI_ARCHIVE && lfs_tarmembers_has(tm, "manifest.json"));
+	if (ok)
+		return 0;
+	lfs_err_set("%s: is %s, not the %s that %s: names", path,
+		    kind == LFS_IMAGE_LAYERS ? "a layer or directory" : lfs_image_kind_name(kind),
+		    tr->t == LFS_TRANSPORT_OCI_ARCHIVE ? "OCI image archive"
+						       : "docker save archive",
+		    lfs_transport_name(tr->t));
+	return -EINVAL;
+}
+
 int lfs_image_open(struct lfs_image **out, char *const *sources, size_t nsources,
 		   const struct lfs_image_opts *opts)
 {
 	static const struct lfs_image_opts none = {0};
 	struct lfs_image *img = lfs_xcalloc(1, sizeof(*img));
+	struct lfs_transport_src tr = {0};
+	struct lfs_image_opts sel;
 	struct lfs_platform plat = {0};
 	struct lfs_src s = {.fd = -1};
 	enum lfs_image_kind kind;
@@ -333,16 +362,57 @@ int lfs_image_open(struct lfs_image **out, char *const *sources, size_t nsources
 		ret = -EINVAL;
 		goto err;
 	}
+	for (i = 0; nsources > 1 && i < nsources; i++) {
+		if (lfs_transport_is_image(sources[i])) {
+			lfs_err_set("%s: names an image; with several SOURCEs each must be a layer",
+				    sources[i]);
+			ret = -EINVAL;
+			goto err;
+		}
+	}
 	if (nsources > 1) {
 		ret = open_layers(img, sources, nsources);
 		if (ret < 0)
 			goto err;
 		goto done;
 	}
-	s.path = sources[0];
+	ret = lfs_transport_parse(sources[0], &tr);
+	if (ret < 0)
+		goto err;
+	if (tr.ref && opts->tag && strcmp(tr.ref, opts->tag)) {
+		lfs_err_set("%s: its REF '%s' and --tag '%s' name different images", sources[0],
+			    tr.ref, opts->tag);
+		ret = -EINVAL;
+		goto err;
+	}
+	sel = *opts;
+	if (tr.ref)
+		sel.tag = tr.ref;
+	opts = &sel;
+	if (tr.t == LFS_TRANSPORT_DOCKER) {
+		img->kind = LFS_IMAGE_REGISTRY;
+		ret = lfs_registry_image_open(img, tr.path, opts, &plat);
+		if (ret < 0)
+			goto err;
+		goto done;
+	}
+	s.path = tr.path;
 	ret = open_file(s.path, &s.fd, &st);
 	if (ret < 0)
 		goto err;
+	if (tr.t == LFS_TRANSPORT_OCI && !(S_ISDIR(st.st_mode) && is_layout(s.fd))) {
+		lfs_err_set("%s: not an OCI image layout directory (no oci-layout file), as oci: "
+			    "needs",
+			    s.path);
+		ret = -EINVAL;
+		goto err_fd;
+	}
+	if (S_ISDIR(st.st_mode) && tr.t != LFS_TRANSPORT_NONE && tr.t != LFS_TRANSPORT_OCI) {
+		lfs_err_set("%s: is a directory, not the archive that %s: names", s.path,
+			    lfs_transport_name(tr.t));
+		ret = -EINVAL;
+		goto err_fd;
+	}
 	if (S_ISDIR(st.st_mode) && is_layout(s.fd)) {
 		img->kind = LFS_IMAGE_OCI_DIR;
 		ret = oci_open(img, &s, opts, &plat);
@@ -354,8 +424,12 @@ int lfs_image_open(struct lfs_image **out, char *const *sources, size_t nsources
 	}
 	kind = LFS_IMAGE_LAYERS;
 	ret = S_ISDIR(st.st_mode) ? 0 : lfs_tar_classify(s.fd, s.path, &kind, &s.tm);
-	if (ret < 0)
+	if (!ret)
+		ret = transport_check(&tr, s.path, kind, s.tm);
+	if (ret < 0) {
+		lfs_tarmembers_free(s.tm);
 		goto err_fd;
+	}
 	img->kind = kind;
 	if (kind == LFS_IMAGE_LAYERS && opts->tag) {
 		lfs_err_set("%s: is a layer %s, but --tag selects an image", s.path,
@@ -387,6 +461,7 @@ done:
 	ret = layer_sources(img);
 	if (ret < 0)
 		goto err;
+	lfs_transport_clear(&tr);
 	lfs_platform_clear(&plat);
 	*out = img;
 	return 0;
@@ -394,6 +469,7 @@ done:
 err_fd:
 	close(s.fd);
 err:
+	lfs_transport_clear(&tr);
 	lfs_platform_clear(&plat);
 	lfs_image_free(img);
 	return ret;
@@ -440,6 +516,8 @@ const char *lfs_image_kind_name(enum lfs_image_kind k)
 		return "OCI image layout";
 	case LFS_IMAGE_OCI_ARCHIVE:
 		return "OCI image archive";
+	case LFS_IMAGE_REGISTRY:
+		return "registry image";
 	}
 	return "unknown";
 }

@@ -250,4 +250,44 @@ int lfs_tar_classify(int fd, const char *path, enum lfs_image_kind *kind,
 /* "./a//b/" -> "a/b" in place; -EINVAL when a ".." component remains. */
 int lfs_tar_normalise(char *path);
 
+/*
+ * image_transport.c: SOURCE in the containers-transports spelling.  Only
+ * "docker:", "oci:", "oci-archive:" and "docker-archive:" are transports;
+ * anything else is a plain path (T == LFS_TRANSPORT_NONE, PATH a copy).
+ */
+enum lfs_transport {
+	LFS_TRANSPORT_NONE = 0,
+	LFS_TRANSPORT_DOCKER,	      /* PATH: the whole "docker://..." */
+	LFS_TRANSPORT_OCI,	      /* oci:PATH[:REF] */
+	LFS_TRANSPORT_OCI_ARCHIVE,    /* oci-archive:PATH[:REF] */
+	LFS_TRANSPORT_DOCKER_ARCHIVE, /* docker-archive:PATH[:REF] */
+};
+
+struct lfs_transport_src {
+	enum lfs_transport t;
+	char *path;
+	char *ref; /* REF, or NULL */
+};
+
+/* -EINVAL (message set) for a transport with a malformed rest. */
+int lfs_transport_parse(const char *s, struct lfs_transport_src *out);
+void lfs_transport_clear(struct lfs_transport_src *t);
+const char *lfs_transport_name(enum lfs_transport t);
+/* S names an image through a transport (never a layer file). */
+bool lfs_transport_is_image(const char *s);
+
+/*
+ * image_registry.c: the image "docker://..." (SOURCE): its manifest (chosen
+ * by platform P in an index), config and layers read from the registry.
+ */
+int lfs_registry_image_open(struct lfs_image *img, const char *source,
+			    const struct lfs_image_opts *o, const struct lfs_platform *p);
+
+/*
+ * image_select.c: the entry of index X for platform P (among CAND when not
+ * NULL): the best-scoring one, the first among equals.  WHAT names X.
+ */
+int lfs_pick_platform(const struct lfs_index *x, const bool *cand, const struct lfs_platform *p,
+		      const char *what, size_t *out);
+
 #endif

@@ -93,8 +93,8 @@ static void short_digest(const char *digest, char out[20])
  * Pick the entry of index X for platform P: the best-scoring one, the first
  * among equals, as the order of an index is its preference.
  */
-static int pick_platform(const struct lfs_index *x, const bool *cand, const struct lfs_platform *p,
-			 const char *what, size_t *out)
+int lfs_pick_platform(const struct lfs_index *x, const bool *cand, const struct lfs_platform *p,
+		      const char *what, size_t *out)
 {
 	char list[512] = "", pl[128];
 	int best = 0;
@@ -164,7 +164,7 @@ int lfs_oci_resolve(const struct lfs_src *s, const struct lfs_desc *d, const str
 	ret = lfs_json_index(buf, len, what, &x);
 	free(buf);
 	if (!ret)
-		ret = pick_platform(&x, NULL, p, what, &pick);
+		ret = lfs_pick_platform(&x, NULL, p, what, &pick);
 	if (!ret)
 		ret = lfs_oci_resolve(s, &x.m[pick], p, depth + 1, m, mdigest);
 	lfs_index_clear(&x);
@@ -266,7 +266,7 @@ int lfs_oci_select(const struct lfs_src *s, const struct lfs_index *x,
 		*out = first;
 	} else if (nplat == ncand) {
 		/* Per-platform manifests listed side by side (podman, buildah). */
-		ret = pick_platform(x, cand, p, s->path, out);
+		ret = lfs_pick_platform(x, cand, p, s->path, out);
 	} else if (tag) {
 		lfs_err_set("%s: --tag '%s' is ambiguous; it matches %zu images: %s", s->path,
 			    lfs_show(tag, shown, sizeof(shown)), ndistinct, list);

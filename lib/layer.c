@@ -31,9 +31,16 @@ static const struct lfs_layer_ops *const formats[] = {LFS_LAYER_FORMATS(ENTRY)};
 /* DESC's front end, or NULL with the reason set. */
 static const struct lfs_layer_ops *format_of(const struct lfs_layer_desc *desc)
 {
-	struct stat st;
+	struct stat st = {0};
 
-	if (fstat(desc->fd, &st) < 0) {
+	/*
+	 * A blob with no fd (a registry's, read by HTTP ranges) is a stored
+	 * blob like a regular file's: the probes see it as one of its size.
+	 */
+	if (desc->fd < 0 && desc->src) {
+		st.st_mode = S_IFREG | 0444;
+		st.st_size = (off_t)desc->len;
+	} else if (fstat(desc->fd, &st) < 0) {
 		lfs_err_set("%s: %s", desc->name, strerror(errno));
 		return NULL;
 	}

@@ -9,6 +9,7 @@ lib_liblayerfs_a_SOURCES = \
 	include/layerfs/blob.h lib/blob_int.h lib/blob.c lib/blob_io.c lib/blob_state.c lib/blob_gzip.c lib/blob_zstd.c \
 	lib/blobsrc.h lib/blobsrc.c lib/blobsrc_fd.c \
 	include/layerfs/image.h lib/image_int.h lib/image.c lib/image_select.c lib/digest.c lib/image_json.c lib/image_config.c \
+	lib/image_transport.c lib/image_registry.c \
 	lib/tarmembers.c \
 	lib/classify.c \
 	include/layerfs/layer.h lib/layer_int.h lib/layer.c lib/layer_build.c lib/layer_pax.c \

@@ -102,6 +102,25 @@ static int size_opt(const char *opt, const char *arg, int zero_ok, uint64_t *out
 	return 1;
 }
 
+/* BOOL as skopeo (Go's strconv.ParseBool) takes it; no value is true. */
+static int bool_opt(const char *opt, const char *arg, int *out)
+{
+	static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+	static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
+
+	for (size_t i = 0; i < LFS_ARRAY_SIZE(yes); i++) {
+		if (!arg || !strcmp(arg, yes[i])) {
+			*out = 1;
+			return 1;
+		}
+		if (!strcmp(arg, no[i])) {
+			*out = 0;
+			return 1;
+		}
+	}
+	return bad_value(opt, arg, "is not true or false");
+}
+
 static int string_opt(const char *opt, const char *arg, const char **out)
 {
 	if (!*arg)
@@ -115,7 +134,7 @@ int lfs_image_cli_opt(struct lfs_image_cli *o, int opt, const char *arg)
 	struct lfs_platform p;
 	const char *end;
 	uint64_t v;
-	int ret;
+	int ret, b;
 
 	switch (opt) {
 	case LFS_OPT_TAG:
@@ -138,6 +157,13 @@ int lfs_image_cli_opt(struct lfs_image_cli *o, int opt, const char *arg)
 		return 1;
 	case LFS_OPT_CACHE_SIZE:
 		return size_opt("cache-size", arg, 1, &o->cache_max);
+	case LFS_OPT_TLS_VERIFY:
+		ret = bool_opt("tls-verify", arg, &b);
+		if (ret > 0)
+			o->tls_insecure = !b;
+		return ret;
+	case LFS_OPT_AUTHFILE:
+		return string_opt("authfile", arg, &o->authfile);
 	case LFS_OPT_JOBS:
 		ret = parse_u64(arg, &end, &v);
 		if (ret == -ERANGE || (!ret && !*end && v > INT_MAX))
@@ -161,6 +187,8 @@ void lfs_image_cli_core(const struct lfs_image_cli *o, struct lfs_core_opts *co)
 	co->no_cache = o->no_cache;
 	co->cache_max = o->cache_max;
 	co->jobs = o->jobs;
+	co->tls_insecure = o->tls_insecure;
+	co->authfile = o->authfile;
 }
 
 void lfs_image_cli_argv(const struct lfs_image_cli *o, const char **argv, size_t *n,
@@ -169,10 +197,8 @@ void lfs_image_cli_argv(const struct lfs_image_cli *o, const char **argv, size_t
 	const struct {
 		const char *opt, *val;
 	} strs[] = {
-	    {"--tag", o->tag},
-	    {"--platform", o->platform},
-	    {"--tmpdir", o->tmpdir},
-	    {"--cache", o->cache_dir},
+	    {"--tag", o->tag},	       {"--platform", o->platform}, {"--tmpdir", o->tmpdir},
+	    {"--cache", o->cache_dir}, {"--authfile", o->authfile},
 	};
 
 	for (size_t i = 0; i < LFS_ARRAY_SIZE(strs); i++) {
@@ -183,6 +209,8 @@ void lfs_image_cli_argv(const struct lfs_image_cli *o, const char **argv, size_t
 	}
 	if (o->no_cache)
 		argv[(*n)++] = "--no-cache";
+	if (o->tls_insecure)
+		argv[(*n)++] = "--tls-verify=false";
 	if (o->max_plain) {
 		snprintf(nums[0], sizeof(nums[0]), "%llu", (unsigned long long)o->max_plain);
 		argv[(*n)++] = "--max-layer-size";

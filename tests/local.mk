@@ -7,10 +7,10 @@ LFS_TEST_LIBS = $(LFS_CORE_LIBS) $(CMOCKA_LIBS)
 if UNIT_TESTS
 check_PROGRAMS += tests/unit/test_blob tests/unit/test_blobsrc tests/unit/test_image tests/unit/test_layer tests/unit/test_layer_dir tests/unit/test_tree \
 	tests/unit/test_cache tests/unit/test_upper tests/unit/test_cow tests/unit/test_glob \
-	tests/unit/test_image_config tests/unit/test_opts
+	tests/unit/test_image_config tests/unit/test_opts tests/unit/test_transport
 TESTS += tests/unit/test_blob tests/unit/test_blobsrc tests/unit/test_image tests/unit/test_layer tests/unit/test_layer_dir tests/unit/test_tree \
 	tests/unit/test_cache tests/unit/test_upper tests/unit/test_cow tests/unit/test_glob \
-	tests/unit/test_image_config tests/unit/test_opts
+	tests/unit/test_image_config tests/unit/test_opts tests/unit/test_transport
 endif
 tests_unit_test_blob_SOURCES = tests/unit/test_blob.c tests/unit/testutil.h tests/unit/testutil.c
 tests_unit_test_blob_CFLAGS = $(LFS_TEST_CFLAGS)
@@ -27,6 +27,9 @@ tests_unit_test_image_config_LDADD = $(LFS_TEST_LIBS)
 tests_unit_test_opts_SOURCES = tests/unit/test_opts.c
 tests_unit_test_opts_CFLAGS = $(LFS_TEST_CFLAGS)
 tests_unit_test_opts_LDADD = $(LFS_TEST_LIBS)
+tests_unit_test_transport_SOURCES = tests/unit/test_transport.c
+tests_unit_test_transport_CFLAGS = $(LFS_TEST_CFLAGS)
+tests_unit_test_transport_LDADD = $(LFS_TEST_LIBS)
 tests_unit_test_layer_SOURCES = tests/unit/test_layer.c tests/unit/testutil.h tests/unit/testutil.c
 tests_unit_test_layer_CFLAGS = $(LFS_TEST_CFLAGS)
 tests_unit_test_layer_LDADD = $(LFS_TEST_LIBS)

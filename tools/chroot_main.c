@@ -46,7 +46,9 @@ static void usage(FILE *f)
 		"As an ordinary user it runs in a user namespace mapping you to root.\n"
 		"\n"
 		"IMAGE is a docker-save tarball, an OCI image layout directory, an OCI archive,\n"
-		"or one layer file.\n"
+		"or one layer file; or docker://[HOST[:PORT]/]REPO[:TAG|@DIGEST] (a registry's\n"
+		"image), oci:PATH[:REF], oci-archive:PATH[:REF], docker-archive:PATH[:REF]\n"
+		"(REF as --tag).\n"
 		"\n"
 		"      --upper DIR         keep the changes in DIR (default: a private upper\n"
 		"                          directory removed at the end)\n"
@@ -328,6 +330,8 @@ int main(int argc, char **argv)
 	/* The image config: what to run.  The daemon opens the image again to mount it. */
 	io.tag = o.imgopts.tag;
 	io.platform = o.imgopts.platform;
+	io.tls_insecure = o.imgopts.tls_insecure;
+	io.authfile = o.imgopts.authfile;
 	src[0] = (char *)o.image;
 	rc = lfs_image_open(&img, src, 1, &io);
 	if (rc < 0) {

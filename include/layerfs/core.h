@@ -30,6 +30,8 @@ struct lfs_core_opts {
 				* mount leaves them out of indexes loaded from the cache */
 	const char *cache_dir; /* NULL: $XDG_CACHE_HOME/layerfs */
 	uint64_t cache_max;    /* bytes; 0: no limit */
+	int tls_insecure;      /* docker://: plain HTTP, no TLS check */
+	const char *authfile;  /* docker://: credentials file; NULL: the usual ones */
 };
 
 struct lfs_core {

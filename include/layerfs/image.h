@@ -2,7 +2,9 @@
 /*
  * Images: find the layers of whatever the user named on the command line
  * (a docker-save tarball, an OCI image layout directory or archive, or
- * explicit layer files), detected by content, never by file name.
+ * explicit layer files), detected by content, never by file name; or named
+ * in the containers-transports spelling (docker://, oci:, oci-archive:,
+ * docker-archive:), a registry's image included.
  */
 #ifndef LFS_IMAGE_H
 #define LFS_IMAGE_H
@@ -17,11 +19,13 @@ enum lfs_image_kind {
 	LFS_IMAGE_DOCKER,      /* docker save, manifest.json form */
 	LFS_IMAGE_OCI_DIR,     /* OCI image layout directory */
 	LFS_IMAGE_OCI_ARCHIVE, /* OCI layout inside a tarball (also newer docker save) */
+	LFS_IMAGE_REGISTRY,    /* docker://: layers read from a registry by HTTP ranges */
 };
 
 struct lfs_layer_desc {
 	char *name;   /* for messages: "img.tar:blobs/sha256/ab12..." or a path */
-	int fd;	      /* holds the blob, or is the layer directory; owned by the image */
+	int fd;	      /* holds the blob, or is the layer directory; owned by the image;
+		       * -1 for a registry's blob (then SRC reads it, and DIGEST is set) */
 	uint64_t off; /* the blob is bytes [off, off+len) of fd (0, 0 for a directory) */
 	uint64_t len;
 	/*
@@ -109,10 +113,15 @@ struct lfs_image {
 struct lfs_image_opts {
 	const char *tag;      /* ref name, "name:tag", or manifest digest (prefix) */
 	const char *platform; /* "os/arch[/variant]"; NULL: the host's */
+	int tls_insecure;     /* docker://: plain HTTP, no TLS check (--tls-verify=false) */
+	const char *authfile; /* docker://: credentials file; NULL: the usual ones */
 };
 
 /*
- * Open SOURCES (one image, or several layer files lowest first).  Returns 0
+ * Open SOURCES (one image, or several layer files lowest first).  One image
+ * may be named with a transport: "docker://[HOST[:PORT]/]REPO[:TAG|@DIGEST]",
+ * "oci:PATH[:REF]", "oci-archive:PATH[:REF]", "docker-archive:PATH[:REF]"
+ * (REF as OPTS->tag; both given and different is an error).  Returns 0
  * or -errno with one clear line in lfs_err_get() naming the file and reason.
  */
 int lfs_image_open(struct lfs_image **out, char *const *sources, size_t nsources,

@@ -2,10 +2,10 @@
 /*
  * The command-line options every program that opens an image shares
  * (layerfs, layerfs-chroot, layerfs-report): which image (--tag,
- * --platform), limits and scratch space (--max-layer-size, --tmpdir), the
- * index cache (--cache, --no-cache, --cache-size) and -j.  One parser, so
- * that a value means the same everywhere and a bad one gets the same single
- * error line from every program.
+ * --platform), how to reach a registry (--tls-verify, --authfile), limits and scratch space
+ * (--max-layer-size, --tmpdir), the index cache (--cache, --no-cache, --cache-size) and -j.  One
+ * parser, so that a value means the same everywhere and a bad one gets the same single error line
+ * from every program.
  */
 #ifndef LFS_OPTS_H
 #define LFS_OPTS_H
@@ -24,6 +24,8 @@ enum {
 	LFS_OPT_CACHE,
 	LFS_OPT_NO_CACHE,
 	LFS_OPT_CACHE_SIZE,
+	LFS_OPT_TLS_VERIFY,
+	LFS_OPT_AUTHFILE,
 	LFS_OPT_JOBS = 'j',
 };
 
@@ -36,6 +38,8 @@ enum {
 	    {"cache", required_argument, NULL, LFS_OPT_CACHE},                                     \
 	    {"no-cache", no_argument, NULL, LFS_OPT_NO_CACHE},                                     \
 	    {"cache-size", required_argument, NULL, LFS_OPT_CACHE_SIZE},                           \
+	    {"tls-verify", optional_argument, NULL, LFS_OPT_TLS_VERIFY},                           \
+	    {"authfile", required_argument, NULL, LFS_OPT_AUTHFILE},                               \
 	{                                                                                          \
 		"jobs", required_argument, NULL, LFS_OPT_JOBS                                      \
 	}
@@ -58,6 +62,11 @@ enum {
 	"      --cache-size SIZE   evict the oldest indexes past SIZE (default 4G;\n"              \
 	"                          0: no limit)\n"                                                 \
 	"  -j, --jobs N            index N layers at a time (default: one per CPU)\n"              \
+	"      --tls-verify[=BOOL] docker://: false is plain HTTP with no TLS check\n"             \
+	"                          (default true)\n"                                               \
+	"      --authfile PATH     docker://: registry credentials (default:\n"                    \
+	"                          $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,\n"  \
+	"                          ~/.docker/config.json)\n"                                       \
 	"SIZE is bytes, or a number with a suffix K, M, G, T (or KiB, MiB, GiB, TiB:\n"            \
 	"powers of 1024) or kB, MB, GB, TB (powers of 1000).\n"
 
@@ -74,6 +83,8 @@ struct lfs_image_cli {
 	int no_cache;
 	uint64_t cache_max; /* 0: no limit */
 	int jobs;	    /* 0: one per CPU */
+	int tls_insecure;   /* --tls-verify=false */
+	const char *authfile;
 };
 
 /* The defaults (a 4G cache, everything else unset). */
@@ -92,7 +103,7 @@ void lfs_image_cli_core(const struct lfs_image_cli *o, struct lfs_core_opts *co)
  * layerfs daemon of layerfs-chroot): at most LFS_IMAGE_CLI_MAXWORDS words
  * appended at ARGV + *N.  The numbers are printed in bytes and jobs.
  */
-#define LFS_IMAGE_CLI_MAXWORDS 15
+#define LFS_IMAGE_CLI_MAXWORDS 18
 void lfs_image_cli_argv(const struct lfs_image_cli *o, const char **argv, size_t *n,
 			char nums[3][24]);
 

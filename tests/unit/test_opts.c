@@ -2,7 +2,8 @@
 /*
  * Unit tests of the shared image options (lib/opts.c): good and bad values
  * of each, the single error line a bad value gets (stderr captured), size
- * suffixes and overflow, and the words layerfs-chroot passes on.
+ * suffixes and overflow, --tls-verify's booleans, and the words
+ * layerfs-chroot passes on.
  */
 #include "config.h"
 
@@ -224,6 +225,8 @@ static void test_argv(void **state)
 	assert_int_equal(opt(&o, LFS_OPT_NO_CACHE, NULL), 1);
 	assert_int_equal(opt(&o, LFS_OPT_CACHE_SIZE, "0"), 1);
 	assert_int_equal(opt(&o, LFS_OPT_JOBS, "3"), 1);
+	assert_int_equal(opt(&o, LFS_OPT_TLS_VERIFY, "false"), 1);
+	assert_int_equal(opt(&o, LFS_OPT_AUTHFILE, "/a.json"), 1);
 	lfs_image_cli_argv(&o, argv, &n, nums);
 	assert_int_equal(n, LFS_IMAGE_CLI_MAXWORDS);
 	lfs_image_cli_init(&back);
@@ -240,6 +243,8 @@ static void test_argv(void **state)
 		    {"--max-layer-size", LFS_OPT_MAX_LAYER_SIZE},
 		    {"--cache-size", LFS_OPT_CACHE_SIZE},
 		    {"--jobs", LFS_OPT_JOBS},
+		    {"--authfile", LFS_OPT_AUTHFILE},
+		    {"--tls-verify=false", LFS_OPT_TLS_VERIFY},
 		};
 		size_t k;
 
@@ -249,6 +254,8 @@ static void test_argv(void **state)
 		assert_true(k < sizeof(names) / sizeof(names[0]));
 		if (names[k].c == LFS_OPT_NO_CACHE) {
 			assert_int_equal(opt(&back, names[k].c, NULL), 1);
+		} else if (names[k].c == LFS_OPT_TLS_VERIFY) {
+			assert_int_equal(opt(&back, names[k].c, "false"), 1);
 		} else {
 			assert_int_equal(opt(&back, names[k].c, argv[i + 1]), 1);
 			i++;
@@ -262,6 +269,37 @@ static void test_argv(void **state)
 	assert_true(back.max_plain == UINT64_MAX);
 	assert_int_equal(back.cache_max, 0);
 	assert_int_equal(back.jobs, 3);
+	assert_int_equal(back.tls_insecure, 1);
+	assert_string_equal(back.authfile, "/a.json");
+}
+
+/* --tls-verify[=BOOL] as skopeo spells it (Go's ParseBool); --authfile PATH. */
+static void test_registry_opts(void **state)
+{
+	static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
+	static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+	struct lfs_image_cli o;
+
+	(void)state;
+	lfs_image_cli_init(&o);
+	assert_int_equal(o.tls_insecure, 0);
+	for (size_t i = 0; i < 6; i++) {
+		assert_int_equal(opt(&o, LFS_OPT_TLS_VERIFY, no[i]), 1);
+		assert_int_equal(o.tls_insecure, 1);
+		assert_int_equal(opt(&o, LFS_OPT_TLS_VERIFY, yes[i]), 1);
+		assert_int_equal(o.tls_insecure, 0);
+	}
+	assert_int_equal(opt(&o, LFS_OPT_TLS_VERIFY, "false"), 1);
+	/* --tls-verify alone is true */
+	assert_int_equal(opt(&o, LFS_OPT_TLS_VERIFY, NULL), 1);
+	assert_int_equal(o.tls_insecure, 0);
+	assert_int_equal(opt(&o, LFS_OPT_AUTHFILE, "auth.json"), 1);
+	assert_string_equal(o.authfile, "auth.json");
+	assert_string_equal(errbuf, "");
+	expect_bad(LFS_OPT_TLS_VERIFY, "tls-verify", "no", "is not true or false");
+	expect_bad(LFS_OPT_TLS_VERIFY, "tls-verify", "", "is not true or false");
+	expect_bad(LFS_OPT_TLS_VERIFY, "tls-verify", "yes", "is not true or false");
+	expect_bad(LFS_OPT_AUTHFILE, "authfile", "", "is empty");
 }
 
 /* The table programs splice in: every option reaches the parser. */
@@ -279,19 +317,21 @@ static void test_table(void **state)
 			assert_int_equal(opt(&o, p->val, "linux/amd64"), 1);
 		else
 			assert_int_equal(opt(&o, p->val, p->has_arg ? "1" : NULL), 1);
-		assert_int_equal(p->has_arg,
-				 p->val == LFS_OPT_NO_CACHE ? no_argument : required_argument);
+		assert_int_equal(p->has_arg, p->val == LFS_OPT_NO_CACHE	    ? no_argument
+					     : p->val == LFS_OPT_TLS_VERIFY ? optional_argument
+									    : required_argument);
 	}
-	assert_int_equal(n, 8);
+	assert_int_equal(n, 10);
 	assert_non_null(strchr(LFS_IMAGE_SHORTOPTS, 'j'));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_strings), cmocka_unit_test(test_jobs),
-	    cmocka_unit_test(test_sizes),   cmocka_unit_test(test_size_opts),
-	    cmocka_unit_test(test_argv),    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_strings),	  cmocka_unit_test(test_jobs),
+	    cmocka_unit_test(test_sizes),	  cmocka_unit_test(test_size_opts),
+	    cmocka_unit_test(test_argv),	  cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_registry_opts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
