@@ -1,2 +1,18 @@
 # SPDX-License-Identifier: Apache-2.0
-# Tests of the registry client (lib/registry.h).
+# Tests of the registry client (lib/registry.h): reference, challenge and
+# credentials parsing (unit), and the client against the local registry
+# test bed (tests/integration/registry.py) through regclient.
+if UNIT_TESTS
+check_PROGRAMS += tests/unit/test_registry_ref
+TESTS += tests/unit/test_registry_ref
+endif
+tests_unit_test_registry_ref_SOURCES = tests/unit/test_registry_ref.c
+tests_unit_test_registry_ref_CFLAGS = $(LFS_TEST_CFLAGS)
+tests_unit_test_registry_ref_LDADD = $(LFS_TEST_LIBS)
+
+check_PROGRAMS += tests/integration/regclient
+tests_integration_regclient_SOURCES = tests/integration/regclient.c
+tests_integration_regclient_CFLAGS = $(LFS_TEST_CFLAGS)
+tests_integration_regclient_LDADD = $(LFS_TEST_LIBS)
+TESTS += tests/integration/registry_client.sh
+EXTRA_DIST += tests/integration/registry_client.sh tests/integration/registry_client.py

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The blob source of a layer in a registry: reads are ranged GETs
+ * (lfs_registry_blob_range).  A reader that continues where the last read
+ * ended (the indexing pass, 128 KiB at a time) is served from a read-ahead
+ * window that grows from 1 to 8 MiB per request, so a scan costs a few
+ * requests per blob rather than one per read; a random read fetches what it
+ * needs, at least 64 KiB.  The window is a small buffer under a mutex that is
+ * never held across a request.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blobsrc.h"
+#include "image_int.h"
+#include "layerfs/lfs.h"
+#include "registry_int.h"
+
+#define RA_FIRST   (1u << 20)
+#define RA_MAX	   (8u << 20)
+#define RANDOM_MIN (64u << 10)
+
+struct http_src {
+	struct lfs_blobsrc s; /* first: the generic part */
+	struct lfs_registry *r;
+	char *digest;
+	pthread_mutex_t lock; /* the fields below */
+	char *win;	      /* bytes [win_off, win_off + win_len) of the blob */
+	uint64_t win_off;
+	size_t win_len;
+	uint64_t last_end; /* where the last read served ended */
+	size_t ra;	   /* the next sequential request's size */
+};
+
+/* From the window, under the lock: bytes copied (0: not there). */
+static size_t from_window(struct http_src *h, void *buf, size_t len, uint64_t off)
+{
+	size_t n;
+
+	if (!h->win || off < h->win_off || off >= h->win_off + h->win_len)
+		return 0;
+	n = (size_t)(h->win_off + h->win_len - off);
+	if (n > len)
+		n = len;
+	memcpy(buf, h->win + (off - h->win_off), n);
+	h->last_end = off + n;
+	return n;
+}
+
+/* Exactly WANT bytes at OFF (the blob has them) into BUF, or -errno. */
+static int fetch(struct http_src *h, char *buf, size_t want, uint64_t off)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < want) {
+		n = lfs_registry_blob_range(h->r, h->digest, buf + got, want - got, off + got);
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return lfs_error(-EIO,
+					 "%s: the registry's blob ends at byte %llu, before "
+					 "its size %llu",
+					 h->s.name, (unsigned long long)(off + got),
+					 (unsigned long long)h->s.size);
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static ssize_t http_pread(struct lfs_blobsrc *s, void *buf, size_t len, uint64_t off)
+{
+	struct http_src *h = (struct http_src *)s;
+	size_t n, want;
+	char *nb;
+	bool seq;
+	int ret;
+
+	if (off >= s->size || len == 0)
+		return 0;
+	if (len > s->size - off)
+		len = (size_t)(s->size - off);
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+
+	pthread_mutex_lock(&h->lock);
+	n = from_window(h, buf, len, off);
+	seq = off == h->last_end;
+	want = RANDOM_MIN;
+	if (!n && seq) {
+		want = h->ra;
+		h->ra = h->ra * 2 > RA_MAX ? RA_MAX : h->ra * 2;
+	}
+	pthread_mutex_unlock(&h->lock);
+	if (n)
+		return (ssize_t)n;
+
+	/* A big read needs no window: straight into the caller's buffer. */
+	if (len >= want) {
+		if (len > RA_MAX)
+			len = RA_MAX;
+		ret = fetch(h, buf, len, off);
+		if (ret)
+			return ret;
+		pthread_mutex_lock(&h->lock);
+		h->last_end = off + len;
+		pthread_mutex_unlock(&h->lock);
+		return (ssize_t)len;
+	}
+	if (want > s->size - off)
+		want = (size_t)(s->size - off);
+	nb = malloc(want);
+	if (!nb)
+		return lfs_error(-ENOMEM, "%s: no memory for %zu bytes of read-ahead", s->name,
+				 want);
+	ret = fetch(h, nb, want, off);
+	if (ret) {
+		free(nb);
+		return ret;
+	}
+	memcpy(buf, nb, len);
+	pthread_mutex_lock(&h->lock);
+	free(h->win);
+	h->win = nb;
+	h->win_off = off;
+	h->win_len = want;
+	h->last_end = off + len;
+	pthread_mutex_unlock(&h->lock);
+	return (ssize_t)len;
+}
+
+static void http_free(struct lfs_blobsrc *s)
+{
+	struct http_src *h = (struct http_src *)s;
+
+	lfs_registry_unref(h->r);
+	free(h->digest);
+	free(h->win);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+static const struct lfs_blobsrc_ops http_ops = {
+    .pread = http_pread,
+    .local_fd = NULL,
+    .free = http_free,
+};
+
+int lfs_blobsrc_http_new(struct lfs_blobsrc **out, struct lfs_registry *r, const char *digest,
+			 uint64_t size)
+{
+	struct http_src *h;
+	char *name;
+	size_t n;
+
+	*out = NULL;
+	if (lfs_digest_check(digest) < 0)
+		return lfs_error(-EINVAL, "registry %s, %s: %.80s is not a digest", r->host,
+				 r->repo, digest);
+	if (size > INT64_MAX)
+		return lfs_error(-EINVAL, "registry %s, %s, blob %s: size %llu is too large",
+				 r->host, r->repo, digest, (unsigned long long)size);
+	h = lfs_xcalloc(1, sizeof(*h));
+	n = strlen(r->host) + strlen(r->repo) + strlen(digest) + 32;
+	name = lfs_xmalloc(n);
+	snprintf(name, n, "registry %s, %s, blob %s", r->host, r->repo, digest);
+	lfs_blobsrc_init(&h->s, &http_ops, size, name);
+	free(name);
+	h->r = lfs_registry_ref(r);
+	h->digest = lfs_xstrdup(digest);
+	pthread_mutex_init(&h->lock, NULL);
+	h->ra = RA_FIRST;
+	*out = &h->s;
+	return 0;
+}
