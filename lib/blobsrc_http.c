@@ -50,6 +50,12 @@ static size_t from_window(struct http_src *h, void *buf, size_t len, uint64_t of
 		n = len;
 	memcpy(buf, h->win + (off - h->win_off), n);
 	h->last_end = off + n;
+	if (h->last_end == h->win_off + h->win_len) {
+		/* Used up: a finished scan keeps no megabytes per layer. */
+		free(h->win);
+		h->win = NULL;
+		h->win_len = 0;
+	}
 	return n;
 }
 
@@ -96,6 +102,8 @@ static ssize_t http_pread(struct lfs_blobsrc *s, void *buf, size_t len, uint64_t
 	if (!n && seq) {
 		want = h->ra;
 		h->ra = h->ra * 2 > RA_MAX ? RA_MAX : h->ra * 2;
+	} else if (!n) {
+		h->ra = RA_FIRST; /* a new sequential run starts small again */
 	}
 	pthread_mutex_unlock(&h->lock);
 	if (n)
@@ -127,11 +135,18 @@ static ssize_t http_pread(struct lfs_blobsrc *s, void *buf, size_t len, uint64_t
 	memcpy(buf, nb, len);
 	pthread_mutex_lock(&h->lock);
 	free(h->win);
-	h->win = nb;
-	h->win_off = off;
-	h->win_len = want;
+	h->win = NULL;
+	h->win_len = 0;
+	if (want > len) {
+		/* The rest for the next reads (another thread's window may go). */
+		h->win = nb;
+		h->win_off = off;
+		h->win_len = want;
+		nb = NULL;
+	}
 	h->last_end = off + len;
 	pthread_mutex_unlock(&h->lock);
+	free(nb);
 	return (ssize_t)len;
 }
 

@@ -379,7 +379,9 @@ static int token_fetch(struct lfs_registry *r, const char *scope)
 	free(t->token);
 	t->token = lfs_xstrdup(json_string_value(tok));
 	/* A little early, so that a token does not expire on its way. */
-	t->expires = lfs_registry_now() + (time_t)(secs >= 20 ? secs - 5 : secs);
+	t->expires = lfs_registry_now() + (time_t)(secs >= 20  ? secs - 5
+						   : secs >= 3 ? secs - 1
+							       : secs);
 out_resp:
 	json_decref(root);
 	lfs_http_resp_clear(&resp);

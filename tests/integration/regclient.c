@@ -123,11 +123,15 @@ static void cmd_seq(const char *digest, uint64_t size, size_t chunk, const char 
 		fwrite(buf, 1, (size_t)n, f);
 		off += (uint64_t)n;
 	}
+	lfs_blobsrc_unref(s);
+	/* The file is complete before the test reads our answer. */
+	if (fclose(f))
+		n = -EIO;
+	f = NULL;
 	if (n < 0)
 		err_line(n);
 	else
 		printf("ok %" PRIu64 "\n", off);
-	lfs_blobsrc_unref(s);
 out:
 	if (f)
 		fclose(f);
@@ -161,7 +165,12 @@ static void cmd_rand(const char *digest, uint64_t size, unsigned seed, int count
 		fwrite(buf, 1, off + len > size ? (size_t)(size - off) : len, f);
 		fputc('\n', f);
 	}
-	printf("ok %d\n", count);
+	rc = fclose(f);
+	f = NULL;
+	if (rc)
+		printf("err -5 writing %s\n", out);
+	else
+		printf("ok %d\n", count);
 unref:
 	lfs_blobsrc_unref(s);
 out:

@@ -32,7 +32,8 @@ import mkimage  # noqa: E402
 import registry  # noqa: E402
 
 top_builddir = os.environ.get("top_builddir") or os.getcwd()
-REGCLIENT = os.path.join(top_builddir, "tests", "integration", "regclient")
+REGCLIENT = os.environ.get("REGCLIENT") or os.path.join(top_builddir, "tests", "integration",
+                                                         "regclient")
 failures = []
 
 
@@ -117,8 +118,17 @@ def read(path):
         return f.read()
 
 
-def blob_log(px, kind="blobs"):
-    return [e for e in px.stats()["log"] if e["kind"] == kind]
+def blob_log(px, since, kind="blobs", n=0):
+    """The proxy's log entries of KIND for requests that arrived after SINCE
+    (time.time()); waits (2 s at most) for N of them: a request is logged
+    when the proxy has finished it, which may be after the client has its
+    bytes (or has stopped reading)."""
+    for _ in range(20):
+        log = [e for e in px.stats()["log"] if e["kind"] == kind and e["t"] >= since]
+        if len(log) >= n:
+            break
+        time.sleep(0.1)
+    return log
 
 
 def open_registry(work, manifest, blobs, cfg, big):
@@ -126,6 +136,11 @@ def open_registry(work, manifest, blobs, cfg, big):
     with registry.Registry() as reg, registry.FaultProxy(reg.host) as px:
         mdigest = push(reg.url, "lfs/img", manifest, blobs)
         check(mdigest == sha(manifest), "pushed: the registry names the manifest by its sha256")
+        index = json.dumps({"schemaVersion": 2, "mediaType": mkimage.MEDIA_INDEX, "manifests": [
+            {"mediaType": mkimage.MEDIA_MANIFEST, "digest": mdigest, "size": len(manifest),
+             "platform": {"architecture": "amd64", "os": "linux"}}]}).encode()
+        registry.RegistryClient(reg.url).push_manifest("lfs/img", "index", index,
+                                                       mkimage.MEDIA_INDEX)
 
         # --- straight to the registry
         with Client(reg.host + "/lfs/img:v1", env={"REGCLIENT_OUT": out}) as c:
@@ -135,6 +150,9 @@ def open_registry(work, manifest, blobs, cfg, big):
                   "manifest by tag: its bytes, digest and media type", r)
             r = c.cmd("manifest " + sha(manifest)).split()
             check(r[0] == "ok" and read(out) == manifest, "manifest by digest", r)
+            r = c.cmd("manifest index")
+            check(r.split()[:3] == ["ok", sha(index), mkimage.MEDIA_INDEX] and
+                  read(out) == index, "an image index: its bytes, digest and media type", r)
             r = c.cmd("manifest sha256:" + "0" * 64)
             check(r.startswith("err -2 ") and "lfs/img" in r and reg.host in r,
                   "a missing manifest: -ENOENT naming registry and repository", r)
@@ -174,30 +192,31 @@ def open_registry(work, manifest, blobs, cfg, big):
 
             rng(1000, 5000, "through the proxy: a range")
             s0 = c.stats()
-            px.reset_stats()
+            t0 = time.time()
             px.add_fault("status", path="/blobs/", count=2, status=503)
             rng(77777, 4096, "503 twice, then the bytes (retried)")
-            st = [e["status"] for e in blob_log(px)]
+            st = [e["status"] for e in blob_log(px, t0, n=3)]
             s1 = c.stats()
             check(st == [503, 503, 206] and s1["retries"] - s0["retries"] == 2,
                   "503 twice: three requests, two counted as retries", (st, s0, s1))
 
             px.add_fault("status", path="/blobs/", count=1, status=429, retry_after=1)
-            t0 = time.monotonic()
+            tm = time.monotonic()
             rng(123, 10, "429 with Retry-After: 1, then the bytes")
-            check(time.monotonic() - t0 >= 0.95, "429: Retry-After honoured (waited >= 1 s)",
-                  time.monotonic() - t0)
+            check(time.monotonic() - tm >= 0.95, "429: Retry-After honoured (waited >= 1 s)",
+                  time.monotonic() - tm)
 
             for kind, params in (("truncate", {"after": 1000}), ("reset", {}), ("drop", {}),
                                  ("truncate", {"after": 5, "reset": True})):
                 px.add_fault(kind, path="/blobs/", count=1, **params)
                 rng(500000, 200000, "%s %s, then the bytes" % (kind, params))
 
-            px.reset_stats()
+            t0 = time.time()
             px.add_fault("ignore_range", path="/blobs/", count=1)
             rng(3 * 1024 * 1024 + 17, 100000, "a registry ignoring Range: the right bytes")
-            check([e["status"] for e in blob_log(px)] == [200],
-                  "ignored Range: one 200, used (not retried)", blob_log(px))
+            log = blob_log(px, t0, n=1)
+            check([e["status"] for e in log] == [200],
+                  "ignored Range: one 200, used (not retried)", log)
 
             for mode in ("header", "shifted"):
                 px.add_fault("wrong_range", path="/blobs/", count=1, mode=mode, shift=100)
@@ -218,16 +237,20 @@ def open_registry(work, manifest, blobs, cfg, big):
             rng(100, 100, "after the fault is cleared the same read succeeds")
 
             px.add_fault("stall", path="/blobs/", count=1, seconds=6)
-            t0 = time.monotonic()
+            tm = time.monotonic()
             rng(9999, 1000, "a stalled answer: timed out (-t 2) and retried")
-            check(time.monotonic() - t0 < 5.5, "the stall ended by the timeout, not by its end",
-                  time.monotonic() - t0)
+            check(time.monotonic() - tm < 5.5, "the stall ended by the timeout, not by its end",
+                  time.monotonic() - tm)
 
             px.add_fault("corrupt", path="/blobs/", count=1)
             r = c.cmd("blob %s %d 65536 %s" % (cfg, len(blobs[cfg]), out))
             check(r.startswith("ok") and read(out) == blobs[cfg],
                   "a corrupted config blob: digest mismatch retried, then right",
-                  (r, blob_log(px)[-5:]))
+                  (r, blob_log(px, t0)[-5:]))
+            px.add_fault("corrupt", path="/manifests/", count=1)
+            r = c.cmd("manifest v1")
+            check(r.startswith("ok " + sha(manifest)),
+                  "a manifest corrupted once (by tag: Docker-Content-Digest): retried", r)
             px.add_fault("corrupt", path="/manifests/", count=-1)
             r = c.cmd("manifest v1")
             check(r.startswith("err -5 ") and "digest" in r,
@@ -235,13 +258,13 @@ def open_registry(work, manifest, blobs, cfg, big):
             px.clear_faults()
 
             # --- the blob source
-            px.reset_stats()
+            t0 = time.time()
             r = c.cmd("seq %s %d 131072 %s" % (d, len(big), out))
-            n = len(blob_log(px))
+            n = len(blob_log(px, t0, n=5))
             check(r == "ok %d" % len(big) and read(out) == big,
                   "a sequential read of the 20 MiB blob through the blob source", r)
             check(n <= 8, "the sequential read took <= 8 requests (read-ahead)", n)
-            px.reset_stats()
+            t0 = time.time()
             r = c.cmd("rand %s %d 7 50 4096 %s" % (d, len(big), out))
             bad = []
             with open(out, "rb") as f:
@@ -252,9 +275,9 @@ def open_registry(work, manifest, blobs, cfg, big):
                         bad.append((off, k, big.find(got[:64])))
                     f.read(1)
             check(r == "ok 50" and not bad, "50 random 4 KiB reads through the blob source",
-                  (r, bad[:5], blob_log(px)[:3]))
-            check(len(blob_log(px)) <= 50, "random reads: one request each at most",
-                  len(blob_log(px)))
+                  (r, bad[:5], blob_log(px, t0)[:3]))
+            check(len(blob_log(px, t0)) <= 50, "random reads: one request each at most",
+                  len(blob_log(px, t0)))
             r = c.cmd("threads %s %d 4 %s" % (d, len(big), out))
             check(r == "ok 4" and read(out) == big, "4 threads read the blob together", r)
             px.add_fault("status", path="/blobs/", count=-1, status=502)
@@ -269,12 +292,12 @@ def open_registry(work, manifest, blobs, cfg, big):
         # a new process needs a new connection: refused while the proxy is down
         with Client(px.host + "/lfs/img:v1", "-r", "6") as c:
             px.down(1.0)
-            t0 = time.monotonic()
+            tm = time.monotonic()
             r = c.cmd("range %s 4242 4242 %s" % (d, out))
             check(r == "ok 4242" and read(out) == big[4242:8484] and
-                  time.monotonic() - t0 >= 0.9 and c.stats()["retries"] >= 3,
+                  time.monotonic() - tm >= 0.9 and c.stats()["retries"] >= 3,
                   "connection refused for 1 s: retried with backoff, then the bytes",
-                  (r, time.monotonic() - t0, c.stats()))
+                  (r, time.monotonic() - tm, c.stats()))
             c.close()
 
 
@@ -307,18 +330,33 @@ def auth_registry(work, manifest, blobs, cfg, big):
             check(all(q["basic"] is None for q in ts.requests),
                   "without credentials the token is asked for anonymously", ts.requests)
             time.sleep(3.2)
+            t0 = time.time()
             r = c.cmd("range %s 10 10 %s" % (d, out))
             check(r == "ok 10" and read(out) == big[10:20], "after expires_in: a range", r)
             check(len(ts.requests) == 2 and c.stats()["tokens"] == 2,
                   "after expires_in the token was fetched again", len(ts.requests))
+            st = [e["status"] for e in blob_log(px, t0, n=1)]
+            check(st == [206], "the expired token was renewed before use (no 401)", st)
+
+            # a token the registry no longer takes: one 401, one new token, the bytes
+            with ts.lock:
+                ts.tokens.clear()
+            ts.configure(expires_in=300, fail=1)
+            n0 = len(ts.requests)
+            r = c.cmd("range %s 20 10 %s" % (d, out))
+            check(r == "ok 10" and read(out) == big[20:30],
+                  "a revoked token: refreshed on the 401 (token server's 500 retried)", r)
+            check([q["status"] for q in ts.requests[n0:]] == [500, 200],
+                  "a revoked token: one failed and one good token request",
+                  ts.requests[n0:])
 
             # a redirect to blob storage on another host: followed, no Authorization there
-            px.reset_stats()
+            t0 = time.time()
             px.add_fault("redirect", path="/blobs/", count=-1, reject_auth=True)
             r = c.cmd("range %s 4096 8192 %s" % (d, out))
             check(r == "ok 8192" and read(out) == big[4096:4096 + 8192],
                   "a redirect to another host: the blob's bytes", r)
-            log = px.stats()["log"]
+            log = [e for e in px.stats()["log"] if e["t"] >= t0]
             main = [e for e in log if e["kind"] == "blobs"]
             redir = [e for e in log if e["kind"] == "redirect"]
             check(main and main[-1]["auth"] == "Bearer" and main[-1]["status"] == 307 and
@@ -359,13 +397,13 @@ def main():
     registry.install_signal_handlers()
     work = tempfile.mkdtemp(prefix="lfs-regclient.")
     manifest, blobs, cfg, big = build_image()
-    t0 = time.monotonic()
+    tm = time.monotonic()
     try:
         open_registry(work, manifest, blobs, cfg, blobs[big])
         auth_registry(work, manifest, blobs, cfg, blobs[big])
     finally:
         subprocess.run(["rm", "-rf", work])
-    print("%d failures, %.1f s" % (len(failures), time.monotonic() - t0))
+    print("%d failures, %.1f s" % (len(failures), time.monotonic() - tm))
     return 1 if failures else 0
 
 
