@@ -74,7 +74,8 @@ LFS_INTEGRATION_TESTS = \
 	tests/integration/openfile.sh \
 	tests/integration/forget.sh \
 	tests/integration/chroot.sh \
-	tests/integration/registry_infra.sh
+	tests/integration/registry_infra.sh \
+	tests/integration/registry_mount.sh
 TESTS += $(LFS_INTEGRATION_TESTS) tests/spdx.sh
 EXTRA_DIST += tests/spdx.sh
 EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
@@ -92,4 +93,5 @@ EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
 	tests/integration/openfile.py \
 	tests/integration/chroot_image.py \
 	tests/integration/registry.py tests/integration/registry_infra.py \
+	tests/integration/registry_mount.py \
 	tests/registry/config.yml tests/registry/config-silly.yml tests/registry/README.md
