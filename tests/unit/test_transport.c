@@ -5,6 +5,9 @@
  * plain paths, PATH and REF split as containers/image does, the malformed
  * forms, and what lfs_image_open says for a transport that does not fit
  * (oci: on a plain directory, REF against --tag, an image among layers).
+ * And what a registry's layer descriptor (no fd, a blob source, a digest)
+ * gets from the layer code and the cache: the tar front end, a key from the
+ * digest alone, no key without one, and no index when the digest is wrong.
  */
 #include "config.h"
 
@@ -22,7 +25,10 @@
 
 #include <cmocka.h>
 
+#include "blobsrc.h"
+#include "cache.h"
 #include "image_int.h"
+#include "layerfs/layer.h"
 #include "layerfs/image.h"
 #include "layerfs/lfs.h"
 
@@ -103,8 +109,7 @@ static void test_malformed(void **state)
 }
 
 /* lfs_image_open: one line, -errno, nothing opened. */
-static void expect_open_fails(char *const *src, size_t n, const char *tag, int err,
-			      const char *msg)
+static void expect_open_fails(char *const *src, size_t n, const char *tag, int err, const char *msg)
 {
 	struct lfs_image_opts o = {.tag = tag};
 	struct lfs_image *img = NULL;
@@ -167,13 +172,83 @@ static void test_open(void **state)
 	rmdir(dir);
 }
 
+/* A one-file tar (uncompressed) in a temporary file; its fd and sha256. */
+static int tar_file(char digest[72], size_t *len)
+{
+	static char tar[3 * 512];
+	char path[] = "/tmp/lfs-transport-tar-XXXXXX";
+	int fd = mkstemp(path);
+	unsigned sum = 0;
+
+	assert_true(fd >= 0);
+	unlink(path);
+	memset(tar, 0, sizeof(tar));
+	strcpy(tar, "f");
+	memcpy(tar + 100, "0000644", 7);
+	memcpy(tar + 108, "0000000", 7);
+	memcpy(tar + 116, "0000000", 7);
+	memcpy(tar + 124, "00000000000", 11);
+	memcpy(tar + 136, "00000000000", 11);
+	tar[156] = '0';
+	memcpy(tar + 257, "ustar", 6);
+	memcpy(tar + 263, "00", 2);
+	memset(tar + 148, ' ', 8);
+	for (int i = 0; i < 512; i++)
+		sum += (unsigned char)tar[i];
+	snprintf(tar + 148, 8, "%06o", sum);
+	assert_int_equal(write(fd, tar, sizeof(tar)), (ssize_t)sizeof(tar));
+	lfs_digest_of(tar, sizeof(tar), digest);
+	*len = sizeof(tar);
+	return fd;
+}
+
+static void test_registry_desc(void **state)
+{
+	char digest[72], bad[72];
+	uint8_t k1[16], k2[16];
+	struct lfs_layer *l = NULL;
+	struct lfs_layer_desc d = {.fd = -1, .name = "reg/x@sha256"};
+	size_t len;
+	int fd = tar_file(digest, &len);
+
+	(void)state;
+	assert_int_equal(lfs_blobsrc_fd_new(&d.src, fd, 0, len, "blob"), 0);
+	close(fd);
+	d.len = len;
+	d.digest = digest;
+	/* No fd: the tar front end all the same, cacheable, keyed by the digest. */
+	assert_int_equal(lfs_layer_cacheable(&d), 1);
+	assert_int_equal(lfs_cache_key(&d, k1), 0);
+	assert_int_equal(lfs_cache_key(&d, k2), 0);
+	assert_memory_equal(k1, k2, 16);
+	d.diff_id = digest;
+	assert_int_equal(lfs_cache_key(&d, k2), 0);
+	assert_memory_not_equal(k1, k2, 16);
+	d.diff_id = NULL;
+	assert_int_equal(lfs_layer_index(&l, &d, 0, NULL), 0);
+	assert_int_equal(l->nentries, 1);
+	lfs_layer_free(l);
+	l = NULL;
+	/* Another digest: another key, and the pass refuses the blob. */
+	snprintf(bad, sizeof(bad), "sha256:%064d", 0);
+	d.digest = bad;
+	assert_int_equal(lfs_cache_key(&d, k2), 0);
+	assert_memory_not_equal(k1, k2, 16);
+	assert_int_equal(lfs_layer_index(&l, &d, 0, NULL), -EBADMSG);
+	assert_null(l);
+	assert_non_null(strstr(lfs_err_get(), "digest mismatch"));
+	/* Without a sha256 digest nothing vouches for the bytes: no key. */
+	d.digest = NULL;
+	assert_int_equal(lfs_cache_key(&d, k2), -ENOTSUP);
+	lfs_blobsrc_unref(d.src);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_plain_paths),
-	    cmocka_unit_test(test_transports),
-	    cmocka_unit_test(test_malformed),
-	    cmocka_unit_test(test_open),
+	    cmocka_unit_test(test_plain_paths),	  cmocka_unit_test(test_transports),
+	    cmocka_unit_test(test_malformed),	  cmocka_unit_test(test_open),
+	    cmocka_unit_test(test_registry_desc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
