@@ -99,6 +99,10 @@ static int http_errno(CURLcode cc, long status, const char *what, const char *de
 	case CURLE_GOT_NOTHING:
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR: /* a handshake cut short, not a bad certificate */
 		err = -ECONNRESET;
 		*retry = true;
 		break;

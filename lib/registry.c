@@ -262,9 +262,14 @@ int lfs_registry_blob(struct lfs_registry *r, const char *digest, int64_t size, 
 
 	*buf = NULL;
 	*len = 0;
-	if (lfs_digest_check(digest) != LFS_DIGEST_SHA256)
-		return lfs_error(-EINVAL, "registry %s, %s: blob %s: not a sha256 digest", r->host,
+	if (lfs_digest_check(digest) < 0)
+		return lfs_error(-EINVAL, "registry %s, %s: blob %s: not a digest", r->host,
 				 r->repo, lfs_show(digest, show, sizeof(show)));
+	if (lfs_digest_check(digest) != LFS_DIGEST_SHA256)
+		return lfs_error(-ENOTSUP,
+				 "registry %s, %s, blob %.20s...: only sha256 digests can "
+				 "be checked",
+				 r->host, r->repo, digest);
 	if (size >= 0 && (uint64_t)size > max)
 		return lfs_error(-EFBIG,
 				 "registry %s, %s, blob %s: %" PRId64
