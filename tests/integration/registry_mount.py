@@ -16,7 +16,8 @@ kernel's overlayfs over the extracted layers and with layerfs on the local
 OCI layout; then by digest (REPO@sha256:...), with --platform on the index,
 and through the explicit transports oci:DIR:REF, oci-archive:FILE and
 docker-archive:FILE.  layerfs-report --json of the registry's image gives
-the figures of the local layout's report.  A second mount with the same
+the figures of the local layout's report; layerfs-chroot runs the host's
+/bin/sh in an image from the registry.  A second mount with the same
 index cache reads no blob bytes before it is up.  Bad references (unknown
 repository, unknown tag, malformed, registry down) are one line and exit
 status 1 from layerfs and layerfs-report, nothing mounted.
@@ -25,6 +26,7 @@ Prints "ok ..." / "FAIL ..." per check; exits 1 on any failure.
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -39,6 +41,7 @@ from mkimage import Entry  # noqa: E402
 
 LAYERFS = sys.argv[1]
 REPORT = sys.argv[2]
+CHROOT = sys.argv[3]
 failures = []
 
 
@@ -129,6 +132,29 @@ class Side:
 def run(cmd, timeout=60):
     r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
     return r.returncode, r.stdout, r.stderr.decode(errors="replace")
+
+
+def shell_layer():
+    """A layer holding the host's /bin/sh and the libraries it needs."""
+    sh = os.path.realpath("/bin/sh")
+    ldd = subprocess.run(["ldd", sh], capture_output=True, text=True).stdout
+    paths = [sh] + re.findall(r"(/\S+) \(0x", ldd)
+    ents, dirs = [], set()
+    for p in paths:
+        parts = p.strip("/").split("/")
+        for i in range(1, len(parts)):
+            d = "/".join(parts[:i])
+            if d not in dirs:
+                dirs.add(d)
+                ents.append(Entry("dir", d, 0o755))
+        with open(p, "rb") as f:
+            ents.append(Entry("file", p.strip("/"), 0o755, data=f.read()))
+    if "bin" not in dirs:
+        ents.append(Entry("dir", "bin", 0o755))
+    ents.append(Entry("symlink", "bin/sh", target=sh))
+    ents.append(Entry("dir", "tmp", 0o1777))
+    ents.append(Entry("file", "hello", data=b"hello from the registry\n"))
+    return mkimage.make_layer(ents, "gzip")
 
 
 def figures(j, skip=("name", "digest", "diff_id", "media_type", "source", "image", "path",
@@ -278,6 +304,25 @@ def main():
                 same = figures(json.loads(out1)) == figures(json.loads(out2))
             check(same, "layerfs-report --json docker://... gives the local layout's figures",
                   "(status %d/%d) %s %s" % (rc1, rc2, err1[-300:], err2[-300:]))
+
+            # --- layerfs-chroot runs a command in the registry's image
+            shd = os.path.join(root, "oci-sh")
+            mkimage.write_oci_dir(shd, [shell_layer()], tag="v1")
+            registry.push("oci:%s:v1" % shd, reg.host + "/lfs/sh:v1", compress="none")
+            env = dict(os.environ, LAYERFS=LAYERFS)
+            # as chroot.sh: in a sanitizer build LeakSanitizer cannot fork its
+            # helper once layerfs-chroot's pid namespace has lost its init
+            env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"),
+                                                          "detect_leaks=0"]))
+            r = subprocess.run([CHROOT] + tls + ["--no-cache", "docker://%s/lfs/sh:v1" % host,
+                                                 "--", "/bin/sh", "-c",
+                                                 "read l </hello; echo \"$l\""],
+                               stdin=subprocess.DEVNULL, capture_output=True, env=env,
+                               timeout=120)
+            check(r.returncode == 0 and r.stdout == b"hello from the registry\n",
+                  "layerfs-chroot docker://.../lfs/sh:v1 -- /bin/sh runs in the image",
+                  "(status %d) %r %s" % (r.returncode, r.stdout,
+                                          r.stderr.decode(errors="replace")[-500:]))
 
             # --- bad references: one line, status 1, nothing mounted
             dead = "127.0.0.1:%d" % free_port()

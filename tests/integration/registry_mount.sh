@@ -4,8 +4,8 @@
 # mounted straight from a local docker-registry (docker://HOST/REPO:TAG,
 # by digest, with --platform), compared with the kernel's overlayfs and
 # with the local OCI layout, the explicit transports (oci:, oci-archive:,
-# docker-archive:), the report's figures, the index cache on a second
-# mount, and bad references.  Skips (77) without root, /dev/fuse,
+# docker-archive:), the report's figures, layerfs-chroot, the index cache
+# on a second mount, and bad references.  Skips (77) without root, /dev/fuse,
 # overlayfs, python3, docker-registry or skopeo.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +19,8 @@ done
 [ -x "$LAYERFS" ] || lfs_fail "no layerfs binary at $LAYERFS"
 report=$top_builddir/tools/layerfs-report
 [ -x "$report" ] || lfs_fail "no layerfs-report binary at $report"
+chroot=$top_builddir/tools/layerfs-chroot
+[ -x "$chroot" ] || lfs_fail "no layerfs-chroot binary at $chroot"
 work=$(lfs_tmpdir)
 TMPDIR=$work
 export TMPDIR
@@ -32,7 +34,7 @@ trap 'stop_py; lfs_cleanup' EXIT
 trap 'stop_py; lfs_cleanup; exit 130' INT
 trap 'stop_py; lfs_cleanup; exit 143' TERM
 trap 'stop_py; lfs_cleanup; exit 129' HUP
-python3 "$here/registry_mount.py" "$LAYERFS" "$report" &
+python3 "$here/registry_mount.py" "$LAYERFS" "$report" "$chroot" &
 py_pid=$!
 rc=0
 wait "$py_pid" || rc=$?
