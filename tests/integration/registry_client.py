@@ -280,6 +280,12 @@ def open_registry(work, manifest, blobs, cfg, big):
                   len(blob_log(px, t0)))
             r = c.cmd("threads %s %d 4 %s" % (d, len(big), out))
             check(r == "ok 4" and read(out) == big, "4 threads read the blob together", r)
+            px.add_fault("status", path="/blobs/", count=3, status=503)
+            px.add_fault("truncate", path="/blobs/", count=2, after=3000)
+            r = c.cmd("threads %s %d 4 %s" % (d, len(big), out))
+            check(r == "ok 4" and read(out) == big,
+                  "4 threads through 503s and truncated answers: retried, the blob's bytes", r)
+            px.clear_faults()
             px.add_fault("status", path="/blobs/", count=-1, status=502)
             r = c.cmd("seq %s %d 131072 %s" % (d, len(big), out))
             check(r.startswith("err -5 "), "the blob source: a failing registry is -EIO", r)
