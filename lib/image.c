@@ -390,12 +390,7 @@ int lfs_image_open(struct lfs_image **out, char *const *sources, size_t nsources
 		sel.tag = tr.ref;
 	opts = &sel;
 	if (tr.t == LFS_TRANSPORT_DOCKER) {
-		/*
-		 * An OCI image, as far as the tools can tell for now: the
-		 * report's JSON (report_json.c, report.schema.json) has no
-		 * LFS_IMAGE_REGISTRY kind yet.
-		 */
-		img->kind = LFS_IMAGE_OCI_DIR;
+		img->kind = LFS_IMAGE_REGISTRY;
 		ret = lfs_registry_image_open(img, tr.path, opts, &plat);
 		if (ret < 0)
 			goto err;

@@ -278,7 +278,8 @@ static json_t *jimage(const struct report *r, char *const *src, size_t n)
 	static const char *const kinds[] = {[LFS_IMAGE_LAYERS] = "layers",
 					    [LFS_IMAGE_DOCKER] = "docker",
 					    [LFS_IMAGE_OCI_DIR] = "oci-dir",
-					    [LFS_IMAGE_OCI_ARCHIVE] = "oci-archive"};
+					    [LFS_IMAGE_OCI_ARCHIVE] = "oci-archive",
+					    [LFS_IMAGE_REGISTRY] = "registry"};
 
 	return json_pack("{s:o, s:s, s:o, s:o, s:I}", "sources", jsources(src, n), "kind",
 			 kinds[img->kind], "ref", jstr(img->ref), "manifest_digest",

@@ -19,8 +19,7 @@ enum lfs_image_kind {
 	LFS_IMAGE_DOCKER,      /* docker save, manifest.json form */
 	LFS_IMAGE_OCI_DIR,     /* OCI image layout directory */
 	LFS_IMAGE_OCI_ARCHIVE, /* OCI layout inside a tarball (also newer docker save) */
-	LFS_IMAGE_REGISTRY,    /* docker://: not set yet (the report's JSON kinds lack it);
-				* a registry's image is LFS_IMAGE_OCI_DIR for now */
+	LFS_IMAGE_REGISTRY,    /* docker://: an image in a registry */
 };
 
 struct lfs_layer_desc {
