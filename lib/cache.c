@@ -143,11 +143,25 @@ static int sample_hash(const struct lfs_layer_desc *d, uint64_t *out)
 	return 0;
 }
 
+/* Both kinds of key end alike: the diff_id, then the 128-bit hash, little-endian. */
+static void key_finish(XXH3_state_t *st, const struct lfs_layer_desc *d, uint8_t key[16])
+{
+	XXH128_hash_t h;
+	uint64_t out[2];
+
+	XXH3_128bits_update(st, d->diff_id ? d->diff_id : "",
+			    d->diff_id ? strlen(d->diff_id) + 1 : 1);
+	h = XXH3_128bits_digest(st);
+	XXH3_freeState(st);
+	out[0] = htole64(h.low64);
+	out[1] = htole64(h.high64);
+	memcpy(key, out, 16);
+}
+
 int lfs_cache_key_stat(const struct lfs_layer_desc *d, const struct stat *sb, uint8_t key[16])
 {
 	XXH3_state_t *st;
 	uint64_t f[9];
-	XXH128_hash_t h;
 	int rc;
 
 	/* A changed file is a different key: the cache never vouches for stale bytes. */
@@ -169,13 +183,7 @@ int lfs_cache_key_stat(const struct lfs_layer_desc *d, const struct stat *sb, ui
 	XXH3_128bits_reset(st);
 	XXH3_128bits_update(st, f, sizeof(f));
 	XXH3_128bits_update(st, d->digest ? d->digest : "", d->digest ? strlen(d->digest) + 1 : 1);
-	XXH3_128bits_update(st, d->diff_id ? d->diff_id : "",
-			    d->diff_id ? strlen(d->diff_id) + 1 : 1);
-	h = XXH3_128bits_digest(st);
-	XXH3_freeState(st);
-	f[0] = htole64(h.low64);
-	f[1] = htole64(h.high64);
-	memcpy(key, f, 16);
+	key_finish(st, d, key);
 	return 0;
 }
 
@@ -191,7 +199,6 @@ static int key_digest(const struct lfs_layer_desc *d, uint8_t key[16])
 	uint8_t sha[32];
 	uint64_t f[2];
 	XXH3_state_t *st;
-	XXH128_hash_t h;
 
 	if (!d->digest || lfs_digest_parse(d->digest, sha) < 0)
 		return -ENOTSUP;
@@ -204,13 +211,7 @@ static int key_digest(const struct lfs_layer_desc *d, uint8_t key[16])
 	XXH3_128bits_update(st, tag, sizeof(tag));
 	XXH3_128bits_update(st, f, sizeof(f));
 	XXH3_128bits_update(st, sha, sizeof(sha));
-	XXH3_128bits_update(st, d->diff_id ? d->diff_id : "",
-			    d->diff_id ? strlen(d->diff_id) + 1 : 1);
-	h = XXH3_128bits_digest(st);
-	XXH3_freeState(st);
-	f[0] = htole64(h.low64);
-	f[1] = htole64(h.high64);
-	memcpy(key, f, 16);
+	key_finish(st, d, key);
 	return 0;
 }
 
