@@ -96,6 +96,9 @@ static int request(struct lfs_registry *r, struct lfs_http_req *q, const char *a
 	char *auth = NULL;
 	int ret, round;
 
+	/* The caller clears *RESP whatever happens, also when no request was made. */
+	memset(resp, 0, sizeof(*resp));
+	resp->retry_after = -1;
 	q->timeout = r->timeout;
 	q->attempts = r->retries;
 	q->stats = &r->stats;
@@ -199,14 +202,40 @@ static int status_error(const struct lfs_http_resp *resp)
 	return ret;
 }
 
+/*
+ * GET KIND/REF of the repository ("manifests" or "blobs") whole: at most MAX
+ * bytes, checked by C, with ACCEPT (or NULL).  The caller clears *RESP in
+ * every case and takes the body on success.  Errors name the registry, the
+ * repository, WHAT and REF.
+ */
+static int get_doc(struct lfs_registry *r, const char *kind, const char *what, const char *ref,
+		   size_t max, const char *accept, struct doc_check *c, struct lfs_http_resp *resp)
+{
+	struct lfs_http_req q = {0};
+	size_t n = strlen(r->base) + strlen(kind) + strlen(ref) + 3;
+	char *url = lfs_xmalloc(n);
+	int ret;
+
+	snprintf(url, n, "%s/%s/%s", r->base, kind, ref);
+	q.url = url;
+	q.max = max;
+	q.check = check_doc;
+	q.check_arg = c;
+	ret = request(r, &q, accept, resp);
+	if (!ret && resp->status != 200)
+		ret = status_error(resp);
+	if (ret)
+		lfs_err_prefix("registry %s, %s, %s %s", r->host, r->repo, what, ref);
+	free(url);
+	return ret;
+}
+
 int lfs_registry_manifest(struct lfs_registry *r, const char *reference, char **buf, size_t *len,
 			  char **media_type, char digest[72])
 {
 	struct doc_check c = {.size = -1, .use_header = true};
-	struct lfs_http_req q = {0};
 	struct lfs_http_resp resp;
-	char show[160], *url = NULL;
-	size_t n;
+	char show[160];
 	int ret;
 
 	*buf = NULL;
@@ -223,20 +252,9 @@ int lfs_registry_manifest(struct lfs_registry *r, const char *reference, char **
 					 r->host, r->repo, reference);
 		c.want = reference;
 	}
-	n = strlen(r->base) + strlen(reference) + 16;
-	url = lfs_xmalloc(n);
-	snprintf(url, n, "%s/manifests/%s", r->base, reference);
-	q.url = url;
-	q.max = MANIFEST_MAX;
-	q.check = check_doc;
-	q.check_arg = &c;
-	ret = request(r, &q, ACCEPT, &resp);
-	if (!ret && resp.status != 200)
-		ret = status_error(&resp);
-	if (ret) {
-		lfs_err_prefix("registry %s, %s, manifest %s", r->host, r->repo, reference);
+	ret = get_doc(r, "manifests", "manifest", reference, MANIFEST_MAX, ACCEPT, &c, &resp);
+	if (ret)
 		goto out;
-	}
 	*media_type = media_type_of(&resp);
 	memcpy(digest, c.digest, 72);
 	*buf = resp.body;
@@ -246,7 +264,6 @@ int lfs_registry_manifest(struct lfs_registry *r, const char *reference, char **
 		*buf = lfs_xcalloc(1, 1);
 out:
 	lfs_http_resp_clear(&resp);
-	free(url);
 	return ret;
 }
 
@@ -254,10 +271,8 @@ int lfs_registry_blob(struct lfs_registry *r, const char *digest, int64_t size, 
 		      char **buf, size_t *len)
 {
 	struct doc_check c = {.want = digest, .size = size};
-	struct lfs_http_req q = {0};
 	struct lfs_http_resp resp;
-	char show[160], *url = NULL;
-	size_t n;
+	char show[160];
 	int ret;
 
 	*buf = NULL;
@@ -275,26 +290,14 @@ int lfs_registry_blob(struct lfs_registry *r, const char *digest, int64_t size, 
 				 "registry %s, %s, blob %s: %" PRId64
 				 " bytes, more than the %zu allowed",
 				 r->host, r->repo, digest, size, max);
-	n = strlen(r->base) + strlen(digest) + 16;
-	url = lfs_xmalloc(n);
-	snprintf(url, n, "%s/blobs/%s", r->base, digest);
-	q.url = url;
-	q.max = max;
-	q.check = check_doc;
-	q.check_arg = &c;
-	ret = request(r, &q, NULL, &resp);
-	if (!ret && resp.status != 200)
-		ret = status_error(&resp);
-	if (ret) {
-		lfs_err_prefix("registry %s, %s, blob %s", r->host, r->repo, digest);
+	ret = get_doc(r, "blobs", "blob", digest, max, NULL, &c, &resp);
+	if (ret)
 		goto out;
-	}
 	*buf = resp.body ? resp.body : lfs_xcalloc(1, 1);
 	*len = resp.len;
 	resp.body = NULL;
 out:
 	lfs_http_resp_clear(&resp);
-	free(url);
 	return ret;
 }
 

@@ -356,6 +356,23 @@ def auth_registry(work, manifest, blobs, cfg, big):
                   "a revoked token: one failed and one good token request",
                   ts.requests[n0:])
 
+            # the token server down when a token must be renewed: that read
+            # fails with one line (nothing cleared that was never set), the next works
+            with ts.lock:
+                ts.tokens.clear()
+            ts.configure(expires_in=1, fail=0)
+            r = c.cmd("range %s 30 10 %s" % (d, out))
+            check(r == "ok 10", "a new token, for one second", r)
+            time.sleep(1.2)
+            ts.configure(expires_in=300, fail=1000)
+            r = c.cmd("range %s 40 10 %s" % (d, out))
+            check(r.startswith("err ") and "\n" not in r and "token" in r,
+                  "the token server failing at renewal: the read fails with one line", r)
+            ts.configure(expires_in=300, fail=0)
+            r = c.cmd("range %s 40 10 %s" % (d, out))
+            check(r == "ok 10" and read(out) == big[40:50],
+                  "the token server back: the same read works", r)
+
             # a redirect to blob storage on another host: followed, no Authorization there
             t0 = time.time()
             px.add_fault("redirect", path="/blobs/", count=-1, reject_auth=True)
