@@ -994,8 +994,11 @@ class FaultProxy:
             except TypeError as e:
                 return h.send_json(400, {"error": str(e)})
         if p == "/__down" and h.command == "POST":
+            # answer first: going down drops the open connections, this one too
+            h.send_json(200, {})
+            h.wfile.flush()
             self.down(arg.get("seconds", 1))
-            return h.send_json(200, {})
+            return None
         if p == "/__reset" and h.command == "POST":
             self.reset()
             return h.send_json(200, {})
