@@ -22,9 +22,11 @@ PATH).
         tiny   one layer, one small file (the daemon's baseline memory).
       Writes DIR/NAME/INFO: layers, sizes, entries.
 
-  bench-images.py randread [--count N] [--seed S] [--size B] FILE
+  bench-images.py randread [--count N] [--seed S] [--size B] FILE...
       N (default 500) preads of B (default 4096) bytes at random offsets
       (aligned to B) of FILE; prints "p50_ms p99_ms max_ms mean_ms".
+      With several FILEs each read picks one, with a probability
+      proportional to its size (one FILE: the offsets are as before).
 
   bench-images.py names MNT
       Walk MNT (no symlinks followed): prints "ENTRIES NAME_BYTES" (entries
@@ -478,22 +480,30 @@ def build(outdir, only):
 
 # ------------------------------------------------------------ probes
 
-def randread(path, count, seed, size):
+def randread(paths, count, seed, size):
     rng = random.Random(seed)
-    fd = os.open(path, os.O_RDONLY)
+    files = []
+    lat = []
     try:
-        fsize = os.fstat(fd).st_size
-        blocks = max(1, fsize // size)
-        lat = []
+        for p in paths:
+            fd = os.open(p, os.O_RDONLY)
+            files.append((fd, os.fstat(fd).st_size, p))
+        total = sum(max(1, fsize // size) for _, fsize, _ in files)
         for _ in range(count):
-            off = rng.randrange(blocks) * size
+            blk = rng.randrange(total)
+            for fd, fsize, path in files:
+                if blk < max(1, fsize // size):
+                    break
+                blk -= max(1, fsize // size)
+            off = blk * size
             t0 = time.perf_counter()
             data = os.pread(fd, size, off)
             lat.append(time.perf_counter() - t0)
             if len(data) != min(size, fsize - off):
-                raise SystemExit("randread: short read at %d" % off)
+                raise SystemExit("randread: short read at %d of %s" % (off, path))
     finally:
-        os.close(fd)
+        for fd, _, _ in files:
+            os.close(fd)
     lat.sort()
 
     def pct(p):
@@ -522,7 +532,7 @@ def main():
     p.add_argument("--count", type=int, default=500)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--size", type=int, default=4096)
-    p.add_argument("file")
+    p.add_argument("file", nargs="+")
     p = sub.add_parser("names")
     p.add_argument("mnt")
     a = ap.parse_args()
