@@ -58,6 +58,7 @@ void lfs_scan_free(struct lfs_scan *s)
 	if (s->scratch_fd >= 0)
 		close(s->scratch_fd);
 	lfs_blobsrc_unref(s->src);
+	free(s->sums.sha);
 	free(s->pts.v);
 	free(s->inbuf);
 	free(s->tmpdir);
@@ -97,6 +98,13 @@ int lfs_scan_open(struct lfs_scan **out, struct lfs_blobsrc *src, const struct l
 	s->hash_plain = s->comp != LFS_COMP_NONE && opts->hash_plain;
 	sha256_init(&s->sha_stored);
 	sha256_init(&s->sha_plain);
+	/* A remote source checks what it fetches later against sums taken now. */
+	s->hash_chunks = lfs_blobsrc_wants_sums(src);
+	if (s->hash_chunks) {
+		sha256_init(&s->sha_chunk);
+		s->sums.sha = lfs_xcalloc(lfs_chunk_count(len) ? lfs_chunk_count(len) : 1,
+					  sizeof(*s->sums.sha));
+	}
 	s->inbuf = lfs_xmalloc(LFS_SCAN_INBUF);
 	switch (s->comp) {
 	case LFS_COMP_NONE:
@@ -195,7 +203,7 @@ int64_t lfs_scan_skip(struct lfs_scan *s, int64_t n)
 	k = s->src->size - s->in_off;
 	if ((uint64_t)n < k)
 		k = (uint64_t)n;
-	if (!s->hash_stored) {
+	if (!s->hash_stored && !s->hash_chunks) {
 		s->in_off += k;
 		s->plain_pos += k;
 		return (int64_t)k;
@@ -207,7 +215,7 @@ int64_t lfs_scan_skip(struct lfs_scan *s, int64_t n)
 			s->err = ret;
 			break;
 		}
-		sha256_update(&s->sha_stored, m, s->inbuf);
+		lfs_scan_hash_stored(s, s->inbuf, m);
 		s->in_off += m;
 		s->plain_pos += m;
 		done += m;
@@ -289,6 +297,10 @@ int lfs_scan_finish(struct lfs_scan *s, struct lfs_blob **out, uint8_t stored_sh
 	*out = lfs_blob_new(s->comp, s->name, s->src, s->plain_pos, s->scratch_fd, s->scratch_len,
 			    pts, s->pts.n);
 	(*out)->slow = s->skipped_reframe;
+	if (s->hash_chunks) {
+		lfs_blob_take_sums(*out, &s->sums);
+		memset(&s->sums, 0, sizeof(s->sums));
+	}
 	s->name = NULL;
 	s->src = NULL;
 	s->scratch_fd = -1;
@@ -444,7 +456,22 @@ void lfs_blob_free(struct lfs_blob *b)
 	if (b->scratch_fd >= 0)
 		close(b->scratch_fd);
 	lfs_blobsrc_unref(b->src);
+	free(b->sums.sha);
 	free(b->pts);
 	free(b->name);
 	free(b);
+}
+
+void lfs_blob_take_sums(struct lfs_blob *b, struct lfs_chunk_sums *sums)
+{
+	free(b->sums.sha);
+	b->sums = *sums;
+}
+
+int lfs_blob_verified(struct lfs_blob *b)
+{
+	if (!lfs_blobsrc_wants_sums(b->src))
+		return 0;
+	/* Every stored byte went into the digest that verified, so into the sums. */
+	return lfs_blobsrc_set_sums(b->src, &b->sums);
 }

@@ -71,10 +71,14 @@ struct lfs_scan {
 	int sequential;		     /* no re-framing: see lfs_scan_opts */
 	int skipped_reframe;	     /* ...and a frame needed it */
 	struct sha256_ctx sha_stored, sha_plain;
-	uint8_t *inbuf; /* LFS_SCAN_INBUF bytes */
-	int err;	/* sticky: once failed, the scan stays failed */
-	int done;	/* the codec saw the complete stream */
-	int scratch_fd; /* -1 until some codec needs one */
+	int hash_chunks;	     /* the source wants chunk sums (lfs_blobsrc_wants_sums) */
+	struct sha256_ctx sha_chunk; /* of the piece being read ... */
+	uint32_t chunk_fill;	     /* ... which has this many bytes so far */
+	struct lfs_chunk_sums sums;  /* sums.n pieces finished so far */
+	uint8_t *inbuf;		     /* LFS_SCAN_INBUF bytes */
+	int err;		     /* sticky: once failed, the scan stays failed */
+	int done;		     /* the codec saw the complete stream */
+	int scratch_fd;		     /* -1 until some codec needs one */
 	uint64_t scratch_len;
 	struct lfs_points pts;
 	void *priv; /* codec state */
@@ -107,6 +111,7 @@ struct lfs_blob {
 	struct lfs_point *pts;
 	size_t npts;
 	int slow; /* a sequential scan skipped re-framing: random reads are slow */
+	struct lfs_chunk_sums sums; /* none (n 0, sha NULL) unless the source wants them */
 	pthread_mutex_t lock;
 	struct lfs_cursor cur[LFS_NCURSORS]; /* fields as marked in lfs_cursor */
 	uint64_t clock;			     /* guarded by lock */
@@ -141,6 +146,8 @@ extern const struct lfs_codec lfs_codec_zstd;
  * end of the blob.  *p stays valid until the next call.
  */
 ssize_t lfs_scan_input(struct lfs_scan *s, const uint8_t **p);
+/* Stored bytes P[0..N) read in order: into the digests the scan computes. */
+void lfs_scan_hash_stored(struct lfs_scan *s, const void *p, size_t n);
 /* Append a restart point. */
 void lfs_points_add(struct lfs_points *pts, const struct lfs_point *p);
 /* Index of the last restart point at or before plain offset OFF. */
@@ -188,6 +195,8 @@ int lfs_point_verify(const struct lfs_blob *b, size_t pt, const void *data, size
 struct lfs_blob *lfs_blob_new(enum lfs_comp comp, char *name, struct lfs_blobsrc *src,
 			      uint64_t size, int scratch_fd, uint64_t scratch_len,
 			      struct lfs_point *pts, size_t npts);
+/* Hand the chunk sums SUMS (owned from now on) to B; its source gets them later. */
+void lfs_blob_take_sums(struct lfs_blob *b, struct lfs_chunk_sums *sums);
 /*
  * pread exactly N bytes of a local file (fewer only at end of file, reported
  * as -EIO); WHAT names the file in the message ("scratch file", ...).  For

@@ -138,6 +138,32 @@ int lfs_scan_scratch_write(struct lfs_scan *s, const void *buf, size_t n, uint64
 	return 0;
 }
 
+void lfs_scan_hash_stored(struct lfs_scan *s, const void *p, size_t n)
+{
+	const uint8_t *q = p;
+	size_t k;
+
+	if (s->hash_stored)
+		sha256_update(&s->sha_stored, n, q);
+	if (!s->hash_chunks)
+		return;
+	/* Bytes come in order, so each piece ends at a multiple of the chunk size. */
+	while (n > 0) {
+		k = LFS_CHUNK_SIZE - s->chunk_fill;
+		if (k > n)
+			k = n;
+		sha256_update(&s->sha_chunk, k, q);
+		s->chunk_fill += (uint32_t)k;
+		q += k;
+		n -= k;
+		if (s->chunk_fill == LFS_CHUNK_SIZE ||
+		    s->in_off + (uint64_t)(q - (const uint8_t *)p) == s->src->size) {
+			sha256_digest(&s->sha_chunk, SHA256_DIGEST_SIZE, s->sums.sha[s->sums.n++]);
+			s->chunk_fill = 0;
+		}
+	}
+}
+
 ssize_t lfs_scan_input(struct lfs_scan *s, const uint8_t **p)
 {
 	uint64_t left = s->src->size - s->in_off;
@@ -149,8 +175,7 @@ ssize_t lfs_scan_input(struct lfs_scan *s, const uint8_t **p)
 	ret = lfs_blobsrc_read_full(s->src, s->inbuf, n, s->in_off, "the blob");
 	if (ret)
 		return ret;
-	if (s->hash_stored)
-		sha256_update(&s->sha_stored, n, s->inbuf);
+	lfs_scan_hash_stored(s, s->inbuf, n);
 	s->in_off += n;
 	*p = s->inbuf;
 	return (ssize_t)n;

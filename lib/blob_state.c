@@ -26,38 +26,47 @@
  * blob is its restart points (the state) plus its scratch data, so that a
  * cache can rebuild it without a scan.
  *
- * State, little-endian: "LFSB", u16 version, u8 compression, u8 flags (0),
+ * State, little-endian: "LFSB", u16 version, u8 compression, u8 flags,
  * u64 stored length, u64 plain size, u64 scratch length, u64 point count,
- * the points (LFS_POINT_REC bytes each, see point_pack), and the xxh3-64 of
- * everything before it.  The state comes from disk: lfs_blob_load checks
- * every field before trusting it.  The trailing checksum catches accidental
- * damage; the structural checks keep a state that was written wrong on
- * purpose (with a valid checksum) from doing worse than failing reads.
+ * the points (LFS_POINT_REC bytes each, see point_pack), with flag
+ * STATE_SUMS the chunk sums (u64 count, then the sha256 of each piece of
+ * the stored blob, see blobsrc.h), and the xxh3-64 of everything before it.  The state comes from
+ * disk: lfs_blob_load checks every field before trusting it.  The trailing checksum catches
+ * accidental damage; the structural checks keep a state that was written wrong on purpose (with a
+ * valid checksum) from doing worse than failing reads.
  *
  * Each point carries the xxh3-64 of its scratch data, checked whenever that
  * data is read back, seeded with the point's other fields: a point that
  * was changed is caught on use like a damaged window or frame is.
  */
 #define STATE_MAGIC   "LFSB"
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 #define STATE_HDR     40
 #define STATE_SUM     8
+#define STATE_SUMS    0x1 /* flag: chunk sums follow the points */
 
 int lfs_blob_state(const struct lfs_blob *b, void **state, size_t *len)
 {
-	size_t n = STATE_HDR + b->npts * LFS_POINT_REC + STATE_SUM;
-	uint8_t *p = lfs_xmalloc(n);
+	const int sums = b->sums.sha != NULL;
+	const size_t sums_len = sums ? 8 + (size_t)b->sums.n * 32 : 0;
+	size_t n = STATE_HDR + b->npts * LFS_POINT_REC + sums_len + STATE_SUM;
+	uint8_t *p = lfs_xmalloc(n), *q;
 
 	memcpy(p, STATE_MAGIC, 4);
 	lfs_put_le(p + 4, STATE_VERSION, 2);
 	p[6] = (uint8_t)b->comp;
-	p[7] = 0;
+	p[7] = sums ? STATE_SUMS : 0;
 	lfs_put_le(p + 8, b->src->size, 8);
 	lfs_put_le(p + 16, b->size, 8);
 	lfs_put_le(p + 24, b->scratch_len, 8);
 	lfs_put_le(p + 32, b->npts, 8);
 	for (size_t i = 0; i < b->npts; i++)
 		lfs_point_pack(p + STATE_HDR + i * LFS_POINT_REC, &b->pts[i]);
+	if (sums) {
+		q = p + STATE_HDR + b->npts * LFS_POINT_REC;
+		lfs_put_le(q, b->sums.n, 8);
+		memcpy(q + 8, b->sums.sha, (size_t)b->sums.n * 32);
+	}
 	lfs_put_le(p + n - STATE_SUM, XXH3_64bits(p, n - STATE_SUM), 8);
 	*state = p;
 	*len = n;
@@ -187,11 +196,14 @@ struct state_hdr {
 	enum lfs_comp comp;
 	uint64_t len, size, scratch_len;
 	size_t npts;
+	int has_sums;
+	uint64_t nsums; /* at byte sums_at + 8 */
+	size_t sums_at;
 };
 
 static int parse_state(const char *name, const uint8_t *s, size_t n, struct state_hdr *h)
 {
-	uint64_t npts;
+	uint64_t npts, body;
 
 	if (n < STATE_HDR + STATE_SUM)
 		return bad_state(name, "truncated (%zu bytes)", n);
@@ -202,18 +214,31 @@ static int parse_state(const char *name, const uint8_t *s, size_t n, struct stat
 				 (unsigned)lfs_get_le(s + 4, 2), STATE_VERSION);
 	if (lfs_get_le(s + n - STATE_SUM, 8) != XXH3_64bits(s, n - STATE_SUM))
 		return bad_state(name, "checksum mismatch (damaged or truncated)");
-	if (s[6] > LFS_COMP_ZSTD || s[7])
+	if (s[6] > LFS_COMP_ZSTD || (s[7] & ~STATE_SUMS))
 		return bad_state(name, "unknown compression %u or flags %#x", s[6], s[7]);
 	h->comp = (enum lfs_comp)s[6];
+	h->has_sums = s[7] & STATE_SUMS;
 	h->len = lfs_get_le(s + 8, 8);
 	h->size = lfs_get_le(s + 16, 8);
 	h->scratch_len = lfs_get_le(s + 24, 8);
 	npts = lfs_get_le(s + 32, 8);
-	if (npts != (n - STATE_HDR - STATE_SUM) / LFS_POINT_REC ||
-	    (n - STATE_HDR - STATE_SUM) % LFS_POINT_REC)
+	body = n - STATE_HDR - STATE_SUM;
+	if (npts > body / LFS_POINT_REC)
 		return bad_state(name, "%llu restart points do not fit in %zu bytes",
 				 (unsigned long long)npts, n);
 	h->npts = (size_t)npts;
+	h->sums_at = STATE_HDR + h->npts * LFS_POINT_REC;
+	body -= h->npts * LFS_POINT_REC;
+	if (h->has_sums) {
+		h->nsums = body >= 8 ? lfs_get_le(s + h->sums_at, 8) : UINT64_MAX;
+		if (body < 8 || h->nsums != lfs_chunk_count(h->len) ||
+		    (body - 8) / 32 != h->nsums || (body - 8) % 32)
+			return bad_state(name, "the chunk digests do not fit %llu stored bytes",
+					 (unsigned long long)h->len);
+	} else if (body) {
+		return bad_state(name, "%zu bytes after %llu restart points", (size_t)body,
+				 (unsigned long long)npts);
+	}
 	return 0;
 }
 
@@ -311,9 +336,21 @@ int lfs_blob_load(struct lfs_blob **out, struct lfs_blobsrc *src, const void *st
 	}
 	b = lfs_blob_new(h.comp, lfs_xstrdup(name), lfs_blobsrc_ref(src), h.size, sfd, scratch_len,
 			 unpack_points(state, h.npts), h.npts);
+	if (h.has_sums) {
+		struct lfs_chunk_sums sums = {.n = h.nsums};
+
+		sums.sha = lfs_xmalloc(h.nsums ? (size_t)h.nsums * 32 : 1);
+		memcpy(sums.sha, (const uint8_t *)state + h.sums_at + 8, (size_t)h.nsums * 32);
+		lfs_blob_take_sums(b, &sums);
+	}
 	ret = check_points(b);
 	if (!ret)
 		ret = check_files(b);
+	/* A remote source reads nothing it cannot check: the state must bring the sums. */
+	if (!ret && lfs_blobsrc_wants_sums(src) && !h.has_sums)
+		ret = bad_state(name, "no chunk digests for a blob read from afar");
+	if (!ret)
+		ret = lfs_blobsrc_set_sums(src, &b->sums);
 	if (ret) {
 		lfs_blob_free(b);
 		return ret;

@@ -78,3 +78,15 @@ int lfs_blobsrc_local_fd(const struct lfs_blobsrc *s, int *fd, uint64_t *base)
 	}
 	return s->ops->local_fd(s, fd, base);
 }
+
+int lfs_blobsrc_set_sums(struct lfs_blobsrc *s, const struct lfs_chunk_sums *sums)
+{
+	if (!s->ops->set_sums)
+		return 0;
+	if (sums->n != lfs_chunk_count(s->size)) {
+		lfs_err_set("%s: %llu chunk digests for %llu bytes", s->name,
+			    (unsigned long long)sums->n, (unsigned long long)s->size);
+		return -EINVAL;
+	}
+	return s->ops->set_sums(s, sums);
+}

@@ -19,6 +19,24 @@
 
 struct lfs_blobsrc;
 
+/*
+ * The sha256 of each LFS_CHUNK_SIZE piece of a blob's stored bytes (the
+ * last one may be shorter), taken by the indexing pass of a blob whose
+ * digest then verified: what a remote source checks every piece it fetches
+ * against before serving a byte of it.
+ */
+#define LFS_CHUNK_SHIFT 18
+#define LFS_CHUNK_SIZE	(1u << LFS_CHUNK_SHIFT)
+struct lfs_chunk_sums {
+	uint64_t n;	    /* pieces: the stored size divided by LFS_CHUNK_SIZE, rounded up */
+	uint8_t (*sha)[32]; /* n of them */
+};
+
+static inline uint64_t lfs_chunk_count(uint64_t size)
+{
+	return (size + LFS_CHUNK_SIZE - 1) >> LFS_CHUNK_SHIFT;
+}
+
 struct lfs_blobsrc_ops {
 	/*
 	 * Up to LEN bytes at offset OFF of the blob (0 <= OFF, never past
@@ -33,6 +51,13 @@ struct lfs_blobsrc_ops {
 	 * source), for splice and fstat.  NULL or -ENOTSUP: not a local file.
 	 */
 	int (*local_fd)(const struct lfs_blobsrc *s, int *fd, uint64_t *base);
+	/*
+	 * Optional: from now on check every read against SUMS (a copy is
+	 * taken).  A source that has this wants the indexing pass to record
+	 * the sums (lfs_blobsrc_wants_sums); it is called only once the blob's
+	 * digest has verified, or with sums loaded from the index cache.
+	 */
+	int (*set_sums)(struct lfs_blobsrc *s, const struct lfs_chunk_sums *sums);
 	/* Free the source itself; lfs_blobsrc_unref has already freed NAME. */
 	void (*free)(struct lfs_blobsrc *s);
 };
@@ -59,6 +84,13 @@ void lfs_blobsrc_unref(struct lfs_blobsrc *s);
  */
 int lfs_blobsrc_read_full(struct lfs_blobsrc *s, void *buf, size_t n, uint64_t off,
 			  const char *what);
+/* Whether S checks its reads against chunk sums (ops->set_sums). */
+static inline int lfs_blobsrc_wants_sums(const struct lfs_blobsrc *s)
+{
+	return s->ops->set_sums != NULL;
+}
+/* ops->set_sums, or 0 for a source without it. */
+int lfs_blobsrc_set_sums(struct lfs_blobsrc *s, const struct lfs_chunk_sums *sums);
 /* The source's local file (see ops->local_fd), or -ENOTSUP. */
 int lfs_blobsrc_local_fd(const struct lfs_blobsrc *s, int *fd, uint64_t *base);
 

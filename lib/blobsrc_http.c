@@ -7,10 +7,17 @@
  * requests per blob rather than one per read; a random read fetches what it
  * needs, at least 64 KiB.  The window is a small buffer under a mutex that is
  * never held across a request.
+ *
+ * That is for the indexing pass, whose bytes the blob's digest checks.
+ * Once the digest has verified (or the index comes from the cache), the
+ * source gets the sums of its chunks and every read goes through the chunk
+ * cache (chunkcache.c), which checks each piece it fetches before serving it.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +25,8 @@
 #include <string.h>
 
 #include "blobsrc.h"
+#include "cache.h"
+#include "chunkcache.h"
 #include "image_int.h"
 #include "layerfs/lfs.h"
 #include "registry_int.h"
@@ -30,13 +39,71 @@ struct http_src {
 	struct lfs_blobsrc s; /* first: the generic part */
 	struct lfs_registry *r;
 	char *digest;
-	pthread_mutex_t lock; /* the fields below */
-	char *win;	      /* bytes [win_off, win_off + win_len) of the blob */
+	struct lfs_chunkcache *cc;	/* NULL: reads are never checked (tests) */
+	struct lfs_chunked *_Atomic ck; /* set once, with the sums: reads go through it */
+	pthread_mutex_t lock;		/* the fields below */
+	char *win;			/* bytes [win_off, win_off + win_len) of the blob */
 	uint64_t win_off;
 	size_t win_len;
 	uint64_t last_end; /* where the last read served ended */
 	size_t ra;	   /* the next sequential request's size */
+	char *keep;	   /* --keep-blobs: where the verified blob goes, else NULL */
+	int keep_fd;	   /* the copy being written (KEEP.tmp-PID), -1 */
+	uint64_t keep_end; /* bytes of it written, from the start */
+	int keep_failed;
 };
+
+/* The pass's bytes BUF[0..N) at OFF, into the copy when they continue it. */
+static void keep_bytes(struct http_src *h, const void *buf, size_t n, uint64_t off)
+{
+	char tmp[4200], *slash;
+
+	pthread_mutex_lock(&h->lock);
+	if (!h->keep || h->keep_failed || off != h->keep_end)
+		goto out;
+	if (h->keep_fd < 0) {
+		snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", h->keep, (long)getpid());
+		slash = strrchr(tmp, '/');
+		*slash = '\0';
+		if (lfs_mkdirs(tmp) == 0) {
+			*slash = '/';
+			h->keep_fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		}
+		if (h->keep_fd < 0) {
+			lfs_warn("%s: cannot keep a copy: %s", h->keep, strerror(errno));
+			h->keep_failed = 1;
+			goto out;
+		}
+	}
+	if (pwrite(h->keep_fd, buf, n, (off_t)off) != (ssize_t)n) {
+		lfs_warn("%s: cannot keep a copy: %s", h->keep, strerror(errno ? errno : ENOSPC));
+		h->keep_failed = 1;
+		goto out;
+	}
+	h->keep_end += n;
+out:
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* The blob verified: its copy, if whole, takes its name; else it goes. */
+static void keep_finish(struct http_src *h, int verified)
+{
+	char tmp[4200];
+
+	pthread_mutex_lock(&h->lock);
+	if (h->keep_fd >= 0) {
+		snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", h->keep, (long)getpid());
+		if (verified && !h->keep_failed && h->keep_end == h->s.size &&
+		    fsync(h->keep_fd) == 0 && rename(tmp, h->keep) == 0)
+			tmp[0] = '\0';
+		close(h->keep_fd);
+		h->keep_fd = -1;
+		if (tmp[0])
+			unlink(tmp);
+	}
+	h->keep_failed = 1; /* done: later reads are not the pass */
+	pthread_mutex_unlock(&h->lock);
+}
 
 /* From the window, under the lock: bytes copied (0: not there). */
 static size_t from_window(struct http_src *h, void *buf, size_t len, uint64_t off)
@@ -77,6 +144,8 @@ static int fetch(struct http_src *h, char *buf, size_t want, uint64_t off)
 					 (unsigned long long)h->s.size);
 		got += (size_t)n;
 	}
+	if (h->keep)
+		keep_bytes(h, buf, want, off);
 	return 0;
 }
 
@@ -88,6 +157,10 @@ static ssize_t http_pread(struct lfs_blobsrc *s, void *buf, size_t len, uint64_t
 	bool seq;
 	int ret;
 
+	struct lfs_chunked *ck = atomic_load(&h->ck);
+
+	if (ck)
+		return lfs_chunked_pread(ck, buf, len, off);
 	if (off >= s->size || len == 0)
 		return 0;
 	if (len > s->size - off)
@@ -150,10 +223,46 @@ static ssize_t http_pread(struct lfs_blobsrc *s, void *buf, size_t len, uint64_t
 	return (ssize_t)len;
 }
 
+/* For the chunk cache: exactly LEN bytes at OFF, straight from the registry. */
+static int fetch_cb(void *arg, void *buf, size_t len, uint64_t off)
+{
+	return fetch(arg, buf, len, off);
+}
+
+static int http_set_sums(struct lfs_blobsrc *s, const struct lfs_chunk_sums *sums)
+{
+	struct http_src *h = (struct http_src *)s;
+	struct lfs_chunked *ck = NULL, *none = NULL;
+	uint8_t sha[32];
+	int ret;
+
+	keep_finish(h, 1);
+	if (!h->cc || atomic_load(&h->ck))
+		return 0; /* the same blob, the same sums: the first set stays */
+	ret = lfs_digest_parse(h->digest, sha);
+	if (!ret)
+		ret = lfs_chunked_new(&ck, h->cc, sha, s->name, s->size, sums, fetch_cb, h);
+	if (ret)
+		return ret;
+	if (!atomic_compare_exchange_strong(&h->ck, &none, ck))
+		lfs_chunked_free(ck);
+	/* The pass's read-ahead window is no longer needed. */
+	pthread_mutex_lock(&h->lock);
+	free(h->win);
+	h->win = NULL;
+	h->win_len = 0;
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
+
 static void http_free(struct lfs_blobsrc *s)
 {
 	struct http_src *h = (struct http_src *)s;
 
+	keep_finish(h, 0);
+	free(h->keep);
+	lfs_chunked_free(atomic_load(&h->ck));
+	lfs_chunkcache_unref(h->cc);
 	lfs_registry_unref(h->r);
 	free(h->digest);
 	free(h->win);
@@ -164,11 +273,12 @@ static void http_free(struct lfs_blobsrc *s)
 static const struct lfs_blobsrc_ops http_ops = {
     .pread = http_pread,
     .local_fd = NULL,
+    .set_sums = http_set_sums,
     .free = http_free,
 };
 
-int lfs_blobsrc_http_new(struct lfs_blobsrc **out, struct lfs_registry *r, const char *digest,
-			 uint64_t size)
+int lfs_blobsrc_http_new(struct lfs_blobsrc **out, struct lfs_registry *r,
+			 struct lfs_chunkcache *cc, const char *digest, uint64_t size)
 {
 	struct http_src *h;
 	char *name;
@@ -189,8 +299,18 @@ int lfs_blobsrc_http_new(struct lfs_blobsrc **out, struct lfs_registry *r, const
 	free(name);
 	h->r = lfs_registry_ref(r);
 	h->digest = lfs_xstrdup(digest);
+	h->cc = cc ? lfs_chunkcache_ref(cc) : NULL;
 	pthread_mutex_init(&h->lock, NULL);
 	h->ra = RA_FIRST;
+	h->keep_fd = -1;
 	*out = &h->s;
 	return 0;
+}
+
+void lfs_blobsrc_http_keep(struct lfs_blobsrc *s, const char *path)
+{
+	struct http_src *h = (struct http_src *)s;
+
+	free(h->keep);
+	h->keep = lfs_xstrdup(path);
 }

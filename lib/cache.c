@@ -52,7 +52,7 @@ int lfs_cache_default_dir(char *buf, size_t n)
 }
 
 /* mkdir -p with mode 0700 for the last component (the cache holds file names of images). */
-static int make_dirs(const char *dir)
+int lfs_mkdirs(const char *dir)
 {
 	char *p = lfs_xstrdup(dir);
 	int rc = 0;
@@ -76,7 +76,7 @@ static int make_dirs(const char *dir)
 int lfs_cache_open(struct lfs_cache **out, const char *dir, uint64_t max_bytes)
 {
 	struct lfs_cache *c;
-	int rc = make_dirs(dir), fd = -1;
+	int rc = lfs_mkdirs(dir), fd = -1;
 
 	if (rc == 0) {
 		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

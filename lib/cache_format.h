@@ -21,7 +21,7 @@
  * 2: the payload ends with the layer's superseded entries (a v1 file has no
  * such record: its version and its key, which covers the version, differ).
  */
-#define LFS_CACHE_VERSION 2
+#define LFS_CACHE_VERSION 3
 
 /* Header flags. */
 #define LFS_CACHE_F_HASHES 0x1 /* files carry xxh3-128 content hashes */

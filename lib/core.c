@@ -99,17 +99,25 @@ static void progress(struct indexing *ix, int final)
 	fprintf(stderr, "\033[K%s", final ? "\n" : "");
 }
 
+/* The index cache's directory: 0, or -ENOENT with --no-cache or no home. */
+static int cache_dir(const struct lfs_core_opts *opts, char *dir, size_t n)
+{
+	if (opts->no_cache)
+		return -ENOENT;
+	if (opts->cache_dir) {
+		snprintf(dir, n, "%s", opts->cache_dir);
+		return 0;
+	}
+	return lfs_cache_default_dir(dir, n) < 0 ? -ENOENT : 0;
+}
+
 /* The cache is an optimisation: when it cannot be used, say so and go on. */
 static struct lfs_cache *open_cache(const struct lfs_core_opts *opts)
 {
 	struct lfs_cache *cache = NULL;
 	char dir[4096];
 
-	if (opts->no_cache)
-		return NULL;
-	if (opts->cache_dir)
-		snprintf(dir, sizeof(dir), "%s", opts->cache_dir);
-	else if (lfs_cache_default_dir(dir, sizeof(dir)) < 0)
+	if (cache_dir(opts, dir, sizeof(dir)) < 0)
 		return NULL;
 	if (lfs_cache_open(&cache, dir, opts->cache_max) < 0) {
 		lfs_warn("%s; going on without the index cache", lfs_err_get());
@@ -174,10 +182,19 @@ int lfs_core_open(struct lfs_core **out, char *const *sources, size_t nsources,
 	struct lfs_image_opts io = {.tag = opts->tag,
 				    .platform = opts->platform,
 				    .tls_insecure = opts->tls_insecure,
-				    .authfile = opts->authfile};
+				    .authfile = opts->authfile,
+				    .chunk_max = opts->chunk_max,
+				    .keep_blobs = opts->keep_blobs,
+				    .offline = opts->offline,
+				    .timeout = opts->timeout,
+				    .retries = opts->retries};
 	struct lfs_core *c = lfs_xcalloc(1, sizeof(*c));
+	char dir[4096];
 	int rc;
 
+	/* A registry's chunks, kept blobs and manifests live beside the indexes. */
+	if (cache_dir(opts, dir, sizeof(dir)) == 0)
+		io.cache_dir = dir;
 	rc = lfs_image_open(&c->img, sources, nsources, &io);
 	if (rc < 0)
 		goto fail;

@@ -502,6 +502,7 @@ void lfs_image_free(struct lfs_image *img)
 	free(img->cfg);
 	free(img->manifest_digest);
 	free(img->ref);
+	lfs_image_remote_free(img->remote);
 	free(img);
 }
 

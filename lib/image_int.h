@@ -282,6 +282,8 @@ bool lfs_transport_is_image(const char *s);
  */
 int lfs_registry_image_open(struct lfs_image *img, const char *source,
 			    const struct lfs_image_opts *o, const struct lfs_platform *p);
+/* Release what an image from a registry kept open (lfs_image_free). */
+void lfs_image_remote_free(struct lfs_image_remote *rm);
 
 /*
  * image_select.c: the entry of index X for platform P (among CAND when not

@@ -7,18 +7,88 @@
  * The registry client (registry.h) checks every manifest and config against
  * its digest; the layers are verified against theirs by the indexing pass,
  * before anything is cached.  This mirrors oci_open of image.c.
+ *
+ * With a cache directory, every manifest and config fetched and the digest
+ * of the tag are kept there (regstore.h), so that --offline opens the image
+ * with no request; layer chunks go to DIR/chunks (chunkcache.h), and with
+ * --keep-blobs each verified blob is kept whole and later read locally.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "layerfs/lfs.h"
 #include "layerfs/image.h"
 #include "image_int.h"
+#include "cache.h"
+#include "chunkcache.h"
 #include "registry.h"
+#include "regstore.h"
+
+/* What an image from a registry keeps open: for --stats. */
+struct lfs_image_remote {
+	struct lfs_registry *r;
+	struct lfs_chunkcache *cc;
+	uint64_t compressed;
+};
+
+/* Where documents come from: the registry (kept in ST if there is one), or ST alone. */
+struct docs {
+	struct lfs_registry *r; /* NULL: --offline */
+	struct lfs_regstore *st;
+};
+
+/*
+ * Manifest or index REFERENCE: one named by digest and kept needs no
+ * request (the copy is checked against the digest); offline, only those.
+ */
+static int get_manifest(struct docs *d, const char *reference, char **buf, size_t *len,
+			char **ctype, char digest[72])
+{
+	int ret = -ENOENT;
+
+	if (d->st && (!d->r || lfs_digest_check(reference) == LFS_DIGEST_SHA256))
+		ret = lfs_regstore_get_doc(d->st, reference, buf, len, ctype);
+	if (!ret) {
+		snprintf(digest, 72, "%s", reference);
+		return 0;
+	}
+	if (!d->r)
+		return ret;
+	ret = lfs_registry_manifest(d->r, reference, buf, len, ctype, digest);
+	if (!ret && d->st)
+		lfs_regstore_put_doc(d->st, digest, *ctype, *buf, *len);
+	return ret;
+}
+
+/* The config: kept ones need no request (checked against the digest). */
+static int get_config(struct docs *d, const struct lfs_desc *c, char **buf, size_t *len)
+{
+	char *ctype = NULL;
+	int ret = -ENOENT;
+
+	if (d->st) {
+		ret = lfs_regstore_get_doc(d->st, c->digest, buf, len, &ctype);
+		free(ctype);
+		if (!ret && c->size >= 0 && (uint64_t)c->size != *len) {
+			free(*buf);
+			ret = lfs_error(-ENOENT, "the cached config %s has the wrong size",
+					c->digest);
+		}
+	}
+	if (!ret || !d->r)
+		return ret;
+	ret = lfs_registry_blob(d->r, c->digest, c->size, LFS_JSON_MAX, buf, len);
+	if (!ret && d->st)
+		lfs_regstore_put_doc(d->st, c->digest, c->media_type, *buf, *len);
+	return ret;
+}
 
 /*
  * What the document is: by its Content-Type (parameters dropped), else by
@@ -49,8 +119,9 @@ static int doc_kind(const char *buf, size_t len, const char *ctype, const char *
  * Follow REFERENCE (a tag or digest) down to an image manifest *M, choosing
  * by platform P in indexes; *MDIGEST its digest.
  */
-static int resolve(struct lfs_registry *r, const char *name, const char *reference,
-		   const struct lfs_platform *p, struct lfs_manifest *m, char **mdigest)
+static int resolve(struct docs *r, const char *name, const char *reference,
+		   const struct lfs_platform *p, struct lfs_manifest *m, char **mdigest,
+		   char top[72])
 {
 	char what[LFS_ERRMAX], digest[72], next[72];
 	struct lfs_index x = {0};
@@ -60,9 +131,11 @@ static int resolve(struct lfs_registry *r, const char *name, const char *referen
 
 	snprintf(next, sizeof(next), "%s", reference);
 	for (depth = 0; depth < LFS_INDEX_DEPTH; depth++) {
-		ret = lfs_registry_manifest(r, next, &buf, &len, &ctype, digest);
+		ret = get_manifest(r, next, &buf, &len, &ctype, digest);
 		if (ret < 0)
 			goto out;
+		if (!depth)
+			snprintf(top, 72, "%s", digest);
 		snprintf(what, sizeof(what), "%s: manifest %s", name, digest);
 		kind = doc_kind(buf, len, ctype, what);
 		if (kind < 0) {
@@ -110,10 +183,30 @@ static int tag_check(const struct lfs_registry_ref *ref, const char *tag)
 	return -EINVAL;
 }
 
-static int fill_layers(struct lfs_image *img, struct lfs_registry *r,
-		       const struct lfs_registry_ref *ref, const struct lfs_manifest *m,
-		       const struct lfs_image_config *c)
+/* A kept blob of the right size, as a local source: 0, or -ENOENT. */
+static int kept_blob(struct lfs_regstore *st, const struct lfs_desc *d, const char *name,
+		     struct lfs_blobsrc **out)
 {
+	char path[4200];
+	struct stat sb;
+	int fd, ret = -ENOENT;
+
+	if (!st || lfs_regstore_blob_path(st, d->digest, path, sizeof(path)) < 0)
+		return -ENOENT;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -ENOENT;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == d->size)
+		ret = lfs_blobsrc_fd_new(out, fd, 0, (uint64_t)d->size, name);
+	close(fd);
+	return ret;
+}
+
+static int fill_layers(struct lfs_image *img, struct lfs_registry *r, struct lfs_regstore *st,
+		       const struct lfs_image_opts *o, const struct lfs_registry_ref *ref,
+		       const struct lfs_manifest *m, const struct lfs_image_config *c)
+{
+	char path[4200];
 	size_t i;
 	int ret;
 
@@ -127,6 +220,7 @@ static int fill_layers(struct lfs_image *img, struct lfs_registry *r,
 				    ref->host, ref->repo, i);
 			return -ENOTSUP;
 		}
+		/* No fd, even for a kept blob: the index cache knows it by digest. */
 		l->fd = -1;
 		l->len = (uint64_t)d->size;
 		l->name =
@@ -136,22 +230,70 @@ static int fill_layers(struct lfs_image *img, struct lfs_registry *r,
 		l->diff_id = lfs_xstrdup(c->diff_ids.v[i]);
 		l->media_type = d->media_type ? lfs_xstrdup(d->media_type) : NULL;
 		img->nlayers++;
-		ret = lfs_blobsrc_http_new(&l->src, r, d->digest, (uint64_t)d->size);
+		img->remote->compressed += (uint64_t)d->size;
+		if (kept_blob(st, d, l->name, &l->src) == 0)
+			continue;
+		ret =
+		    lfs_blobsrc_http_new(&l->src, r, img->remote->cc, d->digest, (uint64_t)d->size);
 		if (ret < 0)
 			return ret;
+		if (o->keep_blobs && st &&
+		    lfs_regstore_blob_path(st, d->digest, path, sizeof(path)) == 0)
+			lfs_blobsrc_http_keep(l->src, path);
 	}
+	return 0;
+}
+
+/* The chunk cache: DIR/chunks, or in memory only without a cache directory. */
+static int open_chunks(const struct lfs_image_opts *o, struct lfs_chunkcache **cc)
+{
+	struct lfs_chunkcache_opts co = {.max_disk = o->chunk_max};
+	char dir[4200];
+	int ret;
+
+	if (o->cache_dir) {
+		ret = lfs_mkdirs(o->cache_dir);
+		if (ret < 0)
+			return lfs_error(ret, "%s: %s", o->cache_dir, strerror(-ret));
+		snprintf(dir, sizeof(dir), "%s/chunks", o->cache_dir);
+		co.dir = dir;
+	}
+	return lfs_chunkcache_open(cc, &co);
+}
+
+/* The manifest digest to start from: the reference's, or --offline the tag's last. */
+static int start_ref(const struct lfs_registry_ref *ref, struct docs *d, char tagged[72],
+		     const char **start)
+{
+	char name[600];
+	int ret;
+
+	*start = ref->digest ? ref->digest : ref->tag;
+	if (d->r || ref->digest)
+		return 0;
+	snprintf(name, sizeof(name), "%s/%s:%s", ref->host, ref->repo, ref->tag);
+	ret = lfs_regstore_get_tag(d->st, name, tagged);
+	if (ret < 0)
+		return lfs_error(ret, "--offline: %s", lfs_err_get());
+	*start = tagged;
 	return 0;
 }
 
 int lfs_registry_image_open(struct lfs_image *img, const char *source,
 			    const struct lfs_image_opts *o, const struct lfs_platform *p)
 {
-	struct lfs_registry_opts ro = {.tls_verify = !o->tls_insecure, .authfile = o->authfile};
+	struct lfs_registry_opts ro = {.tls_verify = !o->tls_insecure,
+				       .authfile = o->authfile,
+				       .offline = o->offline,
+				       .timeout = o->timeout,
+				       .retries = o->retries >= 0 ? o->retries + 1 : 0};
 	struct lfs_registry_ref ref = {0};
 	struct lfs_image_config c = {0};
 	struct lfs_registry *r = NULL;
 	struct lfs_manifest m = {0};
-	char what[LFS_ERRMAX];
+	struct docs docs = {0};
+	char what[LFS_ERRMAX], top[72] = "", tagged[72], name[600];
+	const char *start;
 	char *buf = NULL;
 	size_t len;
 	int ret;
@@ -159,16 +301,32 @@ int lfs_registry_image_open(struct lfs_image *img, const char *source,
 	ret = lfs_registry_ref_parse(source, &ref);
 	if (!ret)
 		ret = tag_check(&ref, o->tag);
+	if (!ret && o->offline && !o->cache_dir)
+		ret = lfs_error(-EINVAL, "docker://%s: --offline needs the cache (not --no-cache)",
+				ref.name);
 	if (!ret)
 		ret = lfs_registry_open(&r, &ref, &ro);
-	if (!ret)
-		ret = resolve(r, ref.name, ref.digest ? ref.digest : ref.tag, p, &m,
-			      &img->manifest_digest);
-	if (!ret)
-		ret =
-		    lfs_registry_blob(r, m.config.digest, m.config.size, LFS_JSON_MAX, &buf, &len);
 	if (ret < 0)
 		goto out;
+	img->remote = lfs_xcalloc(1, sizeof(*img->remote));
+	img->remote->r = lfs_registry_ref(r);
+	ret = open_chunks(o, &img->remote->cc);
+	if (ret < 0)
+		goto out;
+	if (o->cache_dir)
+		lfs_regstore_open(&docs.st, o->cache_dir);
+	docs.r = o->offline ? NULL : r;
+	ret = start_ref(&ref, &docs, tagged, &start);
+	if (!ret)
+		ret = resolve(&docs, ref.name, start, p, &m, &img->manifest_digest, top);
+	if (!ret)
+		ret = get_config(&docs, &m.config, &buf, &len);
+	if (ret < 0)
+		goto out;
+	if (docs.r && docs.st && !ref.digest) {
+		snprintf(name, sizeof(name), "%s/%s:%s", ref.host, ref.repo, ref.tag);
+		lfs_regstore_put_tag(docs.st, name, top);
+	}
 	img->config = buf;
 	img->config_len = len;
 	img->ref = lfs_xstrdup(ref.digest ? ref.digest : ref.tag);
@@ -182,7 +340,7 @@ int lfs_registry_image_open(struct lfs_image *img, const char *source,
 		ret = -EINVAL;
 		goto out;
 	}
-	ret = fill_layers(img, r, &ref, &m, &c);
+	ret = fill_layers(img, r, docs.st, o, &ref, &m, &c);
 	if (ret < 0)
 		goto out;
 	img->cfg = lfs_xmalloc(sizeof(*img->cfg));
@@ -191,9 +349,54 @@ int lfs_registry_image_open(struct lfs_image *img, const char *source,
 out:
 	lfs_image_config_clear(&c);
 	lfs_manifest_clear(&m);
+	lfs_regstore_close(docs.st);
 	/* The blob sources hold their own references. */
 	if (r)
 		lfs_registry_unref(r);
 	lfs_registry_ref_clear(&ref);
 	return ret;
+}
+
+void lfs_image_remote_free(struct lfs_image_remote *rm)
+{
+	if (!rm)
+		return;
+	lfs_registry_unref(rm->r);
+	lfs_chunkcache_unref(rm->cc);
+	free(rm);
+}
+
+int lfs_image_fetch_stats(const struct lfs_image *img, struct lfs_fetch_stats *st)
+{
+	struct lfs_chunkcache_stats cs;
+	struct lfs_registry_stats rs;
+
+	memset(st, 0, sizeof(*st));
+	if (!img->remote)
+		return -ENOENT;
+	lfs_registry_stats(img->remote->r, &rs);
+	lfs_chunkcache_stats(img->remote->cc, &cs);
+	st->requests = rs.requests;
+	st->bytes = rs.bytes;
+	st->compressed = img->remote->compressed;
+	st->chunks_fetched = cs.fetched;
+	st->chunks_cached = cs.mem_hits + cs.disk_hits;
+	st->chunks_bad = cs.bad;
+	return 0;
+}
+
+void lfs_image_print_stats(const struct lfs_image *img)
+{
+	struct lfs_fetch_stats st;
+
+	if (lfs_image_fetch_stats(img, &st) < 0)
+		return;
+	fprintf(stderr,
+		"%s: registry: fetched %llu bytes in %llu requests (%.1f%% of the image's %llu "
+		"compressed layer bytes); chunks: %llu fetched, %llu from the cache, %llu "
+		"rejected\n",
+		lfs_progname, (unsigned long long)st.bytes, (unsigned long long)st.requests,
+		st.compressed ? 100.0 * (double)st.bytes / (double)st.compressed : 0.0,
+		(unsigned long long)st.compressed, (unsigned long long)st.chunks_fetched,
+		(unsigned long long)st.chunks_cached, (unsigned long long)st.chunks_bad);
 }

@@ -470,6 +470,9 @@ static int tar_index(struct lfs_layer *l, const struct lfs_layer_desc *desc,
 	rc = check_digest(l, desc->digest, l->stored_sha256, "digest");
 	if (rc == 0)
 		rc = check_digest(l, desc->diff_id, l->plain_sha256, "diff_id");
+	/* Without a digest nothing verified what a remote source gave. */
+	if (rc == 0 && desc->digest)
+		rc = lfs_blob_verified(l->blob);
 out:
 	indexer_free(&ix);
 	lfs_blobsrc_unref(src);

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@ void lfs_image_cli_init(struct lfs_image_cli *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->cache_max = LFS_CACHE_SIZE_DEFAULT;
+	o->chunk_max = LFS_CHUNK_CACHE_SIZE_DEFAULT;
+	o->retries = -1;
 }
 
 /* Digits only: strtoul alone would take " 12", "+12" and "-12" (as a huge number). */
@@ -129,11 +132,24 @@ static int string_opt(const char *opt, const char *arg, const char **out)
 	return 1;
 }
 
+/* A whole number in [MIN, MAX]. */
+static int int_opt(const char *name, const char *arg, uint64_t min, uint64_t max, int *out)
+{
+	const char *end;
+	uint64_t v;
+	int ret = parse_u64(arg, &end, &v);
+
+	if (ret == -ERANGE || (!ret && !*end && v > max))
+		return bad_value(name, arg, "is too large");
+	if (ret < 0 || *end || v < min)
+		return bad_value(name, arg, min ? "is not a positive number" : "is not a number");
+	*out = (int)v;
+	return 1;
+}
+
 int lfs_image_cli_opt(struct lfs_image_cli *o, int opt, const char *arg)
 {
 	struct lfs_platform p;
-	const char *end;
-	uint64_t v;
 	int ret, b;
 
 	switch (opt) {
@@ -164,14 +180,23 @@ int lfs_image_cli_opt(struct lfs_image_cli *o, int opt, const char *arg)
 		return ret;
 	case LFS_OPT_AUTHFILE:
 		return string_opt("authfile", arg, &o->authfile);
-	case LFS_OPT_JOBS:
-		ret = parse_u64(arg, &end, &v);
-		if (ret == -ERANGE || (!ret && !*end && v > INT_MAX))
-			return bad_value("jobs", arg, "is too large");
-		if (ret < 0 || *end || !v)
-			return bad_value("jobs", arg, "is not a positive number");
-		o->jobs = (int)v;
+	case LFS_OPT_CHUNK_CACHE_SIZE:
+		return size_opt("chunk-cache-size", arg, 1, &o->chunk_max);
+	case LFS_OPT_KEEP_BLOBS:
+		o->keep_blobs = 1;
 		return 1;
+	case LFS_OPT_OFFLINE:
+		o->offline = 1;
+		return 1;
+	case LFS_OPT_STATS:
+		o->stats = 1;
+		return 1;
+	case LFS_OPT_REGISTRY_TIMEOUT:
+		return int_opt("registry-timeout", arg, 1, 86400, &o->timeout);
+	case LFS_OPT_RETRY_TIMES:
+		return int_opt("retry-times", arg, 0, 100, &o->retries);
+	case LFS_OPT_JOBS:
+		return int_opt("jobs", arg, 1, INT_MAX, &o->jobs);
 	default:
 		return 0;
 	}
@@ -189,11 +214,26 @@ void lfs_image_cli_core(const struct lfs_image_cli *o, struct lfs_core_opts *co)
 	co->jobs = o->jobs;
 	co->tls_insecure = o->tls_insecure;
 	co->authfile = o->authfile;
+	co->chunk_max = o->chunk_max;
+	co->keep_blobs = o->keep_blobs;
+	co->offline = o->offline;
+	co->timeout = o->timeout;
+	co->retries = o->retries;
 }
 
 void lfs_image_cli_argv(const struct lfs_image_cli *o, const char **argv, size_t *n,
-			char nums[3][24])
+			char nums[LFS_IMAGE_CLI_NUMS][24])
 {
+	static const struct {
+		const char *opt;
+		size_t at;
+	} flags[] = {
+	    {"--no-cache", offsetof(struct lfs_image_cli, no_cache)},
+	    {"--tls-verify=false", offsetof(struct lfs_image_cli, tls_insecure)},
+	    {"--keep-blobs", offsetof(struct lfs_image_cli, keep_blobs)},
+	    {"--offline", offsetof(struct lfs_image_cli, offline)},
+	    {"--stats", offsetof(struct lfs_image_cli, stats)},
+	};
 	const struct {
 		const char *opt, *val;
 	} strs[] = {
@@ -207,10 +247,9 @@ void lfs_image_cli_argv(const struct lfs_image_cli *o, const char **argv, size_t
 			argv[(*n)++] = strs[i].val;
 		}
 	}
-	if (o->no_cache)
-		argv[(*n)++] = "--no-cache";
-	if (o->tls_insecure)
-		argv[(*n)++] = "--tls-verify=false";
+	for (size_t i = 0; i < LFS_ARRAY_SIZE(flags); i++)
+		if (*(const int *)((const char *)o + flags[i].at))
+			argv[(*n)++] = flags[i].opt;
 	if (o->max_plain) {
 		snprintf(nums[0], sizeof(nums[0]), "%llu", (unsigned long long)o->max_plain);
 		argv[(*n)++] = "--max-layer-size";
@@ -225,5 +264,20 @@ void lfs_image_cli_argv(const struct lfs_image_cli *o, const char **argv, size_t
 		snprintf(nums[2], sizeof(nums[2]), "%d", o->jobs);
 		argv[(*n)++] = "--jobs";
 		argv[(*n)++] = nums[2];
+	}
+	if (o->chunk_max != LFS_CHUNK_CACHE_SIZE_DEFAULT) {
+		snprintf(nums[3], sizeof(nums[3]), "%llu", (unsigned long long)o->chunk_max);
+		argv[(*n)++] = "--chunk-cache-size";
+		argv[(*n)++] = nums[3];
+	}
+	if (o->timeout) {
+		snprintf(nums[4], sizeof(nums[4]), "%d", o->timeout);
+		argv[(*n)++] = "--registry-timeout";
+		argv[(*n)++] = nums[4];
+	}
+	if (o->retries >= 0) {
+		snprintf(nums[5], sizeof(nums[5]), "%d", o->retries);
+		argv[(*n)++] = "--retry-times";
+		argv[(*n)++] = nums[5];
 	}
 }

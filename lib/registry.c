@@ -52,6 +52,7 @@ int lfs_registry_open(struct lfs_registry **out, const struct lfs_registry_ref *
 	r->authfile = opts->authfile ? lfs_xstrdup(opts->authfile) : NULL;
 	r->timeout = opts->timeout > 0 ? opts->timeout : TIMEOUT_DEFAULT;
 	r->retries = opts->retries > 0 ? opts->retries : RETRIES_DEFAULT;
+	r->offline = opts->offline;
 	pthread_mutex_init(&r->auth_lock, NULL);
 	*out = r;
 	return 0;
@@ -99,6 +100,9 @@ static int request(struct lfs_registry *r, struct lfs_http_req *q, const char *a
 	/* The caller clears *RESP whatever happens, also when no request was made. */
 	memset(resp, 0, sizeof(*resp));
 	resp->retry_after = -1;
+	if (r->offline)
+		return lfs_error(-EIO, "registry %s, %s: offline (--offline): %s is not cached",
+				 r->host, r->repo, q->url);
 	q->timeout = r->timeout;
 	q->attempts = r->retries;
 	q->stats = &r->stats;

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 struct lfs_blobsrc;
+struct lfs_chunkcache;
 
 /* "docker://[HOST[:PORT]/]REPO[:TAG|@DIGEST]", parsed. */
 struct lfs_registry_ref {
@@ -47,6 +48,7 @@ struct lfs_registry_opts {
 			       * auth.json, ~/.docker/config.json, in that order */
 	int timeout;	      /* seconds without progress before a request fails; 0: 30 */
 	int retries;	      /* attempts per request before giving up; 0: 4 */
+	int offline;	      /* make no request: each fails with -EIO */
 };
 
 struct lfs_registry;
@@ -84,10 +86,19 @@ ssize_t lfs_registry_blob_range(struct lfs_registry *r, const char *digest, void
 /*
  * Blob DIGEST of SIZE bytes (from its descriptor) as a blob source: reads
  * are ranged GETs, and a sequential reader (the indexing pass) is served
- * from large read-ahead requests rather than one request per read.
+ * from large read-ahead requests rather than one request per read.  Once
+ * the source has its chunk sums (lfs_blobsrc_set_sums), reads go through
+ * the chunk cache CC and are checked; with CC NULL they never are (tests).
  */
-int lfs_blobsrc_http_new(struct lfs_blobsrc **out, struct lfs_registry *r, const char *digest,
-			 uint64_t size);
+int lfs_blobsrc_http_new(struct lfs_blobsrc **out, struct lfs_registry *r,
+			 struct lfs_chunkcache *cc, const char *digest, uint64_t size);
+
+/*
+ * --keep-blobs: the bytes the indexing pass reads of S (an HTTP source) are
+ * also written to PATH.tmp-PID, renamed to PATH once the blob's digest has
+ * verified (and removed if it does not).
+ */
+void lfs_blobsrc_http_keep(struct lfs_blobsrc *s, const char *path);
 
 /* Counters for --stats and tests (whole run, all threads). */
 struct lfs_registry_stats {

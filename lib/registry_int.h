@@ -52,6 +52,7 @@ struct lfs_registry {
 	char *authfile;
 	int timeout;
 	int retries;
+	int offline; /* no request is made */
 	struct lfs_http_stats stats;
 	atomic_uint_fast64_t token_fetches;
 

@@ -358,6 +358,8 @@ int main(int argc, char **argv)
 	 */
 	malloc_trim(0);
 	rc = run_session(&fs, &o, mnt, argv[first]);
+	if (o.image.stats)
+		lfs_image_print_stats(fs.core->img);
 	lfs_cow_close(fs.cow);
 out:
 	free(mnt);

@@ -290,7 +290,7 @@ static void start_daemon(struct run *r)
 {
 	const struct lfs_chroot_opts *o = r->o;
 	const char *argv[24 + LFS_IMAGE_CLI_MAXWORDS];
-	char nums[3][24];
+	char nums[LFS_IMAGE_CLI_NUMS][24];
 	char *bin = find_layerfs();
 	pid_t parent = getpid();
 	size_t n = 0;

@@ -625,6 +625,10 @@ int main(int argc, char **argv)
 			t_open, now() - t0 - t_open);
 	ret = violated ? EXIT_GATE : 0;
 out:
+	if (o.image.stats && ca)
+		lfs_image_print_stats(ca->img);
+	if (o.image.stats && cb)
+		lfs_image_print_stats(cb->img);
 	report_selection_free(&sel);
 	report_compare_free(&cmp);
 	report_free(&rb);

@@ -96,6 +96,12 @@ uint64_t lfs_blob_size(const struct lfs_blob *b);
 int lfs_blob_slow(const struct lfs_blob *b);
 enum lfs_comp lfs_blob_comp(const struct lfs_blob *b);
 void lfs_blob_free(struct lfs_blob *b);
+/*
+ * B's stored digest has verified: a remote source may now serve random
+ * reads, each piece checked against the sums the scan took (a no-op for a
+ * local file).  0 or -errno.
+ */
+int lfs_blob_verified(struct lfs_blob *b);
 
 /*
  * Persistence, so that a second mount skips the scan.  A finished blob is

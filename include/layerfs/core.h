@@ -32,6 +32,11 @@ struct lfs_core_opts {
 	uint64_t cache_max;    /* bytes; 0: no limit */
 	int tls_insecure;      /* docker://: plain HTTP, no TLS check */
 	const char *authfile;  /* docker://: credentials file; NULL: the usual ones */
+	uint64_t chunk_max;    /* docker://: bytes of the chunk cache on disk; 0: no limit */
+	int keep_blobs;	       /* docker://: keep verified blobs in the cache directory */
+	int offline;	       /* docker://: no network */
+	int timeout;	       /* docker://: seconds without progress per request; 0: 30 */
+	int retries;	       /* docker://: retries of a failed request; -1: default */
 };
 
 struct lfs_core {

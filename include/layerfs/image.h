@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct lfs_blobsrc;
+struct lfs_image_remote;
 
 enum lfs_image_kind {
 	LFS_IMAGE_LAYERS = 0,  /* explicit layer files */
@@ -105,9 +106,10 @@ struct lfs_image {
 	struct lfs_layer_desc *layers; /* lowest first */
 	char *config;		       /* image config JSON (NUL-terminated), or NULL */
 	size_t config_len;
-	struct lfs_image_config *cfg; /* the config parsed, or NULL without one */
-	char *manifest_digest;	      /* "sha256:..." of the chosen manifest, or NULL */
-	char *ref;		      /* the tag / ref name chosen, or NULL */
+	struct lfs_image_config *cfg;	 /* the config parsed, or NULL without one */
+	char *manifest_digest;		 /* "sha256:..." of the chosen manifest, or NULL */
+	char *ref;			 /* the tag / ref name chosen, or NULL */
+	struct lfs_image_remote *remote; /* docker://: what --stats reports on; else NULL */
 };
 
 struct lfs_image_opts {
@@ -115,6 +117,14 @@ struct lfs_image_opts {
 	const char *platform; /* "os/arch[/variant]"; NULL: the host's */
 	int tls_insecure;     /* docker://: plain HTTP, no TLS check (--tls-verify=false) */
 	const char *authfile; /* docker://: credentials file; NULL: the usual ones */
+	/* docker:// only: */
+	const char *cache_dir; /* the index cache's directory: chunks, kept blobs and
+				* manifests go in it; NULL: memory only, nothing kept */
+	uint64_t chunk_max;    /* bytes of chunk files kept; 0: no limit */
+	int keep_blobs;	       /* keep each verified blob whole in CACHE_DIR/blobs */
+	int offline;	       /* no network: manifests and chunks from CACHE_DIR */
+	int timeout;	       /* seconds without progress per request; 0: 30 */
+	int retries;	       /* retries after a failed request; -1: the default (3) */
 };
 
 /*
@@ -134,6 +144,18 @@ void lfs_image_free(struct lfs_image *img);
  */
 int lfs_layer_desc_src(const struct lfs_layer_desc *d, struct lfs_blobsrc **out);
 const char *lfs_image_kind_name(enum lfs_image_kind k);
+
+/* What an image from a registry fetched so far (--stats). */
+struct lfs_fetch_stats {
+	uint64_t requests;   /* HTTP requests, retries included */
+	uint64_t bytes;	     /* body bytes received */
+	uint64_t compressed; /* the image's layer blobs, bytes */
+	uint64_t chunks_fetched, chunks_cached, chunks_bad;
+};
+/* 0, or -ENOENT when IMG did not come from a registry. */
+int lfs_image_fetch_stats(const struct lfs_image *img, struct lfs_fetch_stats *st);
+/* The --stats line on stderr (nothing for an image not from a registry). */
+void lfs_image_print_stats(const struct lfs_image *img);
 
 /* "sha256:<64 hex>" -> 32 bytes; -EINVAL for anything else. */
 int lfs_digest_parse(const char *digest, uint8_t out[32]);

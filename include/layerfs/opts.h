@@ -26,6 +26,12 @@ enum {
 	LFS_OPT_CACHE_SIZE,
 	LFS_OPT_TLS_VERIFY,
 	LFS_OPT_AUTHFILE,
+	LFS_OPT_CHUNK_CACHE_SIZE,
+	LFS_OPT_KEEP_BLOBS,
+	LFS_OPT_OFFLINE,
+	LFS_OPT_REGISTRY_TIMEOUT,
+	LFS_OPT_RETRY_TIMES,
+	LFS_OPT_STATS,
 	LFS_OPT_JOBS = 'j',
 };
 
@@ -40,6 +46,12 @@ enum {
 	    {"cache-size", required_argument, NULL, LFS_OPT_CACHE_SIZE},                           \
 	    {"tls-verify", optional_argument, NULL, LFS_OPT_TLS_VERIFY},                           \
 	    {"authfile", required_argument, NULL, LFS_OPT_AUTHFILE},                               \
+	    {"chunk-cache-size", required_argument, NULL, LFS_OPT_CHUNK_CACHE_SIZE},               \
+	    {"keep-blobs", no_argument, NULL, LFS_OPT_KEEP_BLOBS},                                 \
+	    {"offline", no_argument, NULL, LFS_OPT_OFFLINE},                                       \
+	    {"registry-timeout", required_argument, NULL, LFS_OPT_REGISTRY_TIMEOUT},               \
+	    {"retry-times", required_argument, NULL, LFS_OPT_RETRY_TIMES},                         \
+	    {"stats", no_argument, NULL, LFS_OPT_STATS},                                           \
 	{                                                                                          \
 		"jobs", required_argument, NULL, LFS_OPT_JOBS                                      \
 	}
@@ -67,11 +79,24 @@ enum {
 	"      --authfile PATH     docker://: registry credentials (default:\n"                    \
 	"                          $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,\n"  \
 	"                          ~/.docker/config.json)\n"                                       \
+	"      --chunk-cache-size SIZE\n"                                                          \
+	"                          docker://: keep at most SIZE of fetched layer chunks\n"         \
+	"                          in the cache's chunks/ directory (default 1G; 0: no limit)\n"   \
+	"      --keep-blobs        docker://: keep each layer blob whole in the cache's\n"         \
+	"                          blobs/ directory once its digest verified\n"                    \
+	"      --offline           docker://: no network: the image and its chunks must be\n"      \
+	"                          in the cache (by digest, or by a tag seen before)\n"            \
+	"      --registry-timeout SECONDS\n"                                                       \
+	"                          docker://: a request with no progress for this long\n"          \
+	"                          fails (default 30)\n"                                           \
+	"      --retry-times N     docker://: retries of a failed request (default 3)\n"           \
+	"      --stats             docker://: at exit, the bytes and requests fetched\n"           \
 	"SIZE is bytes, or a number with a suffix K, M, G, T (or KiB, MiB, GiB, TiB:\n"            \
 	"powers of 1024) or kB, MB, GB, TB (powers of 1000).\n"
 
-/* The default of --cache-size. */
-#define LFS_CACHE_SIZE_DEFAULT (4ULL << 30)
+/* The defaults of --cache-size and --chunk-cache-size. */
+#define LFS_CACHE_SIZE_DEFAULT	     (4ULL << 30)
+#define LFS_CHUNK_CACHE_SIZE_DEFAULT (1ULL << 30)
 
 /* What the shared options said; the strings point into argv. */
 struct lfs_image_cli {
@@ -85,9 +110,15 @@ struct lfs_image_cli {
 	int jobs;	    /* 0: one per CPU */
 	int tls_insecure;   /* --tls-verify=false */
 	const char *authfile;
+	uint64_t chunk_max; /* --chunk-cache-size; 0: no limit */
+	int keep_blobs;
+	int offline;
+	int timeout; /* 0: the default */
+	int retries; /* -1: the default */
+	int stats;
 };
 
-/* The defaults (a 4G cache, everything else unset). */
+/* The defaults (a 4G cache, a 1G chunk cache, everything else unset). */
 void lfs_image_cli_init(struct lfs_image_cli *o);
 /*
  * Handle option OPT (a getopt_long return) with argument ARG: 1 when it is
@@ -103,9 +134,10 @@ void lfs_image_cli_core(const struct lfs_image_cli *o, struct lfs_core_opts *co)
  * layerfs daemon of layerfs-chroot): at most LFS_IMAGE_CLI_MAXWORDS words
  * appended at ARGV + *N.  The numbers are printed in bytes and jobs.
  */
-#define LFS_IMAGE_CLI_MAXWORDS 18
+#define LFS_IMAGE_CLI_MAXWORDS 27
+#define LFS_IMAGE_CLI_NUMS     6
 void lfs_image_cli_argv(const struct lfs_image_cli *o, const char **argv, size_t *n,
-			char nums[3][24]);
+			char nums[LFS_IMAGE_CLI_NUMS][24]);
 
 /*
  * A size: a decimal number of bytes, with an optional suffix K, M, G, T

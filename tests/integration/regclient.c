@@ -111,7 +111,7 @@ static void cmd_seq(const char *digest, uint64_t size, size_t chunk, const char 
 	ssize_t n = 0;
 	int rc;
 
-	rc = lfs_blobsrc_http_new(&s, reg, digest, size);
+	rc = lfs_blobsrc_http_new(&s, reg, NULL, digest, size);
 	if (rc || !f || !buf) {
 		err_line(rc ? rc : -ENOMEM);
 		goto out;
@@ -146,7 +146,7 @@ static void cmd_rand(const char *digest, uint64_t size, unsigned seed, int count
 	FILE *f = fopen(out, "wb");
 	int i, rc;
 
-	rc = lfs_blobsrc_http_new(&s, reg, digest, size);
+	rc = lfs_blobsrc_http_new(&s, reg, NULL, digest, size);
 	if (rc || !f || !buf) {
 		err_line(rc ? rc : -ENOMEM);
 		goto out;
@@ -218,7 +218,7 @@ static void cmd_threads(const char *digest, uint64_t size, int n, const char *ou
 		free(dst);
 		return;
 	}
-	rc = lfs_blobsrc_http_new(&s, reg, digest, size);
+	rc = lfs_blobsrc_http_new(&s, reg, NULL, digest, size);
 	if (rc) {
 		err_line(rc);
 		free(dst);

@@ -209,7 +209,7 @@ static void test_argv(void **state)
 {
 	struct lfs_image_cli o, back;
 	const char *argv[LFS_IMAGE_CLI_MAXWORDS + 1];
-	char nums[3][24];
+	char nums[LFS_IMAGE_CLI_NUMS][24];
 	size_t n = 0;
 
 	(void)state;
@@ -227,6 +227,12 @@ static void test_argv(void **state)
 	assert_int_equal(opt(&o, LFS_OPT_JOBS, "3"), 1);
 	assert_int_equal(opt(&o, LFS_OPT_TLS_VERIFY, "false"), 1);
 	assert_int_equal(opt(&o, LFS_OPT_AUTHFILE, "/a.json"), 1);
+	assert_int_equal(opt(&o, LFS_OPT_CHUNK_CACHE_SIZE, "5M"), 1);
+	assert_int_equal(opt(&o, LFS_OPT_KEEP_BLOBS, NULL), 1);
+	assert_int_equal(opt(&o, LFS_OPT_OFFLINE, NULL), 1);
+	assert_int_equal(opt(&o, LFS_OPT_STATS, NULL), 1);
+	assert_int_equal(opt(&o, LFS_OPT_REGISTRY_TIMEOUT, "7"), 1);
+	assert_int_equal(opt(&o, LFS_OPT_RETRY_TIMES, "0"), 1);
 	lfs_image_cli_argv(&o, argv, &n, nums);
 	assert_int_equal(n, LFS_IMAGE_CLI_MAXWORDS);
 	lfs_image_cli_init(&back);
@@ -245,6 +251,12 @@ static void test_argv(void **state)
 		    {"--jobs", LFS_OPT_JOBS},
 		    {"--authfile", LFS_OPT_AUTHFILE},
 		    {"--tls-verify=false", LFS_OPT_TLS_VERIFY},
+		    {"--chunk-cache-size", LFS_OPT_CHUNK_CACHE_SIZE},
+		    {"--keep-blobs", LFS_OPT_KEEP_BLOBS},
+		    {"--offline", LFS_OPT_OFFLINE},
+		    {"--stats", LFS_OPT_STATS},
+		    {"--registry-timeout", LFS_OPT_REGISTRY_TIMEOUT},
+		    {"--retry-times", LFS_OPT_RETRY_TIMES},
 		};
 		size_t k;
 
@@ -252,7 +264,8 @@ static void test_argv(void **state)
 			if (!strcmp(argv[i], names[k].name))
 				break;
 		assert_true(k < sizeof(names) / sizeof(names[0]));
-		if (names[k].c == LFS_OPT_NO_CACHE) {
+		if (names[k].c == LFS_OPT_NO_CACHE || names[k].c == LFS_OPT_KEEP_BLOBS ||
+		    names[k].c == LFS_OPT_OFFLINE || names[k].c == LFS_OPT_STATS) {
 			assert_int_equal(opt(&back, names[k].c, NULL), 1);
 		} else if (names[k].c == LFS_OPT_TLS_VERIFY) {
 			assert_int_equal(opt(&back, names[k].c, "false"), 1);
@@ -271,6 +284,33 @@ static void test_argv(void **state)
 	assert_int_equal(back.jobs, 3);
 	assert_int_equal(back.tls_insecure, 1);
 	assert_string_equal(back.authfile, "/a.json");
+	assert_true(back.chunk_max == 5u << 20);
+	assert_int_equal(back.keep_blobs, 1);
+	assert_int_equal(back.offline, 1);
+	assert_int_equal(back.stats, 1);
+	assert_int_equal(back.timeout, 7);
+	assert_int_equal(back.retries, 0);
+}
+
+/* The registry's numbers: a timeout of at least a second, retries from 0. */
+static void test_registry_numbers(void **state)
+{
+	struct lfs_image_cli o;
+
+	(void)state;
+	lfs_image_cli_init(&o);
+	assert_int_equal(o.retries, -1);
+	assert_true(o.chunk_max == LFS_CHUNK_CACHE_SIZE_DEFAULT);
+	assert_int_equal(opt(&o, LFS_OPT_RETRY_TIMES, "100"), 1);
+	assert_int_equal(o.retries, 100);
+	assert_int_equal(opt(&o, LFS_OPT_CHUNK_CACHE_SIZE, "0"), 1);
+	assert_true(o.chunk_max == 0);
+	expect_bad(LFS_OPT_REGISTRY_TIMEOUT, "registry-timeout", "0", "is not a positive number");
+	expect_bad(LFS_OPT_REGISTRY_TIMEOUT, "registry-timeout", "1s", "is not a positive number");
+	expect_bad(LFS_OPT_REGISTRY_TIMEOUT, "registry-timeout", "86401", "is too large");
+	expect_bad(LFS_OPT_RETRY_TIMES, "retry-times", "-1", "is not a number");
+	expect_bad(LFS_OPT_RETRY_TIMES, "retry-times", "101", "is too large");
+	expect_bad(LFS_OPT_CHUNK_CACHE_SIZE, "chunk-cache-size", "big", "is not a size");
 }
 
 /* --tls-verify[=BOOL] as skopeo spells it (Go's ParseBool); --authfile PATH. */
@@ -311,17 +351,20 @@ static void test_table(void **state)
 
 	(void)state;
 	for (const struct option *p = lopts; p->name; p++, n++) {
+		const int flag = p->val == LFS_OPT_NO_CACHE || p->val == LFS_OPT_KEEP_BLOBS ||
+				 p->val == LFS_OPT_OFFLINE || p->val == LFS_OPT_STATS;
+
 		lfs_image_cli_init(&o);
 		/* "1" is a good value for each, except as a platform */
 		if (p->val == LFS_OPT_PLATFORM)
 			assert_int_equal(opt(&o, p->val, "linux/amd64"), 1);
 		else
 			assert_int_equal(opt(&o, p->val, p->has_arg ? "1" : NULL), 1);
-		assert_int_equal(p->has_arg, p->val == LFS_OPT_NO_CACHE	    ? no_argument
+		assert_int_equal(p->has_arg, flag			    ? no_argument
 					     : p->val == LFS_OPT_TLS_VERIFY ? optional_argument
 									    : required_argument);
 	}
-	assert_int_equal(n, 10);
+	assert_int_equal(n, 16);
 	assert_non_null(strchr(LFS_IMAGE_SHORTOPTS, 'j'));
 }
 
@@ -331,7 +374,7 @@ int main(void)
 	    cmocka_unit_test(test_strings),	  cmocka_unit_test(test_jobs),
 	    cmocka_unit_test(test_sizes),	  cmocka_unit_test(test_size_opts),
 	    cmocka_unit_test(test_argv),	  cmocka_unit_test(test_table),
-	    cmocka_unit_test(test_registry_opts),
+	    cmocka_unit_test(test_registry_opts), cmocka_unit_test(test_registry_numbers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
