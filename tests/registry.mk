@@ -3,9 +3,13 @@
 # credentials parsing (unit), and the client against the local registry
 # test bed (tests/integration/registry.py) through regclient.
 if UNIT_TESTS
-check_PROGRAMS += tests/unit/test_registry_ref
-TESTS += tests/unit/test_registry_ref
+check_PROGRAMS += tests/unit/test_registry_ref tests/unit/test_chunkcache
+TESTS += tests/unit/test_registry_ref tests/unit/test_chunkcache
 endif
+tests_unit_test_chunkcache_SOURCES = tests/unit/test_chunkcache.c tests/unit/testutil.h \
+	tests/unit/testutil.c
+tests_unit_test_chunkcache_CFLAGS = $(LFS_TEST_CFLAGS)
+tests_unit_test_chunkcache_LDADD = $(LFS_TEST_LIBS)
 tests_unit_test_registry_ref_SOURCES = tests/unit/test_registry_ref.c
 tests_unit_test_registry_ref_CFLAGS = $(LFS_TEST_CFLAGS)
 tests_unit_test_registry_ref_LDADD = $(LFS_TEST_LIBS)
