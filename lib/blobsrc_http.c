@@ -51,7 +51,36 @@ struct http_src {
 	int keep_fd;	   /* the copy being written (KEEP.tmp-PID), -1 */
 	uint64_t keep_end; /* bytes of it written, from the start */
 	int keep_failed;
+	int size_checked; /* the registry's size of the blob matched the descriptor's */
 };
+
+/*
+ * Before the pass reads a byte: a blob whose size is not the descriptor's
+ * fails at once, with both sizes, rather than as a digest mismatch after
+ * it was streamed (or, longer, never read to its end).
+ */
+static int check_size(struct http_src *h)
+{
+	uint64_t size;
+	int ret;
+
+	pthread_mutex_lock(&h->lock);
+	ret = h->size_checked;
+	pthread_mutex_unlock(&h->lock);
+	if (ret)
+		return 0;
+	ret = lfs_registry_blob_size(h->r, h->digest, &size);
+	if (ret) /* the reason stays in the message; for the reader, it is an I/O error */
+		return ret == -ENOMEM ? ret : -EIO;
+	if (size != h->s.size)
+		return lfs_error(-EIO, "%s: the registry has %llu bytes, the manifest says %llu",
+				 h->s.name, (unsigned long long)size,
+				 (unsigned long long)h->s.size);
+	pthread_mutex_lock(&h->lock);
+	h->size_checked = 1;
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
 
 /* The pass's bytes BUF[0..N) at OFF, into the copy when they continue it. */
 static void keep_bytes(struct http_src *h, const void *buf, size_t n, uint64_t off)
@@ -163,6 +192,9 @@ static ssize_t http_pread(struct lfs_blobsrc *s, void *buf, size_t len, uint64_t
 		return lfs_chunked_pread(ck, buf, len, off);
 	if (off >= s->size || len == 0)
 		return 0;
+	ret = check_size(h);
+	if (ret)
+		return ret;
 	if (len > s->size - off)
 		len = (size_t)(s->size - off);
 	if (len > SSIZE_MAX)

@@ -182,6 +182,7 @@ static void headers_clear(struct lfs_http_resp *r)
 	free(r->docker_digest);
 	r->content_type = r->content_range = r->www_auth = r->docker_digest = NULL;
 	r->retry_after = -1;
+	r->content_length = -1;
 }
 
 /* VALUE of header NAME in LINE (trimmed, malloc'ed), or NULL. */
@@ -225,6 +226,14 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	set_header(&r->content_range, header_value(p, n, "Content-Range"));
 	set_header(&r->www_auth, header_value(p, n, "WWW-Authenticate"));
 	set_header(&r->docker_digest, header_value(p, n, "Docker-Content-Digest"));
+	v = header_value(p, n, "Content-Length");
+	if (v) {
+		char *end;
+		long long l = strtoll(v, &end, 10);
+
+		r->content_length = end != v && !*end && l >= 0 && *v != '-' ? l : -1;
+		free(v);
+	}
 	v = header_value(p, n, "Retry-After");
 	if (v) {
 		char *end;
@@ -319,7 +328,6 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 static void resp_reset(struct lfs_http_resp *r)
 {
 	lfs_http_resp_clear(r);
-	r->retry_after = -1;
 }
 
 void lfs_http_resp_clear(struct lfs_http_resp *r)
@@ -330,6 +338,7 @@ void lfs_http_resp_clear(struct lfs_http_resp *r)
 	free(r->final_host);
 	memset(r, 0, sizeof(*r));
 	r->retry_after = -1;
+	r->content_length = -1;
 }
 
 /* host[:port] of URL (malloc'ed), or NULL. */
@@ -489,6 +498,7 @@ int lfs_http_request(const struct lfs_http_req *req, struct lfs_http_resp *resp)
 
 	memset(resp, 0, sizeof(*resp));
 	resp->retry_after = -1;
+	resp->content_length = -1;
 	if (req->ranged && (req->len == 0 || req->off > UINT64_MAX - req->len))
 		return lfs_error(-EINVAL, "%s: empty or overflowing range", req->url);
 	for (i = 0;; i++) {

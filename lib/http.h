@@ -57,9 +57,10 @@ struct lfs_http_resp {
 	char *content_range;
 	char *www_auth;
 	char *docker_digest;
-	char *errbody;	  /* the first bytes of an error answer's body, for messages */
-	int retry_after;  /* seconds, -1 when absent */
-	char *final_host; /* host[:port] of the URL that answered */
+	char *errbody;		/* the first bytes of an error answer's body, for messages */
+	int retry_after;	/* seconds, -1 when absent */
+	int64_t content_length; /* of the last answer, -1 when absent or malformed */
+	char *final_host;	/* host[:port] of the URL that answered */
 };
 
 /*

@@ -100,6 +100,7 @@ static int request(struct lfs_registry *r, struct lfs_http_req *q, const char *a
 	/* The caller clears *RESP whatever happens, also when no request was made. */
 	memset(resp, 0, sizeof(*resp));
 	resp->retry_after = -1;
+	resp->content_length = -1;
 	if (r->offline)
 		return lfs_error(-EIO, "registry %s, %s: offline (--offline): %s is not cached",
 				 r->host, r->repo, q->url);
@@ -404,6 +405,86 @@ ssize_t lfs_registry_blob_range(struct lfs_registry *r, const char *digest, void
 		goto out;
 	}
 	ret = (ssize_t)resp.len;
+out:
+	lfs_http_resp_clear(&resp);
+	free(url);
+	return ret;
+}
+
+/* A HEAD answer: 200 with a Content-Length. */
+static int check_head(const struct lfs_http_resp *resp, void *arg)
+{
+	(void)arg;
+	if (resp->status == 200 && resp->content_length < 0)
+		return lfs_error(-EPROTO, "no Content-Length in the answer to HEAD");
+	return 0;
+}
+
+/* A one-byte Range answer: 206 with "bytes 0-0/TOTAL". */
+static int check_first_byte(const struct lfs_http_resp *resp, void *arg)
+{
+	uint64_t a, b;
+	int64_t total;
+
+	(void)arg;
+	if (resp->status == 200 && resp->content_length >= 0)
+		return 0; /* Range ignored: the length says it */
+	if (resp->status != 206 || parse_content_range(resp->content_range, &a, &b, &total) ||
+	    a != 0 || total < 0)
+		return lfs_error(-EAGAIN, "no size in the answer to a one-byte Range (%.64s)",
+				 resp->content_range ? resp->content_range : "none");
+	return 0;
+}
+
+int lfs_registry_blob_size(struct lfs_registry *r, const char *digest, uint64_t *size)
+{
+	struct lfs_http_req q = {0};
+	struct lfs_http_resp resp;
+	char show[160], *url;
+	uint64_t a, b;
+	int64_t total = -1;
+	size_t n;
+	int ret;
+
+	*size = 0;
+	if (lfs_digest_check(digest) < 0)
+		return lfs_error(-EINVAL, "registry %s, %s: blob %s: not a digest", r->host,
+				 r->repo, lfs_show(digest, show, sizeof(show)));
+	n = strlen(r->base) + strlen(digest) + 16;
+	url = lfs_xmalloc(n);
+	snprintf(url, n, "%s/blobs/%s", r->base, digest);
+	q.url = url;
+	q.method = "HEAD";
+	q.check = check_head;
+	ret = request(r, &q, NULL, &resp);
+	if (!ret && resp.status == 200) {
+		*size = (uint64_t)resp.content_length;
+		goto out;
+	}
+	if (!ret && resp.status == 404) {
+		ret = status_error(&resp);
+		goto fail;
+	}
+	/* Some registries and proxies refuse HEAD: one byte by GET says the size too. */
+	lfs_http_resp_clear(&resp);
+	memset(&q, 0, sizeof(q));
+	q.url = url;
+	q.ranged = true;
+	q.off = 0;
+	q.len = 1;
+	q.max = 1;
+	q.check = check_first_byte;
+	ret = request(r, &q, NULL, &resp);
+	if (!ret && resp.status == 206 &&
+	    !parse_content_range(resp.content_range, &a, &b, &total) && total >= 0)
+		*size = (uint64_t)total;
+	else if (!ret && resp.status == 200 && resp.content_length >= 0)
+		*size = (uint64_t)resp.content_length;
+	else if (!ret)
+		ret = status_error(&resp);
+fail:
+	if (ret)
+		lfs_err_prefix("registry %s, %s, blob %s: its size", r->host, r->repo, digest);
 out:
 	lfs_http_resp_clear(&resp);
 	free(url);

@@ -84,6 +84,12 @@ ssize_t lfs_registry_blob_range(struct lfs_registry *r, const char *digest, void
 				uint64_t off);
 
 /*
+ * The size of blob DIGEST: HEAD, or where that fails (a registry or proxy
+ * that refuses HEAD) a GET of its first byte, from Content-Range.
+ */
+int lfs_registry_blob_size(struct lfs_registry *r, const char *digest, uint64_t *size);
+
+/*
  * Blob DIGEST of SIZE bytes (from its descriptor) as a blob source: reads
  * are ranged GETs, and a sequential reader (the indexing pass) is served
  * from large read-ahead requests rather than one request per read.  Once

@@ -10,6 +10,7 @@
  *   manifest REFERENCE            ok DIGEST MEDIATYPE LEN (body to $REGCLIENT_OUT)
  *   blob DIGEST SIZE MAX OUT      ok LEN
  *   range DIGEST OFF LEN OUT      ok N
+ *   size DIGEST                   ok SIZE (HEAD, or the first byte by GET)
  *   seq DIGEST SIZE CHUNK OUT     the whole blob through lfs_blobsrc_http_new
  *   rand DIGEST SIZE SEED COUNT LEN OUT
  *                                 COUNT reads at random offsets through the
@@ -295,7 +296,15 @@ int main(int argc, char **argv)
 			cmd_blob(a, atoll(b), strtoull(c, NULL, 10), d);
 		else if (!strcmp(g, "range") && n == 5)
 			cmd_range(a, strtoull(b, NULL, 10), strtoull(c, NULL, 10), d);
-		else if (!strcmp(g, "seq") && n == 5)
+		else if (!strcmp(g, "size") && n == 2) {
+			uint64_t size;
+			int err = lfs_registry_blob_size(reg, a, &size);
+
+			if (err)
+				printf("err %d %s\n", err, lfs_err_get());
+			else
+				printf("ok %" PRIu64 "\n", size);
+		} else if (!strcmp(g, "seq") && n == 5)
 			cmd_seq(a, strtoull(b, NULL, 10), strtoull(c, NULL, 10), d);
 		else if (!strcmp(g, "rand") && n == 7)
 			cmd_rand(a, strtoull(b, NULL, 10), (unsigned)atoi(c), atoi(d),

@@ -178,6 +178,10 @@ def open_registry(work, manifest, blobs, cfg, big):
                   r)
             r = c.cmd("range %s %d 1000 %s" % (sha(big), len(big), out))
             check(r == "ok 0", "a range at the end: 0 bytes", r)
+            r = c.cmd("size " + sha(big))
+            check(r == "ok %d" % len(big), "a blob's size by HEAD", r)
+            r = c.cmd("size sha256:" + "1" * 64)
+            check(r.startswith("err -2 "), "the size of a missing blob: -ENOENT", r)
             c.close()
 
         # --- through the fault proxy
@@ -191,6 +195,13 @@ def open_registry(work, manifest, blobs, cfg, big):
                 return r
 
             rng(1000, 5000, "through the proxy: a range")
+            t0 = time.time()
+            px.add_fault("status", path="/blobs/", method="HEAD", count=-1, status=405)
+            r = c.cmd("size " + d)
+            log = blob_log(px, t0, n=2)
+            check(r == "ok %d" % len(big) and [e["status"] for e in log] == [405, 206],
+                  "a registry refusing HEAD: the size from a one-byte GET", (r, log))
+            px.clear_faults()
             s0 = c.stats()
             t0 = time.time()
             px.add_fault("status", path="/blobs/", count=2, status=503)

@@ -321,6 +321,24 @@ def main():
                   "(status %d) %r %s" % (r.returncode, r.stdout,
                                           r.stderr.decode(errors="replace")[-500:]))
 
+            # --- a manifest that says a layer is a byte longer than the registry's
+            # blob: told up front (HEAD), before anything is streamed
+            cl = registry.RegistryClient("http://" + host)
+            _, _, body = cl.get_manifest("lfs/mixed", "v1")
+            m = json.loads(body)
+            m["layers"][0]["size"] += 1
+            cl.push_manifest("lfs/mixed", "liar", json.dumps(m).encode(), mkimage.MEDIA_MANIFEST)
+            mnt = os.path.join(root, "liar")
+            os.makedirs(mnt)
+            rc, _, err = run([LAYERFS, "-f", "--no-cache"] + tls +
+                             ["docker://%s/lfs/mixed:liar" % host, mnt])
+            want = "the registry has %d bytes, the manifest says %d" % (
+                m["layers"][0]["size"] - 1, m["layers"][0]["size"])
+            check(rc == 1 and want in err and len(err.strip().splitlines()) == 1 and
+                  difftest.mounted_fstype(mnt) is None,
+                  "a layer size the registry does not have: one line with both sizes",
+                  "(status %d) %s" % (rc, err))
+
             # --- bad references: one line, status 1, nothing mounted
             dead = "127.0.0.1:%d" % free_port()
             bad = [("unknown repository", "docker://%s/lfs/nothere:v1" % host),
