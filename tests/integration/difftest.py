@@ -40,6 +40,11 @@ Environment:
                       0 = no limit); the stacks run are always the first ones
   LFS_DIFF_BASE=B     first seed (default 1): stacks use seeds B..B+N-1
   LFS_DIFF_KEEP=1     keep the files of failing stacks (path printed)
+  LFS_DIFF_REGISTRY=N 1 in N stacks (chosen from the seed; default 6; 1: all,
+                      0: none) pushed to a docker-registry on loopback and
+                      mounted as docker://127.0.0.1:PORT/... instead of the
+                      local files (difftest_registry.py; only when
+                      docker-registry is installed)
   LAYERFS=PATH        the layerfs binary (or --layerfs PATH)
   LAYERFS_REPORT=PATH the layerfs-report binary (or --report PATH; default
                       tools/layerfs-report beside layerfs's src/)
@@ -82,6 +87,7 @@ import urllib.parse
 
 sys.dont_write_bytecode = True     # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import difftest_registry  # noqa: E402
 import mkimage  # noqa: E402
 from mkimage import Entry  # noqa: E402
 
@@ -1346,10 +1352,15 @@ class Runner:
         self.layerfs = LayerfsSide(args.layerfs, env) if args.against == "layerfs" else None
         self.keep = os.environ.get("LFS_DIFF_KEEP") == "1"
         self.failure_reports = []
+        self.registry = None      # difftest_registry.RegistryStacks
 
     def close(self):
-        MOUNTS.cleanup()
-        shutil.rmtree(self.work, ignore_errors=True)
+        try:
+            MOUNTS.cleanup()
+        finally:
+            if self.registry:
+                self.registry.stop()
+            shutil.rmtree(self.work, ignore_errors=True)
 
     def stack_dir(self, name):
         d = os.path.join(self.tmpfs, "s-%s" % name)
@@ -1357,11 +1368,12 @@ class Runner:
         return d
 
     def run_image(self, name, sources, extra, ref_tars, sd, rng, warn, remount=False,
-                  report_args=None):
+                  report_args=None, reg=None):
         """Reference from ref_tars vs the other side on `sources`.  With
         `remount`, layerfs is mounted and compared a second time (its
         persistent index is then read from the cache).  With `report_args`
-        (the report's SOURCE arguments), layerfs-report is checked too."""
+        (the report's SOURCE arguments), layerfs-report is checked too.
+        `reg`: the difftest_registry.RegistryStack `sources` names."""
         os.mkdir(os.path.join(sd, "ref"))
         ref_dirs = build_reference(ref_tars, os.path.join(sd, "ref"), warn)
         kmnt = os.path.join(sd, "kernel")
@@ -1380,18 +1392,21 @@ class Runner:
                                          other_is_kernel=True)
                 finally:
                     MOUNTS.umount(omnt)
-            diffs = self._layerfs_pass(sources, extra, kmnt, omnt, sd, rng, "")
+            diffs = self._layerfs_pass(sources, extra, kmnt, omnt, sd, rng, "", reg)
             if remount and not diffs:
                 diffs = self._layerfs_pass(sources, extra, kmnt, omnt, sd, rng,
-                                           "[second mount] ")
+                                           reg.second_label() if reg else "[second mount] ",
+                                           reg)
             if report_args is not None and self.args.report:
                 diffs += self._report_check(report_args, ref_tars, kmnt)
             return diffs
         finally:
             MOUNTS.umount(kmnt)
 
-    def _layerfs_pass(self, sources, extra, kmnt, omnt, sd, rng, label):
+    def _layerfs_pass(self, sources, extra, kmnt, omnt, sd, rng, label, reg=None):
         log = os.path.join(sd, "layerfs.log")
+        if reg:
+            reg.before_pass(label)
         proc = self.layerfs.mount(sources, extra, omnt, log)
         timer = threading.Timer(STACK_TIMEOUT, proc.kill)
         timer.start()
@@ -1416,6 +1431,8 @@ class Runner:
             else:
                 print("  note: layerfs exited with status %s after the unmount: %s"
                       % (proc.returncode, _tail(log, 1)))
+        if reg:
+            diffs += reg.after_pass(log, label)
         return [label + d for d in diffs]
 
     def _report_check(self, report_args, ref_tars, kmnt):
@@ -1456,21 +1473,31 @@ class Runner:
         sd = self.stack_dir(name)
         warnings = []
         ok = False
+        # a share of the stacks: an OCI layout pushed to the registry,
+        # mounted as docker://... (difftest_registry.py)
+        reg = (self.registry.stack(name, sd)
+               if self.registry and self.layerfs and self.registry.wants(name) else None)
+        if reg:
+            remount = reg.second
         try:
-            sources, extra, built, note = package_stack(layers, fmt, decoy, rng,
-                                                        os.path.join(sd, "img"))
+            sources, extra, built, note = package_stack(layers, "oci-dir" if reg else fmt,
+                                                        decoy, rng, os.path.join(sd, "img"))
             desc = "layers=%d fmt=%s comp=%s%s%s" % (
-                len(built), fmt, ",".join(l.compression for l in built),
+                len(built), "registry" if reg else fmt, ",".join(l.compression for l in built),
                 note, " remount" if remount else "")
             try:
                 report_args = (["--layers"] if fmt == "layers" else []) + extra + sources
+                if reg:
+                    sources, extra, report_args = reg.publish(sources[0], extra)
                 diffs = self.run_image(name, sources, extra, [l.tar for l in built], sd,
                                        random.Random(name), warnings.append,
-                                       remount=remount, report_args=report_args)
+                                       remount=remount, report_args=report_args, reg=reg)
             except Failure as e:
                 diffs = [str(e)]
             except Exception:
                 diffs = ["test harness error:\n" + traceback.format_exc()]
+            if reg:
+                desc += reg.describe()
             # the generator only writes unambiguous cases: any reference
             # warning but the '..' skips is a bug of this test
             diffs += ["test generator: reference warning: " + w for w in warnings
@@ -1832,6 +1859,7 @@ def main():
     try:
         if args.selftest:
             bad = selftest(runner)
+            bad += difftest_registry.selftest(sys.modules[__name__], runner)
             print("selftest: %s" % ("every mutation detected" if not bad
                                     else "%d mutations NOT detected" % bad))
             return 1 if bad else 0
@@ -1866,6 +1894,14 @@ def main():
         print("difftest: %d stacks, %s; replay one with: LFS_DIFF_SEED=S %s%s%s"
               % (len(seeds), "layerfs " + args.layerfs if args.against == "layerfs"
                  else "reference readback", me, lfs, against), flush=True)
+        if args.against == "layerfs":
+            try:
+                runner.registry, msg = difftest_registry.RegistryStacks.open(args.layerfs)
+            except Exception as e:      # installed but broken: a failure, then go on
+                msg = "difftest: the registry did not start: %s" % e
+                runner.failure_reports.append(msg + "\n  (every stack mounted local files)")
+                failed += 1
+            print(msg, flush=True)
         budget = float(os.environ.get("LFS_DIFF_BUDGET", str(DEFAULT_BUDGET)))
         for i, s in enumerate(seeds):
             if budget and time.monotonic() - t0 > budget and not seed_env:
@@ -1879,6 +1915,8 @@ def main():
             else:
                 failed += 1
         print("difftest: %.1fs" % (time.monotonic() - t0))
+        if runner.registry:
+            print(runner.registry.summary())
         for rep in runner.failure_reports:
             print(rep)
         print("%d passed, %d failed" % (passed, failed))
