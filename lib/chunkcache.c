@@ -31,7 +31,7 @@
 #define MEM_DEFAULT (64u << 20)
 #define NBUCKETS    4096
 #define MAX_RUN	    32 /* chunks fetched in one request: 8 MiB */
-#define READ_AHEAD  3  /* more chunks fetched when a reader goes on sequentially */
+#define READ_AHEAD  7  /* at most this many more chunks for a sequential reader */
 #define ATTEMPTS    3  /* fetches of a run whose bytes do not match their sums */
 
 enum { LOADING, READY, GONE };
@@ -73,6 +73,7 @@ struct lfs_chunked {
 	lfs_chunk_fetch_fn fetch;
 	void *arg;
 	atomic_uint_fast64_t last_end; /* where the last read ended: sequential readers */
+	atomic_uint seq_run;	       /* fetches in a row for a sequential reader */
 };
 
 /* ---- memory */
@@ -421,15 +422,35 @@ static void load_run(struct lfs_chunked *c, struct chunk **e, size_t n)
 }
 
 /*
+ * How many chunks to fetch past what a read needs: none for a random read
+ * (a 4 KiB read of a gzip layer decodes from a restart point, a few
+ * sequential reads of the codec's buffer that must not cost a megabyte
+ * more), then 1, 3, 7 as a reader keeps going on where it stopped.
+ */
+static uint64_t ahead(struct lfs_chunked *c, int seq)
+{
+	unsigned run;
+
+	if (!seq) {
+		atomic_store(&c->seq_run, 0);
+		return 0;
+	}
+	run = atomic_fetch_add(&c->seq_run, 1) + 1;
+	if (run < 2)
+		return 0;
+	return run > 3 ? READ_AHEAD : (1u << (run - 1)) - 1;
+}
+
+/*
  * Chunk IDX, READY and referenced, or -errno.  LAST is the last chunk the
  * read needs (fetched in the same request when missing), SEQ says the
- * reader goes on from where it stopped (a few more chunks come along).
+ * reader goes on from where it stopped (more chunks come along).
  */
 static int get_chunk(struct lfs_chunked *c, uint64_t idx, uint64_t last, int seq,
 		     struct chunk **out)
 {
 	struct lfs_chunkcache *cc = c->cc;
-	struct chunk *run[MAX_RUN + READ_AHEAD], *e;
+	struct chunk *run[MAX_RUN], *e;
 	uint64_t end, j;
 	size_t n = 0, i;
 	int rc;
@@ -455,7 +476,7 @@ static int get_chunk(struct lfs_chunked *c, uint64_t idx, uint64_t last, int seq
 		return rc;
 	}
 	/* Ours to load, with what follows it that nobody has or loads. */
-	end = last + (seq ? READ_AHEAD : 0);
+	end = last + ahead(c, seq);
 	if (end >= c->sums.n)
 		end = c->sums.n - 1;
 	if (end - idx >= MAX_RUN)

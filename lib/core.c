@@ -176,25 +176,32 @@ static int index_layers(struct lfs_core *c, const struct lfs_core_opts *opts)
 	return ix.rc;
 }
 
+void lfs_core_image_opts(const struct lfs_core_opts *opts, struct lfs_image_opts *io, char *dir,
+			 size_t n)
+{
+	*io = (struct lfs_image_opts){.tag = opts->tag,
+				      .platform = opts->platform,
+				      .tls_insecure = opts->tls_insecure,
+				      .authfile = opts->authfile,
+				      .chunk_max = opts->chunk_max,
+				      .keep_blobs = opts->keep_blobs,
+				      .offline = opts->offline,
+				      .timeout = opts->timeout,
+				      .retries = opts->retries};
+	/* A registry's chunks, kept blobs and manifests live beside the indexes. */
+	if (cache_dir(opts, dir, n) == 0)
+		io->cache_dir = dir;
+}
+
 int lfs_core_open(struct lfs_core **out, char *const *sources, size_t nsources,
 		  const struct lfs_core_opts *opts)
 {
-	struct lfs_image_opts io = {.tag = opts->tag,
-				    .platform = opts->platform,
-				    .tls_insecure = opts->tls_insecure,
-				    .authfile = opts->authfile,
-				    .chunk_max = opts->chunk_max,
-				    .keep_blobs = opts->keep_blobs,
-				    .offline = opts->offline,
-				    .timeout = opts->timeout,
-				    .retries = opts->retries};
 	struct lfs_core *c = lfs_xcalloc(1, sizeof(*c));
+	struct lfs_image_opts io;
 	char dir[4096];
 	int rc;
 
-	/* A registry's chunks, kept blobs and manifests live beside the indexes. */
-	if (cache_dir(opts, dir, sizeof(dir)) == 0)
-		io.cache_dir = dir;
+	lfs_core_image_opts(opts, &io, dir, sizeof(dir));
 	rc = lfs_image_open(&c->img, sources, nsources, &io);
 	if (rc < 0)
 		goto fail;

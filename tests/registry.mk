@@ -20,3 +20,7 @@ tests_integration_regclient_CFLAGS = $(LFS_TEST_CFLAGS)
 tests_integration_regclient_LDADD = $(LFS_TEST_LIBS)
 TESTS += tests/integration/registry_client.sh
 EXTRA_DIST += tests/integration/registry_client.sh tests/integration/registry_client.py
+
+# What a registry image leaves in the cache and what later mounts fetch.
+TESTS += tests/integration/registry_cache.sh
+EXTRA_DIST += tests/integration/registry_cache.sh tests/integration/registry_cache.py

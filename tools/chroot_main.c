@@ -314,8 +314,10 @@ int main(int argc, char **argv)
 {
 	struct lfs_chroot_opts o = {0};
 	struct lfs_chroot_spec spec;
-	struct lfs_image_opts io = {0};
+	struct lfs_core_opts co = {0};
+	struct lfs_image_opts io;
 	struct lfs_image *img = NULL;
+	char dir[4096];
 	char *src[1];
 	int rc;
 
@@ -328,10 +330,8 @@ int main(int argc, char **argv)
 		return rc == -2 ? 0 : LFS_CHROOT_EXIT_FAIL;
 	}
 	/* The image config: what to run.  The daemon opens the image again to mount it. */
-	io.tag = o.imgopts.tag;
-	io.platform = o.imgopts.platform;
-	io.tls_insecure = o.imgopts.tls_insecure;
-	io.authfile = o.imgopts.authfile;
+	lfs_image_cli_core(&o.imgopts, &co);
+	lfs_core_image_opts(&co, &io, dir, sizeof(dir));
 	src[0] = (char *)o.image;
 	rc = lfs_image_open(&img, src, 1, &io);
 	if (rc < 0) {

@@ -55,6 +55,13 @@ static inline const struct lfs_image_config *lfs_core_config(const struct lfs_co
 
 int lfs_core_open(struct lfs_core **out, char *const *sources, size_t nsources,
 		  const struct lfs_core_opts *opts);
+/*
+ * The image options OPTS imply (lfs_core_open opens the image with them):
+ * for a program that opens the image alone.  The cache directory is
+ * resolved into DIR (N bytes), which IO then points to.
+ */
+void lfs_core_image_opts(const struct lfs_core_opts *opts, struct lfs_image_opts *io, char *dir,
+			 size_t n);
 void lfs_core_free(struct lfs_core *c);
 
 /* Read file data (zeros in sparse holes); returns bytes read or -errno. */

@@ -195,3 +195,30 @@ trap 'lfs_cleanup' EXIT
 trap 'lfs_cleanup; exit 130' INT
 trap 'lfs_cleanup; exit 143' TERM
 trap 'lfs_cleanup; exit 129' HUP
+
+# Run a Python test (python3 SCRIPT ARGS...) with TMPDIR in a fresh temporary
+# directory, and exit with its status.  It runs in the background, so that a
+# signal to this script reaches the trap at once; the trap sends it SIGTERM
+# (the registry test bed stops its registry, proxy and mounts on it) before
+# the usual cleanup.
+lfs__py_pid=
+lfs__stop_py() {
+	[ -n "$lfs__py_pid" ] || return 0
+	kill -TERM "$lfs__py_pid" 2>/dev/null || :
+	wait "$lfs__py_pid" 2>/dev/null || :
+	lfs__py_pid=
+}
+lfs_run_python() {
+	TMPDIR=$(lfs_tmpdir)
+	export TMPDIR
+	trap 'lfs__stop_py; lfs_cleanup' EXIT
+	trap 'lfs__stop_py; lfs_cleanup; exit 130' INT
+	trap 'lfs__stop_py; lfs_cleanup; exit 143' TERM
+	trap 'lfs__stop_py; lfs_cleanup; exit 129' HUP
+	python3 "$@" &
+	lfs__py_pid=$!
+	_rc=0
+	wait "$lfs__py_pid" || _rc=$?
+	lfs__py_pid=
+	exit "$_rc"
+}

@@ -16,25 +16,4 @@ done
 [ -x "$top_builddir/tests/integration/regclient" ] ||
 	lfs_skip "$top_builddir/tests/integration/regclient is not built (make check builds it)"
 
-work=$(lfs_tmpdir)
-py_pid=
-stop_py() {
-	[ -n "$py_pid" ] || return 0
-	kill -TERM "$py_pid" 2>/dev/null || :
-	wait "$py_pid" 2>/dev/null || :
-	py_pid=
-}
-trap 'stop_py; lfs_cleanup' EXIT
-trap 'stop_py; lfs_cleanup; exit 130' INT
-trap 'stop_py; lfs_cleanup; exit 143' TERM
-trap 'stop_py; lfs_cleanup; exit 129' HUP
-TMPDIR=$work
-export TMPDIR
-
-# in the background, so that a signal to this script reaches the trap at once
-python3 "$here/registry_client.py" &
-py_pid=$!
-rc=0
-wait "$py_pid" || rc=$?
-py_pid=
-exit "$rc"
+lfs_run_python "$here/registry_client.py"

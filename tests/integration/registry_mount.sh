@@ -21,22 +21,4 @@ report=$top_builddir/tools/layerfs-report
 [ -x "$report" ] || lfs_fail "no layerfs-report binary at $report"
 chroot=$top_builddir/tools/layerfs-chroot
 [ -x "$chroot" ] || lfs_fail "no layerfs-chroot binary at $chroot"
-work=$(lfs_tmpdir)
-TMPDIR=$work
-export TMPDIR
-# in the background, so that a signal to this script reaches the trap at once
-py_pid=
-stop_py() {	# python stops its registry, proxy and mounts on SIGTERM
-	[ -z "$py_pid" ] || { kill -TERM "$py_pid" 2>/dev/null || :; wait "$py_pid" 2>/dev/null || :; }
-	py_pid=
-}
-trap 'stop_py; lfs_cleanup' EXIT
-trap 'stop_py; lfs_cleanup; exit 130' INT
-trap 'stop_py; lfs_cleanup; exit 143' TERM
-trap 'stop_py; lfs_cleanup; exit 129' HUP
-python3 "$here/registry_mount.py" "$LAYERFS" "$report" "$chroot" &
-py_pid=$!
-rc=0
-wait "$py_pid" || rc=$?
-py_pid=
-exit "$rc"
+lfs_run_python "$here/registry_mount.py" "$LAYERFS" "$report" "$chroot"

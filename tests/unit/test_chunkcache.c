@@ -167,7 +167,7 @@ static void test_reads(void **state)
 	lfs_chunkcache_unref(cc);
 }
 
-/* A reader going on sequentially gets the next chunks in the same request. */
+/* A reader going on sequentially gets more chunks per request: 1, 1, 2, 4, 8. */
 static void test_read_ahead(void **state)
 {
 	struct lfs_chunkcache *cc;
@@ -182,8 +182,19 @@ static void test_read_ahead(void **state)
 	assert_int_equal(n.last_len, CH);
 	for (uint64_t off = 32768; off < 4 * CH; off += 32768)
 		assert_int_equal(read_check(c, 32768, off), 0);
-	/* Chunk 1 was fetched with three more: two requests for four chunks. */
-	assert_int_equal(n.calls, 2);
+	/* Chunk 1 alone, then chunks 2 and 3 in one request. */
+	assert_int_equal(n.calls, 3);
+	assert_int_equal(n.last_len, 2 * CH);
+	for (uint64_t off = 4 * CH; off < BLOB_LEN; off += 32768)
+		assert_int_equal(read_check(c, 32768, off), 0);
+	/* Chunks 4-7, then the last three: five requests for eleven chunks. */
+	assert_int_equal(n.calls, 5);
+	assert_int_equal(n.last_len, BLOB_LEN - 8 * CH);
+	/* A random read again starts with no read-ahead. */
+	lfs_chunked_free(c);
+	open_blob(&c, cc, &n);
+	assert_int_equal(read_check(c, 100, 5 * CH), 0);
+	assert_int_equal(n.last_len, CH);
 	lfs_chunked_free(c);
 	lfs_chunkcache_unref(cc);
 }
