@@ -24,6 +24,8 @@ Prints "ok ..." / "FAIL ..." per check; exits 1 on any failure.
 """
 import errno
 import hashlib
+import http.client
+import http.server
 import json
 import os
 import random
@@ -32,7 +34,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import difftest  # noqa: E402
@@ -102,6 +106,44 @@ class Mounts:
         with open(mnt + ".log") as f:
             m = STATS_RE.search(f.read())
         return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+class ForwardProxy(http.server.ThreadingHTTPServer):
+    """An HTTP forward proxy (what $http_proxy names): requests come with
+    absolute URLs; it keeps them in .seen and forwards them."""
+    daemon_threads = True
+
+    def __init__(self):
+        self.seen = []
+        super().__init__(("127.0.0.1", 0), ForwardHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+class ForwardHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        u = urllib.parse.urlsplit(self.path)
+        self.server.seen.append((self.command, self.path))
+        conn = http.client.HTTPConnection(u.netloc, timeout=30)
+        hdrs = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+        conn.request(self.command, u.path + ("?" + u.query if u.query else ""), headers=hdrs)
+        r = conn.getresponse()
+        body = r.read()
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(r.getheader("Content-Length") or len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        conn.close()
+
+    do_HEAD = do_GET
 
 
 def pread(path, off, n):
@@ -187,6 +229,20 @@ def run_online(ms, px, data, layers, cache):
     ms.umount(mnt)
     kept = sum(du(os.path.join(cache, "chunks")))
     check(0 < kept <= 1 << 20, "--chunk-cache-size 1M: %d bytes of chunks kept" % kept)
+    # --- $http_proxy is used, as curl and skopeo use it
+    fp = ForwardProxy()
+    env = dict(os.environ, http_proxy="http://127.0.0.1:%d" % fp.server_port, no_proxy="")
+    side, ms.side = ms.side, difftest.LayerfsSide(LAYERFS, env)
+    mnt = ms.mount(["--cache", cache])
+    got = pread(os.path.join(mnt, "big-gzip"), 2_900_000, 4096)
+    ms.side = side
+    ms.umount(mnt)
+    fp.shutdown()
+    urls = [u for _, u in fp.seen]
+    check(got == data["big-gzip"][2_900_000:2_904_096] and
+          any(u.startswith("http://%s/v2/lfs/cache/manifests/" % ms.host) for u in urls),
+          "http_proxy: the requests go through the proxy it names", urls[:3])
+
     # refill the chunks for the offline part: every file read once
     mnt = ms.mount(["--cache", cache, "--chunk-cache-size", "0"])
     for n in data:
