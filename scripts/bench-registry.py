@@ -17,7 +17,8 @@ docker-registry on 127.0.0.1 behind its FaultProxy.
       http://HOST (the registry itself, not the proxy); prints its digest.
 
   bench-registry.py layer-bytes LAYOUT
-      "LAYERS BYTES": the number of layers and their compressed size.
+      "LAYERS BYTES SIZE,SIZE...": the number of layers, their compressed
+      size, and each one's.
 
   bench-registry.py stats PROXY [--reset]
       "BLOB_BYTES BLOB_REQUESTS ALL_BYTES ALL_REQUESTS" sent by the proxy
@@ -70,7 +71,8 @@ def manifest(layout):
 
 def layer_bytes(a):
     layers = manifest(a.layout)["layers"]
-    print(len(layers), sum(int(l["size"]) for l in layers))
+    sizes = [int(l["size"]) for l in layers]
+    print(len(layers), sum(sizes), ",".join(map(str, sizes)))
 
 
 def stats(a):
