@@ -454,6 +454,7 @@ static void test_scan_sums(void **state)
 	check_sums(&f.got, blob, BLOB_LEN);
 	lfs_blob_free(b);
 	free(f.got.sha);
+	lfs_blobsrc_unref(&f.s); /* ours: frees the name, fake_free the rest */
 
 	/* A gzip blob: the sums are of the stored (compressed) bytes. */
 	gz = malloc(gzlen);
@@ -480,9 +481,11 @@ static void test_scan_sums(void **state)
 	check_sums(&g.got, gz, gzlen);
 	lfs_blob_free(b2);
 	free(g.got.sha);
+	lfs_blobsrc_unref(&g.s);
 	free(st);
 	lfs_blob_free(b);
 	free(f.got.sha);
+	lfs_blobsrc_unref(&f.s);
 	free(gz);
 }
 
