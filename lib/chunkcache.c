@@ -308,7 +308,8 @@ static void disk_store(struct lfs_chunked *c, uint64_t idx, const uint8_t *data,
 	if (mkdirat(cc->dirfd, c->hex, 0700) < 0 && errno != EEXIST)
 		return;
 	chunk_path(c, idx, path);
-	snprintf(tmp, sizeof(tmp), "%s/.tmp-%016" PRIx64 "-%lx", c->hex, idx,
+	/* Another process may write the same chunk: its own temporary name. */
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-%016" PRIx64 "-%ld-%lx", c->hex, idx, (long)getpid(),
 		 (unsigned long)pthread_self());
 	fd = openat(cc->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
