@@ -1356,10 +1356,10 @@ class Runner:
 
     def close(self):
         try:
-            MOUNTS.cleanup()
-        finally:
-            if self.registry:
+            if self.registry:       # its storage is on the tmpfs
                 self.registry.stop()
+        finally:
+            MOUNTS.cleanup()
             shutil.rmtree(self.work, ignore_errors=True)
 
     def stack_dir(self, name):
@@ -1896,7 +1896,8 @@ def main():
                  else "reference readback", me, lfs, against), flush=True)
         if args.against == "layerfs":
             try:
-                runner.registry, msg = difftest_registry.RegistryStacks.open(args.layerfs)
+                runner.registry, msg = difftest_registry.RegistryStacks.open(
+                    args.layerfs, os.path.join(runner.tmpfs, "registry"))
             except Exception as e:      # installed but broken: a failure, then go on
                 msg = "difftest: the registry did not start: %s" % e
                 runner.failure_reports.append(msg + "\n  (every stack mounted local files)")

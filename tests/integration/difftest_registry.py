@@ -31,6 +31,7 @@ under another tag is reported different, and the access-log check fails a
 mount of the local layout (a silent fallback to local files).
 """
 
+import hashlib
 import os
 import random
 import re
@@ -38,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.parse
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -92,6 +94,24 @@ def stats_line(log_path):
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
+class _Client(registry.RegistryClient):
+    """push_blob without the HEAD: the run's registry is fresh and every
+    stack has its own repository, so no blob is there yet."""
+
+    def push_blob(self, repo, data):
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        st, rh, rb = self.request("POST", "/v2/%s/blobs/uploads/" % repo, body=b"")
+        if st != 202:
+            raise RuntimeError("upload start: %d %s" % (st, rb[:200]))
+        loc = rh["location"]
+        loc += ("&" if "?" in loc else "?") + urllib.parse.urlencode({"digest": digest})
+        st, _, rb = self.request("PUT", loc, body=data,
+                                 headers={"Content-Type": "application/octet-stream"})
+        if st != 201:
+            raise RuntimeError("blob upload: %d %s" % (st, rb[:200]))
+        return digest
+
+
 class Served:
     """What the registry's access log shows for one repository."""
 
@@ -110,17 +130,18 @@ class RegistryStacks:
     def __init__(self, layerfs, n, reg):
         self.n = n
         self.reg = reg
-        self.client = registry.RegistryClient(reg.url)
+        self.client = _Client(reg.url)
         self.stats = bool(layerfs) and has_stats(layerfs)
         self.pushed = 0
         self.stacks = 0
         self.total = Served()
 
     @classmethod
-    def open(cls, layerfs, n=None):
+    def open(cls, layerfs, workdir, n=None):
         """(RegistryStacks or None, message).  None with a note when the
         share is 0 or docker-registry is missing; RuntimeError when it is
-        installed but does not start."""
+        installed but does not start.  WORKDIR (made here): its storage, on
+        a tmpfs best (a blob upload fsyncs), removed by the caller."""
         n = share() if n is None else n
         if n <= 0:
             return None, "difftest: LFS_DIFF_REGISTRY=0: every stack mounts local files"
@@ -128,7 +149,7 @@ class RegistryStacks:
             return None, ("difftest: docker-registry is not installed: every stack mounts "
                           "local files (no registry stacks)")
         t0 = time.monotonic()
-        reg = registry.Registry()
+        reg = registry.Registry(workdir=workdir)
         try:
             reg.start()
         except Exception:
@@ -264,7 +285,8 @@ def selftest(dt, runner):
         print("selftest registry: no layerfs binary at %s: skipped" % layerfs)
         return 0
     try:
-        regs, msg = RegistryStacks.open(layerfs, n=1)
+        regs, msg = RegistryStacks.open(layerfs, os.path.join(runner.tmpfs, "registry-selftest"),
+                                        n=1)
     except Exception as e:  # noqa: BLE001 - reported as a failure
         print("selftest registry: the registry did not start: %s FAILED" % e)
         return 1
