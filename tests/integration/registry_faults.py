@@ -46,6 +46,7 @@ import os
 import random
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -121,7 +122,8 @@ class Proxy(registry.FaultProxy):
 
 # ------------------------------------------------------------- the image
 
-# (name, fault parameters, expectation, reason regex for the log line)
+# (name, fault parameters, expectation, reason regex for the log line[, note
+# printed when the read does not fail with EIO])
 NET = r"reset|clos|connect|recv|receiv|send|empty|reply|network|peer|eof|socket|transfer"
 U_CASES = [
     ("reset", dict(kind="reset"), "eio", NET),
@@ -142,7 +144,12 @@ U_CASES = [
     ("stall before the answer", dict(kind="stall", seconds=TIMEOUT + 3), "eio",
      r"time|stall|slow|progress"),
     ("stall mid-body", dict(kind="stall", after=4096, seconds=TIMEOUT + 3), "eio",
-     r"time|stall|slow|progress"),
+     r"time|stall|slow|progress",
+     # seen with 2bcd0e3: the read waits the stall out and succeeds
+     "[KNOWN, layerfs 2bcd0e3: lib/http.c turns --registry-timeout T into curl's "
+     "LOW_SPEED_LIMIT 1 byte/s, LOW_SPEED_TIME T; curl averages the speed over its last "
+     "~5 s, so once body bytes came a request fails only ~T+6 s after the last one "
+     "(curl 7.88.1, T=2: 8.3 s), and this stall is waited out]"),
     ("registry down", dict(kind="down"), "eio", NET + r"|refused"),
     ("registry ignores Range", dict(kind="ignore_range"), "ok", None),
     ("one reset", dict(kind="reset", count=1), "ok", None),
@@ -293,7 +300,8 @@ def wait_exit_or_mount(proc, mnt, limit):
 # ------------------------------------------------------------- the cases
 
 def run_case(px, mnt, proc, log, lay, i, case, legacy):
-    name, fault, expect, reason = case
+    name, fault, expect, reason = case[:4]
+    note = case[4] if len(case) > 4 else ""
     fault = dict(fault)
     kind = fault.pop("kind")
     count = fault.pop("count", -1)
@@ -311,23 +319,35 @@ def run_case(px, mnt, proc, log, lay, i, case, legacy):
     px.reset_stats()
     Proxy.flips[0] = 0
     log.new()
+    rid = None
     if kind == "down":
         px.down(DOWN)
         t_down = time.monotonic()
+        # the proxy's accept loop closes its port within 50 ms: wait for that
+        while time.monotonic() < t_down + 2:
+            try:
+                socket.create_connection(("127.0.0.1", px.port), timeout=0.5).close()
+            except OSError:
+                break
+            time.sleep(0.01)
     else:
-        px.add_fault(kind, path="/blobs/sha256:" + lay.hex, count=count, **fault)
+        rid = px.add_fault(kind, path="/blobs/sha256:" + lay.hex, count=count, **fault)
     got, err, dt = read_region(full, off, REGION)
     if kind == "down":
         # the proxy comes back by itself; wait for it
         while time.monotonic() < t_down + DOWN + 0.3:
             time.sleep(0.05)
-    st = px.stats()
+    # requests the rule was applied to, counted when they arrive (the log has
+    # a request once it is over: a stalled one may not be there yet, and
+    # one stalled by the previous case may be); a spent rule is gone
+    rules = [r for r in px.faults() if r["id"] == rid]
     px.clear_faults()
-    faulted = [e for e in st["log"] if e["fault"] and lay.hex in e["path"]]
+    faulted = rules[0]["hits"] if rules else (count if rid is not None else 0)
+    st = px.stats()
     blob_reqs = [e for e in st["log"] if lay.hex in e["path"]]
     lines = log.new()
     info = "(%.1fs, %d blob requests, %d faulted%s)" % (
-        dt, len(blob_reqs), len(faulted),
+        dt, len(blob_reqs), faulted,
         ", %d bytes flipped" % Proxy.flips[0] if kind == "corrupt" else "")
     wrong = got != want[:len(got)]
 
@@ -343,21 +363,30 @@ def run_case(px, mnt, proc, log, lay, i, case, legacy):
         if not tested and not err:
             detail += " - INCONCLUSIVE: the read made no faulted blob request (region " \
                       "cached already?)"
+        if note:
+            detail += " " + note
         check(ok, "%s: the read fails with EIO %s" % (what, info if ok else ""),
               "" if ok else detail)
-        if kind != "down":
+        if err != errno.EIO:
+            print("skip %s: retries, time, stderr (the read did not fail)" % what)
+        elif kind != "down":
             need = 1 + (3 if legacy else RETRIES)
-            check(len(faulted) >= need,
-                  "%s: retried (%d faulted requests, want >= %d)" % (what, len(faulted), need))
-        check(dt < READ_BOUND, "%s: the failing read ends in bounded time (%.1fs < %ds)"
-              % (what, dt, READ_BOUND))
+            check(faulted >= need,
+                  "%s: retried (%d faulted requests, want >= %d)" % (what, faulted, need))
+        if err == errno.EIO:
+            check(dt < READ_BOUND, "%s: the failing read ends in bounded time (%.1fs < %ds)"
+                  % (what, dt, READ_BOUND))
         hexre = lay.hex[:12]
         named = [ln for ln in lines if hexre in ln]
-        good = [ln for ln in named if re.search(reason, ln, re.I)]
-        check(bool(good), "%s: stderr names the blob and the reason: %s"
-              % (what, (good or named or ["-"])[0].strip()[:200]),
-              "(want a line with %s... matching /%s/; new lines: %r)"
-              % (hexre, reason, lines[:6]))
+        # the reason: in what the line says besides the URL and the digest
+        good = [ln for ln in named if re.search(reason, re.sub(
+            r"https?://\S+|sha256:[0-9a-f]{64}", "", ln), re.I)]
+        shown = (good or named or ["-"])[0].strip()
+        if err == errno.EIO:
+            check(bool(good), "%s: stderr names the blob and the reason: ...%s"
+                  % (what, shown[shown.find(hexre):][-110:]),
+                  "(want a line with %s... matching /%s/; new lines: %r)"
+                  % (hexre, reason, lines[:6]))
     else:
         ok = err is None and got == want
         check(ok, "%s: the read gives the right bytes %s" % (what, info),
