@@ -343,7 +343,7 @@ static int write_file(struct lfs_cache *c, const char *name, const struct lfs_bl
 		rc = lfs_blob_save_scratch(blob, fd, blen);
 	else
 		rc = write_all(fd, hdr, hlen);
-	if (rc == 0 && !blob)
+	if (rc == 0 && !blob && len)
 		rc = write_all(fd, buf, len);
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
@@ -461,4 +461,90 @@ fail:
 	free(raw);
 	free(comp);
 	lfs_warn("%s: not cached in %s: %s", d->name, c->dir, strerror(-rc));
+}
+
+/* All of file NAME of the cache (at most MAX bytes): 0, or -ENOENT. */
+static int slurp(struct lfs_cache *c, const char *name, uint64_t max, void **buf, size_t *len)
+{
+	struct stat sb;
+	int fd, rc = -ENOENT;
+
+	*buf = NULL;
+	*len = 0;
+	fd = openat(c->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -ENOENT;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size <= max) {
+		*buf = lfs_xmalloc(sb.st_size ? (size_t)sb.st_size : 1);
+		rc = read_all(fd, *buf, (size_t)sb.st_size, 0);
+		if (rc == 0)
+			*len = (size_t)sb.st_size;
+		else
+			rc = -ENOENT;
+	}
+	close(fd);
+	if (rc) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return rc;
+}
+
+int lfs_cache_files(struct lfs_cache *c, const uint8_t key[16], uint64_t max, void **idx,
+		    size_t *idx_len, void **scr, size_t *scr_len)
+{
+	char name[48];
+	int rc;
+
+	key_name(key, ".idx", name);
+	rc = slurp(c, name, max, idx, idx_len);
+	if (rc)
+		return rc;
+	key_name(key, ".scr", name);
+	if (slurp(c, name, max, scr, scr_len) < 0 && faccessat(c->dirfd, name, F_OK, 0) == 0) {
+		free(*idx);
+		*idx = NULL;
+		return -EFBIG;
+	}
+	return 0;
+}
+
+bool lfs_cache_has(struct lfs_cache *c, const uint8_t key[16])
+{
+	char name[48];
+
+	key_name(key, ".idx", name);
+	return faccessat(c->dirfd, name, F_OK, 0) == 0;
+}
+
+int lfs_cache_install(struct lfs_cache *c, const uint8_t key[16], const void *idx, size_t idx_len,
+		      const void *scr, size_t scr_len)
+{
+	char name[48], tmp[64];
+	void *raw = NULL;
+	size_t len;
+	int fd, rc;
+
+	/* The index is checked as a load checks it (magic, version, key, checksums) first. */
+	snprintf(tmp, sizeof(tmp), ".install.%ld.%lx", (long)getpid(),
+		 (unsigned long)pthread_self());
+	fd = openat(c->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	rc = write_all(fd, idx, idx_len);
+	if (rc == 0)
+		rc = read_payload(fd, key, 0, &raw, &len);
+	free(raw);
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && scr_len) {
+		key_name(key, ".scr", name);
+		rc = write_file(c, name, NULL, scr, scr_len, NULL, 0, NULL);
+	}
+	key_name(key, ".idx", name);
+	if (rc == 0 && renameat(c->dirfd, tmp, c->dirfd, name) < 0)
+		rc = -errno;
+	if (rc)
+		unlinkat(c->dirfd, tmp, 0);
+	return rc;
 }

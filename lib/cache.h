@@ -6,6 +6,7 @@
 #ifndef LFS_CACHE_H
 #define LFS_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -54,6 +55,23 @@ int lfs_cache_load(struct lfs_cache *c, const struct lfs_layer_desc *d, const ui
  */
 void lfs_cache_store(struct lfs_cache *c, const struct lfs_layer_desc *d, const uint8_t key[16],
 		     struct lfs_layer *l);
+
+/*
+ * The raw files of KEY's entry (published indexes, index_artifact.c): *IDX
+ * and, if there is one, *SCR (else NULL, 0); each at most MAX bytes (else
+ * -EFBIG).  -ENOENT when there is no entry.
+ */
+int lfs_cache_files(struct lfs_cache *c, const uint8_t key[16], uint64_t max, void **idx,
+		    size_t *idx_len, void **scr, size_t *scr_len);
+/* Whether KEY has an entry (not whether it is good). */
+bool lfs_cache_has(struct lfs_cache *c, const uint8_t key[16]);
+/*
+ * Write an entry made elsewhere under KEY: IDX is checked as a load checks
+ * it (magic, version, header and payload checksums, the key) before it
+ * takes its name; SCR (may be empty) is checked when used, as always.
+ */
+int lfs_cache_install(struct lfs_cache *c, const uint8_t key[16], const void *idx, size_t idx_len,
+		      const void *scr, size_t scr_len);
 
 /* Serialise / parse one layer's index (exposed for tests and fuzzing). */
 int lfs_cache_encode(struct lfs_layer *l, uint64_t scratch_len, void **out, size_t *len);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "index_artifact.h"
 #include "layerfs/core.h"
 #include "layerfs/lfs.h"
 
@@ -149,6 +150,9 @@ static int index_layers(struct lfs_core *c, const struct lfs_core_opts *opts)
 	for (uint32_t i = 0; i < c->nlayers; i++)
 		ix.total += c->img->layers[i].len;
 	ix.cache = open_cache(opts);
+	/* From a registry: a published index spares the pass. */
+	if (ix.cache && !opts->offline)
+		lfs_index_fetch(c->img, ix.cache);
 	pthread_mutex_init(&ix.lock, NULL);
 	pthread_attr_init(&attr);
 	/* Deep paths recurse in the indexer: give workers room. */
@@ -338,4 +342,14 @@ size_t lfs_core_listxattr(const struct lfs_node *n, char *buf, size_t size)
 		need += l;
 	}
 	return need;
+}
+
+int lfs_core_publish_index(const struct lfs_core *c, const struct lfs_core_opts *opts,
+			   char digest[72])
+{
+	struct lfs_image_opts io;
+	char dir[4096];
+
+	lfs_core_image_opts(opts, &io, dir, sizeof(dir));
+	return lfs_index_publish(c->img, io.cache_dir, digest);
 }

@@ -180,7 +180,8 @@ static void headers_clear(struct lfs_http_resp *r)
 	free(r->content_range);
 	free(r->www_auth);
 	free(r->docker_digest);
-	r->content_type = r->content_range = r->www_auth = r->docker_digest = NULL;
+	free(r->location);
+	r->content_type = r->content_range = r->www_auth = r->docker_digest = r->location = NULL;
 	r->retry_after = -1;
 	r->content_length = -1;
 }
@@ -226,6 +227,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	set_header(&r->content_range, header_value(p, n, "Content-Range"));
 	set_header(&r->www_auth, header_value(p, n, "WWW-Authenticate"));
 	set_header(&r->docker_digest, header_value(p, n, "Docker-Content-Digest"));
+	set_header(&r->location, header_value(p, n, "Location"));
 	v = header_value(p, n, "Content-Length");
 	if (v) {
 		char *end;
@@ -395,6 +397,14 @@ static int set_options(CURL *h, const struct lfs_http_req *q, struct xfer *x,
 		SET(CURLOPT_RANGE, range);
 	if (q->method && !strcmp(q->method, "HEAD"))
 		SET(CURLOPT_NOBODY, 1L);
+	if (q->method && (!strcmp(q->method, "POST") || !strcmp(q->method, "PUT"))) {
+		/* The body from memory, sent again by each attempt. */
+		SET(CURLOPT_POSTFIELDS, q->body ? (const char *)q->body : "");
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
+		SET(CURLOPT_CUSTOMREQUEST, q->method);
+		/* An upload answer's Location is a URL to use, not to follow. */
+		SET(CURLOPT_FOLLOWLOCATION, 0L);
+	}
 	if (q->user) {
 		SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		SET(CURLOPT_USERNAME, q->user);

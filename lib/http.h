@@ -24,7 +24,9 @@ struct lfs_http_stats {
 struct lfs_http_resp;
 
 struct lfs_http_req {
-	const char *method; /* "GET" (NULL) or "HEAD" */
+	const char *method; /* "GET" (NULL), "HEAD", "POST" or "PUT" */
+	const void *body;   /* POST, PUT: what is sent (BODY_LEN bytes; may be NULL if 0) */
+	size_t body_len;
 	const char *url;
 	const char *const *headers; /* "Name: value", NULL-terminated; may be NULL */
 	const char *user;	    /* Basic credentials for this host, or NULL */
@@ -57,6 +59,7 @@ struct lfs_http_resp {
 	char *content_range;
 	char *www_auth;
 	char *docker_digest;
+	char *location;		/* of a 201 or 202 answer (uploads), or NULL */
 	char *errbody;		/* the first bytes of an error answer's body, for messages */
 	int retry_after;	/* seconds, -1 when absent */
 	int64_t content_length; /* of the last answer, -1 when absent or malformed */

@@ -282,6 +282,14 @@ bool lfs_transport_is_image(const char *s);
  */
 int lfs_registry_image_open(struct lfs_image *img, const char *source,
 			    const struct lfs_image_opts *o, const struct lfs_platform *p);
+/* What an image from a registry keeps open (lfs_image.remote). */
+struct lfs_image_remote {
+	struct lfs_registry *r;
+	struct lfs_chunkcache *cc;
+	uint64_t compressed;	/* the layer blobs' bytes */
+	uint64_t manifest_size; /* the image manifest's, for a descriptor of it */
+	char *manifest_type;	/* ... and its media type */
+};
 /* Release what an image from a registry kept open (lfs_image_free). */
 void lfs_image_remote_free(struct lfs_image_remote *rm);
 

@@ -31,13 +31,6 @@
 #include "registry.h"
 #include "regstore.h"
 
-/* What an image from a registry keeps open: for --stats. */
-struct lfs_image_remote {
-	struct lfs_registry *r;
-	struct lfs_chunkcache *cc;
-	uint64_t compressed;
-};
-
 /* Where documents come from: the registry (kept in ST if there is one), or ST alone. */
 struct docs {
 	struct lfs_registry *r; /* NULL: --offline */
@@ -94,14 +87,14 @@ static int get_config(struct docs *d, const struct lfs_desc *c, char **buf, size
  * What the document is: by its Content-Type (parameters dropped), else by
  * its own mediaType, as a registry may send a generic type.
  */
-static int doc_kind(const char *buf, size_t len, const char *ctype, const char *what)
+static int doc_kind(const char *buf, size_t len, const char *ctype, const char *what, char mt[128])
 {
-	char mt[128] = "";
 	json_t *j, *v;
 	int kind;
 
+	mt[0] = '\0';
 	if (ctype) {
-		snprintf(mt, sizeof(mt), "%.*s", (int)strcspn(ctype, "; \t"), ctype);
+		snprintf(mt, 128, "%.*s", (int)strcspn(ctype, "; \t"), ctype);
 		kind = lfs_json_doc_kind(mt, "");
 		lfs_err_clear();
 		if (kind > 0)
@@ -110,7 +103,7 @@ static int doc_kind(const char *buf, size_t len, const char *ctype, const char *
 	j = json_loadb(buf, len, 0, NULL);
 	v = j ? json_object_get(j, "mediaType") : NULL;
 	if (json_is_string(v))
-		snprintf(mt, sizeof(mt), "%s", json_string_value(v));
+		snprintf(mt, 128, "%s", json_string_value(v));
 	json_decref(j);
 	return lfs_json_doc_kind(mt[0] ? mt : NULL, what);
 }
@@ -121,9 +114,9 @@ static int doc_kind(const char *buf, size_t len, const char *ctype, const char *
  */
 static int resolve(struct docs *r, const char *name, const char *reference,
 		   const struct lfs_platform *p, struct lfs_manifest *m, char **mdigest,
-		   char top[72])
+		   char top[72], struct lfs_image_remote *rm)
 {
-	char what[LFS_ERRMAX], digest[72], next[72];
+	char what[LFS_ERRMAX], digest[72], next[72], mt[128];
 	struct lfs_index x = {0};
 	char *buf = NULL, *ctype = NULL;
 	size_t len, pick;
@@ -137,15 +130,18 @@ static int resolve(struct docs *r, const char *name, const char *reference,
 		if (!depth)
 			snprintf(top, 72, "%s", digest);
 		snprintf(what, sizeof(what), "%s: manifest %s", name, digest);
-		kind = doc_kind(buf, len, ctype, what);
+		kind = doc_kind(buf, len, ctype, what, mt);
 		if (kind < 0) {
 			ret = kind;
 			goto out;
 		}
 		if (kind == LFS_DOC_MANIFEST) {
 			ret = lfs_json_manifest(buf, len, what, m);
-			if (!ret)
+			if (!ret) {
 				*mdigest = lfs_xstrdup(digest);
+				rm->manifest_size = len;
+				rm->manifest_type = lfs_xstrdup(mt);
+			}
 			goto out;
 		}
 		ret = lfs_json_index(buf, len, what, &x);
@@ -318,7 +314,8 @@ int lfs_registry_image_open(struct lfs_image *img, const char *source,
 	docs.r = o->offline ? NULL : r;
 	ret = start_ref(&ref, &docs, tagged, &start);
 	if (!ret)
-		ret = resolve(&docs, ref.name, start, p, &m, &img->manifest_digest, top);
+		ret =
+		    resolve(&docs, ref.name, start, p, &m, &img->manifest_digest, top, img->remote);
 	if (!ret)
 		ret = get_config(&docs, &m.config, &buf, &len);
 	if (ret < 0)
@@ -363,6 +360,7 @@ void lfs_image_remote_free(struct lfs_image_remote *rm)
 		return;
 	lfs_registry_unref(rm->r);
 	lfs_chunkcache_unref(rm->cc);
+	free(rm->manifest_type);
 	free(rm);
 }
 

@@ -90,8 +90,8 @@ void lfs_registry_stats(const struct lfs_registry *r, struct lfs_registry_stats 
  * 401, the challenge is answered and Q made once more.  0 with RESP (any
  * status), or -errno.
  */
-static int request(struct lfs_registry *r, struct lfs_http_req *q, const char *accept_hdr,
-		   struct lfs_http_resp *resp)
+int lfs_registry_request(struct lfs_registry *r, struct lfs_http_req *q, const char *accept_hdr,
+			 struct lfs_http_resp *resp)
 {
 	const char *hdrs[3];
 	char *auth = NULL;
@@ -196,7 +196,7 @@ static char *media_type_of(const struct lfs_http_resp *resp)
 }
 
 /* A final answer other than 200/206 as -errno and a reason. */
-static int status_error(const struct lfs_http_resp *resp)
+int lfs_registry_status_error(const struct lfs_http_resp *resp)
 {
 	int ret = lfs_http_status_error(resp->status, "the registry answered");
 
@@ -226,9 +226,9 @@ static int get_doc(struct lfs_registry *r, const char *kind, const char *what, c
 	q.max = max;
 	q.check = check_doc;
 	q.check_arg = c;
-	ret = request(r, &q, accept, resp);
+	ret = lfs_registry_request(r, &q, accept, resp);
 	if (!ret && resp->status != 200)
-		ret = status_error(resp);
+		ret = lfs_registry_status_error(resp);
 	if (ret)
 		lfs_err_prefix("registry %s, %s, %s %s", r->host, r->repo, what, ref);
 	free(url);
@@ -302,6 +302,28 @@ int lfs_registry_blob(struct lfs_registry *r, const char *digest, int64_t size, 
 	*len = resp.len;
 	resp.body = NULL;
 out:
+	lfs_http_resp_clear(&resp);
+	return ret;
+}
+
+int lfs_registry_referrers(struct lfs_registry *r, const char *digest, char **buf, size_t *len)
+{
+	struct doc_check c = {.size = -1};
+	struct lfs_http_resp resp;
+	int ret;
+
+	*buf = NULL;
+	*len = 0;
+	if (lfs_digest_check(digest) != LFS_DIGEST_SHA256)
+		return lfs_error(-EINVAL, "registry %s, %s: %.80s is not a sha256 digest", r->host,
+				 r->repo, digest);
+	ret = get_doc(r, "referrers", "referrers of", digest, MANIFEST_MAX,
+		      "Accept: application/vnd.oci.image.index.v1+json", &c, &resp);
+	if (!ret) {
+		*buf = resp.body ? resp.body : lfs_xcalloc(1, 1);
+		*len = resp.len;
+		resp.body = NULL;
+	}
 	lfs_http_resp_clear(&resp);
 	return ret;
 }
@@ -390,13 +412,13 @@ ssize_t lfs_registry_blob_range(struct lfs_registry *r, const char *digest, void
 	q.dst_cap = len;
 	q.check = check_range;
 	q.check_arg = &c;
-	err = request(r, &q, NULL, &resp);
+	err = lfs_registry_request(r, &q, NULL, &resp);
 	if (!err && resp.status == 416) {
 		ret = 0; /* OFF is at or past the end */
 		goto out;
 	}
 	if (!err && resp.status != 200 && resp.status != 206)
-		err = status_error(&resp);
+		err = lfs_registry_status_error(&resp);
 	if (err) {
 		/* The reason stays in the message; for the reader, it is an I/O error. */
 		lfs_err_prefix("registry %s, %s, blob %s, bytes %" PRIu64 "-%" PRIu64, r->host,
@@ -456,13 +478,13 @@ int lfs_registry_blob_size(struct lfs_registry *r, const char *digest, uint64_t 
 	q.url = url;
 	q.method = "HEAD";
 	q.check = check_head;
-	ret = request(r, &q, NULL, &resp);
+	ret = lfs_registry_request(r, &q, NULL, &resp);
 	if (!ret && resp.status == 200) {
 		*size = (uint64_t)resp.content_length;
 		goto out;
 	}
 	if (!ret && resp.status == 404) {
-		ret = status_error(&resp);
+		ret = lfs_registry_status_error(&resp);
 		goto fail;
 	}
 	/* Some registries and proxies refuse HEAD: one byte by GET says the size too. */
@@ -474,14 +496,14 @@ int lfs_registry_blob_size(struct lfs_registry *r, const char *digest, uint64_t 
 	q.len = 1;
 	q.max = 1;
 	q.check = check_first_byte;
-	ret = request(r, &q, NULL, &resp);
+	ret = lfs_registry_request(r, &q, NULL, &resp);
 	if (!ret && resp.status == 206 &&
 	    !parse_content_range(resp.content_range, &a, &b, &total) && total >= 0)
 		*size = (uint64_t)total;
 	else if (!ret && resp.status == 200 && resp.content_length >= 0)
 		*size = (uint64_t)resp.content_length;
 	else if (!ret)
-		ret = status_error(&resp);
+		ret = lfs_registry_status_error(&resp);
 fail:
 	if (ret)
 		lfs_err_prefix("registry %s, %s, blob %s: its size", r->host, r->repo, digest);

@@ -106,6 +106,21 @@ int lfs_blobsrc_http_new(struct lfs_blobsrc **out, struct lfs_registry *r,
  */
 void lfs_blobsrc_http_keep(struct lfs_blobsrc *s, const char *path);
 
+/*
+ * The referrers API's image index of manifest DIGEST (OCI distribution
+ * 1.1): 0 with *BUF, or -ENOENT where the registry lacks the API (404).
+ */
+int lfs_registry_referrers(struct lfs_registry *r, const char *digest, char **buf, size_t *len);
+
+/*
+ * Writing (registry_push.c): blob DIGEST (LEN bytes of BUF, which must have
+ * that digest) uploaded unless the registry has it; a manifest or index
+ * under REFERENCE (a tag or its digest) with MEDIA_TYPE.  0 or -errno.
+ */
+int lfs_registry_put_blob(struct lfs_registry *r, const char *digest, const void *buf, size_t len);
+int lfs_registry_put_manifest(struct lfs_registry *r, const char *reference, const char *media_type,
+			      const void *buf, size_t len);
+
 /* Counters for --stats and tests (whole run, all threads). */
 struct lfs_registry_stats {
 	uint64_t requests; /* HTTP requests made, retries included */

@@ -79,6 +79,16 @@ int lfs_registry_auth_header(struct lfs_registry *r, char **hdr);
 int lfs_registry_auth_challenge(struct lfs_registry *r, const char *www_auth, const char *sent);
 void lfs_registry_auth_free(struct lfs_registry *r);
 
+/*
+ * Q with the header line HDR (an Accept or Content-Type; may be NULL) and
+ * our credentials; a 401 is answered and Q made once more.  0 with RESP
+ * (any status; the caller clears it in every case), or -errno.
+ */
+int lfs_registry_request(struct lfs_registry *r, struct lfs_http_req *q, const char *hdr,
+			 struct lfs_http_resp *resp);
+/* A final answer other than the expected one, as -errno and a reason. */
+int lfs_registry_status_error(const struct lfs_http_resp *resp);
+
 /* Seconds on the monotonic clock. */
 time_t lfs_registry_now(void);
 

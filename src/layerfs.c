@@ -29,6 +29,7 @@ enum {
 	OPT_UPPER = 256,
 	OPT_WORK,
 	OPT_READ_ONLY,
+	OPT_PUBLISH_INDEX,
 };
 
 struct options {
@@ -36,6 +37,7 @@ struct options {
 	struct lfs_image_cli image; /* the options shared with the tools */
 	const char *upper, *work;
 	int read_only;
+	int publish;	 /* --publish-index: no mount */
 	char *fuse_opts; /* comma-joined -o values */
 };
 
@@ -43,6 +45,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: layerfs [OPTION]... SOURCE... MOUNTPOINT\n"
+		"  or:  layerfs --publish-index [OPTION]... docker://REF\n"
 		"Mount the merged root filesystem of a container image, read straight from its\n"
 		"layer tarballs, exactly as the kernel's overlayfs would show it.  The mount is\n"
 		"writable: changes go to a copy-on-write upper directory in overlayfs' format,\n"
@@ -58,6 +61,9 @@ static void usage(FILE *f)
 		"      --upper DIR         keep changes in DIR (created if missing)\n"
 		"      --work DIR          scratch directory on the filesystem of --upper\n"
 		"      --read-only         no upper layer: every change fails with EROFS\n"
+		"      --publish-index     mount nothing: push the image's layer indexes to its\n"
+		"                          registry as an artifact referring to it, so that\n"
+		"                          mounts elsewhere need no pass over the layers\n"
 		"  -f, --foreground        stay in the foreground\n"
 		"  -d, --debug             print FUSE requests (implies -f)\n"
 		"  -s, --single-thread     serve requests on one thread\n"
@@ -100,6 +106,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"upper", required_argument, NULL, OPT_UPPER},
 	    {"work", required_argument, NULL, OPT_WORK},
 	    {"read-only", no_argument, NULL, OPT_READ_ONLY},
+	    {"publish-index", no_argument, NULL, OPT_PUBLISH_INDEX},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -138,6 +145,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_READ_ONLY:
 			o->read_only = 1;
 			break;
+		case OPT_PUBLISH_INDEX:
+			o->publish = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return -2;
@@ -159,6 +169,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 				"Try 'layerfs --help' for more information.\n");
 		return -1;
 	}
+	if (o->publish && (argc - optind != 1 || strncmp(argv[optind], "docker://", 9))) {
+		fprintf(stderr, "layerfs: --publish-index takes one docker://REF and no "
+				"MOUNTPOINT\nTry 'layerfs --help' for more information.\n");
+		return -1;
+	}
+	if (o->publish)
+		return optind;
 	if (argc - optind < 2) {
 		fprintf(stderr, "layerfs: %s\nTry 'layerfs --help' for more information.\n",
 			argc - optind == 0 ? "missing SOURCE and MOUNTPOINT"
@@ -298,6 +315,33 @@ static char *mountpoint(const char *arg)
 	return NULL;
 }
 
+/* --publish-index: index (or load the indexes of) SOURCE, push them, say where. */
+static int publish(const struct options *o, char *source)
+{
+	struct lfs_core_opts co = {0};
+	struct lfs_core *core = NULL;
+	char digest[72];
+	int rc;
+
+	lfs_image_cli_core(&o->image, &co);
+	co.progress = !lfs_quiet && isatty(STDERR_FILENO);
+	rc = lfs_core_open(&core, &source, 1, &co);
+	if (!rc)
+		rc = lfs_core_publish_index(core, &co, digest);
+	if (rc < 0) {
+		fprintf(stderr, "layerfs: %s\n", lfs_err_get());
+	} else {
+		printf("%s\n", digest);
+		if (!lfs_quiet)
+			fprintf(stderr, "layerfs: published the index of %u layers as %s\n",
+				core->nlayers, digest);
+	}
+	if (core && o->image.stats)
+		lfs_image_print_stats(core->img);
+	lfs_core_free(core);
+	return rc < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = {0};
@@ -317,6 +361,8 @@ int main(int argc, char **argv)
 		free(o.fuse_opts);
 		return first == -2 ? 0 : 2;
 	}
+	if (o.publish)
+		return publish(&o, argv[first]);
 	mnt = mountpoint(argv[argc - 1]);
 	if (!mnt) {
 		rc = 1;

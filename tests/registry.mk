@@ -24,3 +24,7 @@ EXTRA_DIST += tests/integration/registry_client.sh tests/integration/registry_cl
 # What a registry image leaves in the cache and what later mounts fetch.
 TESTS += tests/integration/registry_cache.sh
 EXTRA_DIST += tests/integration/registry_cache.sh tests/integration/registry_cache.py
+
+# The published layerfs index (layerfs --publish-index).
+TESTS += tests/integration/registry_index.sh
+EXTRA_DIST += tests/integration/registry_index.sh tests/integration/registry_index.py

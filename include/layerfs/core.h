@@ -62,6 +62,13 @@ int lfs_core_open(struct lfs_core **out, char *const *sources, size_t nsources,
  */
 void lfs_core_image_opts(const struct lfs_core_opts *opts, struct lfs_image_opts *io, char *dir,
 			 size_t n);
+/*
+ * Push the indexes C's layers have in the cache to C's registry, as an
+ * artifact referring to the image (lib/index_artifact.c): 0 with the
+ * artifact's digest, or -errno (not from a registry, no cache ...).
+ */
+int lfs_core_publish_index(const struct lfs_core *c, const struct lfs_core_opts *opts,
+			   char digest[72]);
 void lfs_core_free(struct lfs_core *c);
 
 /* Read file data (zeros in sparse holes); returns bytes read or -errno. */
