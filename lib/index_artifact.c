@@ -223,65 +223,85 @@ static const char *annotation(json_t *d, const char *name)
 	return s ? s : "";
 }
 
-/*
- * Check artifact A against the image: its subject, and its parts naming
- * exactly the image's layers in order (an index each, a scratch optionally
- * right after it).  PART[i] and SCR[i] (or NULL) get the descriptors.
- */
-static int check_artifact(json_t *a, const struct lfs_image *img, json_t **part, json_t **scr)
+/* Descriptor D into P: a sha256 digest and a size we take. */
+static int part_of(json_t *d, struct lfs_index_part *p)
 {
-	const char *at = json_string_value(json_object_get(a, "artifactType"));
-	const char *sub =
-	    json_string_value(json_object_get(json_object_get(a, "subject"), "digest"));
-	json_t *layers = json_object_get(a, "layers"), *d;
-	size_t i, k = 0;
+	const char *dg = json_string_value(json_object_get(d, "digest"));
+	json_t *size = json_object_get(d, "size");
 
-	if (!at || strcmp(at, LFS_AT_INDEX))
-		return lfs_error(-EINVAL, "not a layerfs index");
-	if (!sub || strcmp(sub, img->manifest_digest))
-		return lfs_error(-EINVAL, "its subject is not this image's manifest");
-	if (strcmp(annotation(a, AN_VERSION), "") &&
-	    atoi(annotation(a, AN_VERSION)) != LFS_CACHE_VERSION)
-		return lfs_error(-EINVAL, "index format %s, this layerfs reads %d",
-				 annotation(a, AN_VERSION), LFS_CACHE_VERSION);
-	for (i = 0; i < img->nlayers; i++) {
-		d = json_array_get(layers, k++);
-		if (!d || strcmp(annotation(d, AN_LAYER), img->layers[i].digest) ||
-		    strcmp(annotation(d, AN_PART), "index"))
-			return lfs_error(-EINVAL, "its parts do not name the image's layers");
-		part[i] = d;
-		scr[i] = NULL;
-		d = json_array_get(layers, k);
-		if (d && !strcmp(annotation(d, AN_LAYER), img->layers[i].digest) &&
-		    !strcmp(annotation(d, AN_PART), "scratch")) {
-			scr[i] = d;
-			k++;
-		}
-	}
-	if (k != json_array_size(layers))
-		return lfs_error(-EINVAL, "its parts do not name the image's layers");
+	if (!dg || lfs_digest_check(dg) != LFS_DIGEST_SHA256 || !json_is_integer(size) ||
+	    json_integer_value(size) < 0 || (uint64_t)json_integer_value(size) > PART_MAX)
+		return lfs_error(-EINVAL, "a part without a sha256 digest or of a bad size");
+	snprintf(p->digest, sizeof(p->digest), "%s", dg);
+	p->size = (uint64_t)json_integer_value(size);
 	return 0;
 }
 
-/* Blob D (a descriptor) whole, checked against its digest and size. */
-static int get_part(struct lfs_registry *r, json_t *d, char **buf, size_t *len)
+int lfs_index_artifact_parse(const char *buf, size_t len, const char *what,
+			     const struct lfs_image *img, struct lfs_index_part *idx,
+			     struct lfs_index_part *scr)
 {
-	const char *dg = json_string_value(json_object_get(d, "digest"));
-	json_int_t size = json_integer_value(json_object_get(d, "size"));
+	json_t *a = json_loadb(buf, len, 0, NULL), *layers, *d;
+	const char *at, *sub;
+	size_t i, k = 0;
+	int ret = 0;
 
+	if (!json_is_object(a)) {
+		ret = lfs_error(-EINVAL, "not a JSON object");
+		goto out;
+	}
+	at = json_string_value(json_object_get(a, "artifactType"));
+	sub = json_string_value(json_object_get(json_object_get(a, "subject"), "digest"));
+	layers = json_object_get(a, "layers");
+	if (!at || strcmp(at, LFS_AT_INDEX))
+		ret = lfs_error(-EINVAL, "not a layerfs index");
+	else if (!sub || !img->manifest_digest || strcmp(sub, img->manifest_digest))
+		ret = lfs_error(-EINVAL, "its subject is not this image's manifest");
+	else if (strcmp(annotation(a, AN_VERSION), "") &&
+		 strtol(annotation(a, AN_VERSION), NULL, 10) != LFS_CACHE_VERSION)
+		ret = lfs_error(-EINVAL, "index format %.20s, this layerfs reads %d",
+				annotation(a, AN_VERSION), LFS_CACHE_VERSION);
+	/* An index per layer in order, each followed by its scratch if it has one. */
+	for (i = 0; !ret && i < img->nlayers; i++) {
+		d = json_array_get(layers, k++);
+		if (!d || strcmp(annotation(d, AN_LAYER), img->layers[i].digest) ||
+		    strcmp(annotation(d, AN_PART), "index")) {
+			ret = lfs_error(-EINVAL, "its parts do not name the image's layers");
+			break;
+		}
+		ret = part_of(d, &idx[i]);
+		scr[i].digest[0] = '\0';
+		scr[i].size = 0;
+		d = json_array_get(layers, k);
+		if (!ret && d && !strcmp(annotation(d, AN_LAYER), img->layers[i].digest) &&
+		    !strcmp(annotation(d, AN_PART), "scratch")) {
+			ret = part_of(d, &scr[i]);
+			k++;
+		}
+	}
+	if (!ret && k != json_array_size(layers))
+		ret = lfs_error(-EINVAL, "its parts do not name the image's layers");
+out:
+	if (ret)
+		lfs_err_prefix("%s", what);
+	json_decref(a);
+	return ret;
+}
+
+/* Part P whole, checked against its digest and size (nothing for no part). */
+static int get_part(struct lfs_registry *r, const struct lfs_index_part *p, char **buf, size_t *len)
+{
 	*buf = NULL;
 	*len = 0;
-	if (!d)
+	if (!p->digest[0])
 		return 0;
-	if (!dg || size < 0 || (uint64_t)size > PART_MAX)
-		return lfs_error(-EINVAL, "a part without a digest or of a bad size");
-	return lfs_registry_blob(r, dg, size, PART_MAX, buf, len);
+	return lfs_registry_blob(r, p->digest, (int64_t)p->size, PART_MAX, buf, len);
 }
 
 void lfs_index_fetch(const struct lfs_image *img, struct lfs_cache *cache)
 {
 	struct lfs_image_remote *rm = img->remote;
-	json_t **part = NULL, **scr = NULL, *a = NULL;
+	struct lfs_index_part *idx = NULL, *scr = NULL;
 	char adigest[72], digest[72], *buf = NULL, *mt = NULL, *ibuf, *sbuf;
 	size_t len, ilen, slen, i, missing = 0;
 	uint8_t key[16];
@@ -297,21 +317,18 @@ void lfs_index_fetch(const struct lfs_image *img, struct lfs_cache *cache)
 		lfs_err_clear();
 		return;
 	}
-	ret = lfs_registry_manifest(rm->r, adigest, &buf, &len, &mt, digest);
-	a = ret ? NULL : json_loadb(buf, len, 0, NULL);
-	if (!ret && !a)
-		ret = lfs_error(-EINVAL, "not JSON");
-	part = lfs_xcalloc(img->nlayers, sizeof(*part));
+	idx = lfs_xcalloc(img->nlayers, sizeof(*idx));
 	scr = lfs_xcalloc(img->nlayers, sizeof(*scr));
+	ret = lfs_registry_manifest(rm->r, adigest, &buf, &len, &mt, digest);
 	if (!ret)
-		ret = check_artifact(a, img, part, scr);
+		ret = lfs_index_artifact_parse(buf, len, "its manifest", img, idx, scr);
 	for (i = 0; !ret && i < img->nlayers; i++) {
 		ibuf = sbuf = NULL;
 		if (lfs_cache_key(&img->layers[i], key) < 0 || lfs_cache_has(cache, key))
 			continue;
-		ret = get_part(rm->r, part[i], &ibuf, &ilen);
+		ret = get_part(rm->r, &idx[i], &ibuf, &ilen);
 		if (!ret)
-			ret = get_part(rm->r, scr[i], &sbuf, &slen);
+			ret = get_part(rm->r, &scr[i], &sbuf, &slen);
 		if (!ret && lfs_cache_install(cache, key, ibuf, ilen, sbuf, slen) < 0)
 			ret = lfs_error(-EINVAL,
 					"the index of layer %zu is damaged or of another "
@@ -323,8 +340,7 @@ void lfs_index_fetch(const struct lfs_image *img, struct lfs_cache *cache)
 	if (ret)
 		lfs_warn("published index %s of %s ignored: %s; indexing the layers instead",
 			 adigest, img->manifest_digest, lfs_err_get());
-	json_decref(a);
-	free(part);
+	free(idx);
 	free(scr);
 	free(buf);
 	free(mt);

@@ -27,4 +27,20 @@ int lfs_index_publish(const struct lfs_image *img, const char *cache_dir, char d
  */
 void lfs_index_fetch(const struct lfs_image *img, struct lfs_cache *cache);
 
+/* A part of an artifact: a blob by digest and size. */
+struct lfs_index_part {
+	char digest[72]; /* "" for none (a layer without scratch data) */
+	uint64_t size;
+};
+/*
+ * Parse artifact manifest BUF (LEN bytes) and check it against IMG: a
+ * layerfs index whose subject is IMG's manifest and whose parts name
+ * exactly IMG's layers in order.  IDX[i] and SCR[i] (IMG->nlayers each) get
+ * layer i's parts.  0, or -EINVAL with the reason after WHAT (exposed for
+ * fuzzing).
+ */
+int lfs_index_artifact_parse(const char *buf, size_t len, const char *what,
+			     const struct lfs_image *img, struct lfs_index_part *idx,
+			     struct lfs_index_part *scr);
+
 #endif

@@ -28,3 +28,7 @@ EXTRA_DIST += tests/integration/registry_cache.sh tests/integration/registry_cac
 # The published layerfs index (layerfs --publish-index).
 TESTS += tests/integration/registry_index.sh
 EXTRA_DIST += tests/integration/registry_index.sh tests/integration/registry_index.py
+
+# Lazy reads through faults: EIO (never wrong bytes), then recovery.
+TESTS += tests/integration/registry_faults.sh
+EXTRA_DIST += tests/integration/registry_faults.sh tests/integration/registry_faults.py

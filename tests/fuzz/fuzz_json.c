@@ -4,7 +4,8 @@
  * string functions next to them.  The first input byte picks what is fed the
  * rest: 0 oci-layout, 1 index.json / manifest list, 2 image manifest,
  * 3 docker-save manifest.json, 4 image config, 5 the string functions
- * (media types, member paths, digests, platforms).  The document is handed
+ * (media types, member paths, digests, platforms), 6 a published layerfs
+ * index (its manifest, checked against a fixed two-layer image).  The document is handed
  * over without a terminating NUL, as the parsers take (buffer, length).
  * Whatever a parser accepts must hold what its callers rely on: well-formed
  * digests (they become blob paths), normalised member paths, no "..".
@@ -17,6 +18,7 @@
 
 #include "fuzzutil.h"
 #include "image_int.h"
+#include "index_artifact.h"
 #include "layerfs/lfs.h"
 
 #define WHAT "fuzz.json"
@@ -178,6 +180,35 @@ static void strings(const char *buf, size_t len)
 	free(s);
 }
 
+/* What the artifact loader accepts are parts it will fetch: sha256 blobs of a bounded size. */
+static void parse_artifact(const char *buf, size_t len)
+{
+	static char d1[] =
+	    "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+	static char d2[] =
+	    "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+	static char md[] =
+	    "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+	struct lfs_layer_desc layers[2] = {{.digest = d1, .fd = -1}, {.digest = d2, .fd = -1}};
+	struct lfs_image img = {.nlayers = 2, .layers = layers, .manifest_digest = md};
+	struct lfs_index_part idx[2], scr[2];
+	int rc = lfs_index_artifact_parse(buf, len, WHAT, &img, idx, scr);
+
+	if (rc) {
+		fuzz_check_err(rc, WHAT, "lfs_index_artifact_parse");
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		check_digest(idx[i].digest, "an index part's digest");
+		if (scr[i].digest[0])
+			check_digest(scr[i].digest, "a scratch part's digest");
+		if (idx[i].size > (1ULL << 30) || scr[i].size > (1ULL << 30))
+			fuzz_fail("accepted a part of %llu bytes",
+				  (unsigned long long)(idx[i].size > scr[i].size ? idx[i].size
+										 : scr[i].size));
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *buf;
@@ -190,7 +221,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf = lfs_xmalloc(len ? len : 1);
 	memcpy(buf, data + 1, len);
 	lfs_err_clear();
-	switch (data[0] % 6) {
+	switch (data[0] % 7) {
 	case 0: {
 		int rc = lfs_json_layout(buf, len, WHAT);
 
@@ -212,6 +243,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 5:
 		strings(buf, len);
+		break;
+	case 6:
+		parse_artifact(buf, len);
 		break;
 	}
 	free(buf);

@@ -376,6 +376,25 @@ def json_seeds():
                            "./a//b/./c/", "a/../..", dg, "sha512:" + "f" * 128, "aarch64",
                            "linux//amd64", "s" * 300]):
         s["5-string-%02d" % i] = b"\5" + t.encode()
+    # a published layerfs index of fuzz_json's fixed image (layers 11..., 22...)
+    part = {"mediaType": "application/vnd.layerfs.index.part.v1", "size": 100}
+    lay = ["sha256:" + c * 64 for c in "12"]
+    art = {"schemaVersion": 2, "mediaType": mkimage.MEDIA_MANIFEST,
+           "artifactType": "application/vnd.layerfs.index.v1",
+           "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2,
+                      "digest": "sha256:" + hashlib.sha256(b"{}").hexdigest()},
+           "subject": dict(desc, digest="sha256:" + "3" * 64),
+           "annotations": {"dev.layerfs.index.version": "3"},
+           "layers": [dict(part, digest=dg, annotations={"dev.layerfs.layer.digest": lay[0],
+                                                         "dev.layerfs.part": "index"}),
+                      dict(part, digest=dg, annotations={"dev.layerfs.layer.digest": lay[0],
+                                                         "dev.layerfs.part": "scratch"}),
+                      dict(part, digest=dg, annotations={"dev.layerfs.layer.digest": lay[1],
+                                                         "dev.layerfs.part": "index"})]}
+    s["6-artifact"] = b"\6" + jdump(art)
+    s["6-artifact-short"] = b"\6" + jdump(dict(art, layers=art["layers"][:2]))
+    s["6-artifact-size"] = b"\6" + jdump(dict(art, layers=[dict(art["layers"][0], size=-1)]
+                                               + art["layers"][1:]))
     return s
 
 
