@@ -33,8 +33,14 @@
 #define MAX_RUN	    32 /* chunks fetched in one request: 8 MiB */
 #define READ_AHEAD  7  /* at most this many more chunks for a sequential reader */
 #define ATTEMPTS    3  /* fetches of a run whose bytes do not match their sums */
+/*
+ * A chunk that failed fails again at once for this long: the kernel asks
+ * for a page twice (read-ahead, then the read), and a dead registry would
+ * otherwise cost the whole retry budget twice per read.
+ */
+#define FAIL_HOLD_MS 1000
 
-enum { LOADING, READY, GONE };
+enum { LOADING, READY, FAILED, GONE };
 
 struct chunk {
 	struct chunk *hnext;	   /* hash chain */
@@ -42,8 +48,9 @@ struct chunk {
 	const struct lfs_chunked *owner;
 	uint64_t idx;
 	int state;
-	int err;   /* GONE after a failed load: why */
-	char *msg; /* ... and the message */
+	int err;		/* FAILED or GONE after a failed load: why */
+	char *msg;		/* ... and the message */
+	struct timespec failed; /* FAILED: when */
 	unsigned refs;
 	size_t len;
 	uint8_t *data;
@@ -105,6 +112,14 @@ static void unlink_hash(struct lfs_chunkcache *cc, struct chunk *e)
 	if (*pp)
 		*pp = e->hnext;
 	e->hnext = NULL;
+}
+
+static long ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
 }
 
 static void lru_del(struct chunk *e)
@@ -458,6 +473,10 @@ static int get_chunk(struct lfs_chunked *c, uint64_t idx, uint64_t last, int seq
 
 	pthread_mutex_lock(&cc->lock);
 	e = lookup(cc, c, idx);
+	if (e && e->state == FAILED && ms_since(&e->failed) >= FAIL_HOLD_MS) {
+		remove_locked(cc, e);
+		e = NULL;
+	}
 	if (e) {
 		e->refs++;
 		while (e->state == LOADING)
@@ -505,8 +524,9 @@ static int get_chunk(struct lfs_chunked *c, uint64_t idx, uint64_t last, int seq
 			cc->mem += e->len;
 			lru_front(cc, e);
 		} else {
-			unlink_hash(cc, e);
-			e->state = GONE;
+			/* Kept a moment, so that a read asked again fails at once. */
+			e->state = FAILED;
+			clock_gettime(CLOCK_MONOTONIC, &e->failed);
 		}
 	}
 	pthread_cond_broadcast(&cc->cond);

@@ -172,7 +172,38 @@ struct xfer {
 	bool too_big;
 	bool done; /* a 200 to a ranged request: the range is complete */
 	size_t errlen;
+	long timeout;	      /* seconds without a byte moving before we give up */
+	curl_off_t moved;     /* bytes moved either way, at ... */
+	struct timespec last; /* ... this time (CLOCK_MONOTONIC) */
+	bool stalled;	      /* the progress callback stopped the transfer */
 };
+
+/*
+ * "No progress for TIMEOUT seconds", exactly: curl's LOW_SPEED_* averages
+ * over its last seconds, so a body that stalls after its first bytes would
+ * be waited on for several seconds more than asked.
+ */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct xfer *x = arg;
+	struct timespec now;
+
+	(void)dltotal;
+	(void)ultotal;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (dlnow + ulnow != x->moved || !x->last.tv_sec) {
+		x->moved = dlnow + ulnow;
+		x->last = now;
+		return 0;
+	}
+	if (now.tv_sec - x->last.tv_sec + (now.tv_nsec - x->last.tv_nsec) / 1e9 >=
+	    (double)x->timeout) {
+		x->stalled = true;
+		return 1; /* CURLE_ABORTED_BY_CALLBACK */
+	}
+	return 0;
+}
 
 static void headers_clear(struct lfs_http_resp *r)
 {
@@ -392,6 +423,10 @@ static int set_options(CURL *h, const struct lfs_http_req *q, struct xfer *x,
 	SET(CURLOPT_HEADERDATA, x);
 	SET(CURLOPT_WRITEFUNCTION, on_body);
 	SET(CURLOPT_WRITEDATA, x);
+	x->timeout = timeout;
+	SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+	SET(CURLOPT_XFERINFODATA, x);
+	SET(CURLOPT_NOPROGRESS, 0L);
 	SET(CURLOPT_USERAGENT, "layerfs/" PACKAGE_VERSION);
 	if (range)
 		SET(CURLOPT_RANGE, range);
@@ -458,6 +493,10 @@ static int attempt(const struct lfs_http_req *q, struct lfs_http_resp *resp, boo
 		resp->final_host = url_host(eff);
 	if (cc == CURLE_WRITE_ERROR && x.done)
 		cc = CURLE_OK; /* we stopped a whole blob once the range was in */
+	if (cc == CURLE_ABORTED_BY_CALLBACK && x.stalled) {
+		cc = CURLE_OPERATION_TIMEDOUT;
+		snprintf(errbuf, sizeof(errbuf), "no data moved for %ld seconds", x.timeout);
+	}
 	/*
 	 * An error answer cut short is still that answer (docker-registry's 416
 	 * keeps the blob's Content-Length on a one-line body); 5xx stay faults.
