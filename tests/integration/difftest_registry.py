@@ -8,15 +8,17 @@ stacks, chosen from the seed alone (about 1 in 6; LFS_DIFF_REGISTRY=N: 1 in
 N, 1: all, 0: none), is packaged as an OCI image layout (the generator's
 layer bytes: uncompressed, gzip and zstd, several members or frames,
 sometimes a multi-platform index or a --tag pick), pushed byte for byte
-(RegistryClient.push_oci_dir) as difftest/seed-S:v1, and mounted as
+(RegistryClient.push_oci_dir, to storage on difftest's tmpfs) as
+difftest/seed-S:v1, and mounted as
 
     layerfs --tls-verify=false --cache STACKDIR/cache docker://127.0.0.1:PORT/difftest/seed-S:v1
 
 instead of the local files.  The kernel reference and the comparison are
-difftest's, unchanged; layerfs-report reads the same reference.  About
-half of these stacks are mounted a second time with the index cache the
-first mount wrote (the layers are then read lazily, by ranges), half of
-those with the chunk cache (CACHE/chunks) emptied first.
+difftest's, unchanged; layerfs-report is checked on the same reference.
+About half of these stacks are mounted a second time with the index cache
+the first mount wrote (the layers are then read lazily, by ranges), half
+of those with the chunk cache (CACHE/chunks) emptied first; a third of the
+others are mounted with --no-cache instead of --cache.
 
 That the registry really served a mount is checked on every mount: the
 registry's access log must show, for that stack's repository, a manifest
@@ -48,6 +50,7 @@ import registry  # noqa: E402
 DEFAULT_SHARE = 6           # 1 in 6 stacks come from the registry
 SECOND_MOUNT = 0.5          # of those: mounted again with the cached index
 EMPTY_CHUNKS = 0.5          # of those: the chunk cache emptied in between
+NO_CACHE = 1 / 3            # of the others: mounted with --no-cache
 TAG = "v1"
 
 STATS_RE = re.compile(r"fetched (\d+) bytes in (\d+) requests")
@@ -211,6 +214,7 @@ class RegistryStack:
         rng = random.Random("difftest-registry-mounts:%s" % name)
         self.second = rng.random() < SECOND_MOUNT
         self.empty_chunks = self.second and rng.random() < EMPTY_CHUNKS
+        self.no_cache = not self.second and rng.random() < NO_CACHE
         self.repo = "difftest/seed-" + re.sub(r"[^a-z0-9]+", "-", str(name).lower())
         self.cache = os.path.join(sd, "cache")
         self.source = None
@@ -224,7 +228,8 @@ class RegistryStack:
         self.regs.client.push_oci_dir(self.repo, layout, TAG, ref=ref)
         self.regs.pushed += 1
         self.source = "docker://%s/%s:%s" % (self.regs.reg.host, self.repo, TAG)
-        opts = ["--tls-verify=false", "--cache", self.cache]
+        opts = ["--tls-verify=false"] + (["--no-cache"] if self.no_cache
+                                         else ["--cache", self.cache])
         mount_opts = opts + (["--stats"] if self.regs.stats else [])
         return [self.source], mount_opts, opts + [self.source]
 
@@ -267,8 +272,8 @@ class RegistryStack:
             if st:
                 d += ", layerfs fetched %d bytes in %d requests" % st
             out.append(d)
-        return " from %s%s [%s]" % (
-            self.source, " + 2nd mount (cached index%s)" % (
+        return " from %s%s%s [%s]" % (
+            self.source, " --no-cache" if self.no_cache else "", " + 2nd mount (cached index%s)" % (
                 ", chunks emptied" if self.empty_chunks else "") if self.second else "",
             "; ".join(out) or "not mounted")
 
