@@ -31,9 +31,10 @@
 #include "layerfs/lfs.h"
 #include "registry_int.h"
 
-#define RA_FIRST   (1u << 20)
+#define RA_FIRST   (2u << 20)
 #define RA_MAX	   (8u << 20)
 #define RANDOM_MIN (64u << 10)
+#define PF_SLOTS   3 /* windows fetched ahead of a sequential reader */
 
 struct http_src {
 	struct lfs_blobsrc s; /* first: the generic part */
@@ -52,7 +53,24 @@ struct http_src {
 	uint64_t keep_end; /* bytes of it written, from the start */
 	int keep_failed;
 	int size_checked; /* the registry's size of the blob matched the descriptor's */
+	/*
+	 * The next windows of a sequential reader, each fetched by a thread of
+	 * its own while the reader works through this one: the transfer
+	 * overlaps decompressing and indexing, and a big layer comes over a
+	 * few connections at once.
+	 */
+	pthread_cond_t cond; /* a slot left PF_BUSY */
+	struct pf_slot {
+		int state;
+		char *buf; /* bytes [off, off + len) when PF_DONE and ret is 0 */
+		uint64_t off;
+		size_t len;
+		int ret;
+	} pf[PF_SLOTS];
+	uint64_t pf_next; /* where the next background window starts */
 };
+
+enum { PF_NONE, PF_BUSY, PF_DONE };
 
 /*
  * Before the pass reads a byte: a blob whose size is not the descriptor's
@@ -155,6 +173,122 @@ static size_t from_window(struct http_src *h, void *buf, size_t len, uint64_t of
 	return n;
 }
 
+static int fetch(struct http_src *h, char *buf, size_t want, uint64_t off);
+
+struct pf_arg {
+	struct http_src *h;
+	struct pf_slot *slot;
+};
+
+static void *prefetch_main(void *arg)
+{
+	struct pf_arg a = *(struct pf_arg *)arg;
+	struct http_src *h = a.h;
+	uint64_t off;
+	size_t len;
+	char *buf;
+	int ret;
+
+	free(arg);
+	pthread_mutex_lock(&h->lock);
+	off = a.slot->off;
+	len = a.slot->len;
+	pthread_mutex_unlock(&h->lock);
+	buf = malloc(len);
+	ret = buf ? fetch(h, buf, len, off) : -ENOMEM;
+	pthread_mutex_lock(&h->lock);
+	if (ret) {
+		free(buf);
+		buf = NULL;
+	}
+	a.slot->buf = buf;
+	a.slot->ret = ret;
+	a.slot->state = PF_DONE;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	lfs_blobsrc_unref(&h->s); /* the reference the thread held */
+	return NULL;
+}
+
+static void slot_clear(struct pf_slot *p)
+{
+	free(p->buf);
+	p->buf = NULL;
+	p->state = PF_NONE;
+}
+
+/* Under the lock: windows from pf_next on into the free slots, each by a thread. */
+static void prefetch_locked(struct http_src *h)
+{
+	struct pf_arg *a;
+	pthread_attr_t attr;
+	pthread_t t;
+	int ok;
+
+	for (int i = 0; i < PF_SLOTS && h->pf_next < h->s.size && !atomic_load(&h->ck); i++) {
+		struct pf_slot *p = &h->pf[i];
+
+		if (p->state != PF_NONE)
+			continue;
+		p->off = h->pf_next;
+		p->len = h->s.size - p->off < h->ra ? (size_t)(h->s.size - p->off) : h->ra;
+		h->pf_next += p->len;
+		h->ra = h->ra * 2 > RA_MAX ? RA_MAX : h->ra * 2;
+		p->state = PF_BUSY;
+		lfs_blobsrc_ref(&h->s);
+		a = lfs_xmalloc(sizeof(*a));
+		a->h = h;
+		a->slot = p;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		ok = pthread_create(&t, &attr, prefetch_main, a) == 0;
+		pthread_attr_destroy(&attr);
+		if (!ok) {
+			/* No thread: the reader fetches it when it gets there. */
+			free(a);
+			p->state = PF_NONE;
+			h->pf_next = p->off;
+			lfs_blobsrc_unref(&h->s); /* not the last: the caller holds one */
+			return;
+		}
+	}
+}
+
+/*
+ * Under the lock, nothing in the window for OFF: take the background
+ * window that holds OFF (waiting for it), and start fetching more.  Bytes
+ * copied (0: the reader fetches itself).
+ */
+static size_t from_prefetch(struct http_src *h, void *buf, size_t len, uint64_t off)
+{
+	struct pf_slot *p = NULL;
+
+	for (int i = 0; i < PF_SLOTS; i++) {
+		struct pf_slot *q = &h->pf[i];
+
+		if (q->state != PF_NONE && off >= q->off && off < q->off + q->len)
+			p = q;
+		else if (q->state == PF_DONE && (q->off + q->len <= off || !q->buf))
+			slot_clear(q); /* passed, or failed: not wanted any more */
+	}
+	if (!p)
+		return 0;
+	while (p->state == PF_BUSY)
+		pthread_cond_wait(&h->cond, &h->lock);
+	if (p->ret) {
+		slot_clear(p);
+		return 0; /* fetched again by the reader, with its retries and message */
+	}
+	free(h->win);
+	h->win = p->buf;
+	h->win_off = p->off;
+	h->win_len = p->len;
+	p->buf = NULL;
+	p->state = PF_NONE;
+	prefetch_locked(h);
+	return from_window(h, buf, len, off);
+}
+
 /* Exactly WANT bytes at OFF (the blob has them) into BUF, or -errno. */
 static int fetch(struct http_src *h, char *buf, size_t want, uint64_t off)
 {
@@ -202,6 +336,8 @@ static ssize_t http_pread(struct lfs_blobsrc *s, void *buf, size_t len, uint64_t
 
 	pthread_mutex_lock(&h->lock);
 	n = from_window(h, buf, len, off);
+	if (!n)
+		n = from_prefetch(h, buf, len, off);
 	seq = off == h->last_end;
 	want = RANDOM_MIN;
 	if (!n && seq) {
@@ -250,6 +386,11 @@ static ssize_t http_pread(struct lfs_blobsrc *s, void *buf, size_t len, uint64_t
 		nb = NULL;
 	}
 	h->last_end = off + len;
+	/* A sequential reader: the next windows come while it reads this one. */
+	if (seq) {
+		h->pf_next = off + want;
+		prefetch_locked(h);
+	}
 	pthread_mutex_unlock(&h->lock);
 	free(nb);
 	return (ssize_t)len;
@@ -293,6 +434,9 @@ static void http_free(struct lfs_blobsrc *s)
 
 	keep_finish(h, 0);
 	free(h->keep);
+	for (int i = 0; i < PF_SLOTS; i++)
+		free(h->pf[i].buf); /* no prefetch runs: it would hold a reference */
+	pthread_cond_destroy(&h->cond);
 	lfs_chunked_free(atomic_load(&h->ck));
 	lfs_chunkcache_unref(h->cc);
 	lfs_registry_unref(h->r);
@@ -333,6 +477,7 @@ int lfs_blobsrc_http_new(struct lfs_blobsrc **out, struct lfs_registry *r,
 	h->digest = lfs_xstrdup(digest);
 	h->cc = cc ? lfs_chunkcache_ref(cc) : NULL;
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cond, NULL);
 	h->ra = RA_FIRST;
 	h->keep_fd = -1;
 	*out = &h->s;

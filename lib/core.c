@@ -136,6 +136,9 @@ static int index_layers(struct lfs_core *c, const struct lfs_core_opts *opts)
 	unsigned started = 0;
 	pthread_attr_t attr;
 
+	/* Layers from a registry wait on the network more than on the CPU: all at once. */
+	if (opts->jobs <= 0 && c->img->remote && jobs < c->nlayers)
+		jobs = c->nlayers < 16 ? c->nlayers : 16;
 	if (jobs > c->nlayers)
 		jobs = c->nlayers;
 	if (jobs > LFS_ARRAY_SIZE(tids))
