@@ -25,7 +25,6 @@
 #include <string.h>
 
 #include "blobsrc.h"
-#include "cache.h"
 #include "chunkcache.h"
 #include "image_int.h"
 #include "layerfs/lfs.h"

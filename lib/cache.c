@@ -51,28 +51,6 @@ int lfs_cache_default_dir(char *buf, size_t n)
 	return r < 0 || (size_t)r >= n ? -ENAMETOOLONG : 0;
 }
 
-/* mkdir -p with mode 0700 for the last component (the cache holds file names of images). */
-int lfs_mkdirs(const char *dir)
-{
-	char *p = lfs_xstrdup(dir);
-	int rc = 0;
-
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			rc = -errno;
-		*s = '/';
-		if (rc)
-			break;
-	}
-	if (!rc && mkdir(p, 0700) < 0 && errno != EEXIST)
-		rc = -errno;
-	free(p);
-	return rc;
-}
-
 int lfs_cache_open(struct lfs_cache **out, const char *dir, uint64_t max_bytes)
 {
 	struct lfs_cache *c;

@@ -21,8 +21,6 @@ int lfs_cache_default_dir(char *buf, size_t n);
 /* Open (creating it, mode 0700) the cache directory DIR; MAX_BYTES 0: no limit. */
 int lfs_cache_open(struct lfs_cache **out, const char *dir, uint64_t max_bytes);
 void lfs_cache_close(struct lfs_cache *c);
-/* mkdir -p DIR, the last component mode 0700 (a cache holds names of images): 0 or -errno. */
-int lfs_mkdirs(const char *dir);
 
 /*
  * What identifies a layer blob: its digests and the identity of the file

@@ -26,7 +26,6 @@
 #include "layerfs/lfs.h"
 #include "layerfs/image.h"
 #include "image_int.h"
-#include "cache.h"
 #include "chunkcache.h"
 #include "registry.h"
 #include "regstore.h"

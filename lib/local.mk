@@ -5,7 +5,7 @@ noinst_LIBRARIES += lib/liblayerfs.a
 lib_liblayerfs_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib
 lib_liblayerfs_a_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)
 lib_liblayerfs_a_SOURCES = \
-	include/layerfs/lfs.h lib/err.c lib/mountinfo.c \
+	include/layerfs/lfs.h lib/err.c lib/mountinfo.c lib/mkdirs.c \
 	include/layerfs/blob.h lib/blob_int.h lib/blob.c lib/blob_io.c lib/blob_state.c lib/blob_gzip.c lib/blob_zstd.c \
 	lib/blobsrc.h lib/blobsrc.c lib/blobsrc_fd.c \
 	include/layerfs/image.h lib/image_int.h lib/image.c lib/image_select.c lib/digest.c lib/image_json.c lib/image_config.c \

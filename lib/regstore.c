@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache.h"
 #include "image_int.h"
 #include "layerfs/lfs.h"
 #include "regstore.h"

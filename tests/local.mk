@@ -94,7 +94,7 @@ EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
 	tests/integration/openfile.py \
 	tests/integration/chroot_image.py \
 	tests/integration/registry.py tests/integration/registry_infra.py \
-	tests/integration/registry_mount.py tests/integration/difftest_registry.py \
+	tests/integration/registry_mount.py tests/integration/difftest_registry.py tests/integration/checks.py \
 	tests/integration/refwriters.py tests/refwriters/build.sh tests/refwriters/README.md \
 	tests/refwriters/estargz/main.go tests/refwriters/zstdchunked/main.go \
 	tests/registry/config.yml tests/registry/config-silly.yml tests/registry/README.md

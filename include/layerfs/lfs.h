@@ -45,6 +45,12 @@ extern int lfs_quiet;
  */
 int lfs_mount_fstype(const char *mnt, char *fstype, size_t n);
 
+/*
+ * mkdir -p DIR, the last component with mode 0700 (the caches hold names
+ * of images), the others 0755: 0 or -errno.
+ */
+int lfs_mkdirs(const char *dir);
+
 void *lfs_xmalloc(size_t n);
 void *lfs_xcalloc(size_t n, size_t m);
 void *lfs_xrealloc(void *p, size_t n);

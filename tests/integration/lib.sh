@@ -222,3 +222,10 @@ lfs_run_python() {
 	lfs__py_pid=
 	exit "$_rc"
 }
+
+# Skip (77) unless every command named is installed.
+lfs_require_cmds() {
+	for _c in "$@"; do
+		command -v "$_c" >/dev/null 2>&1 || lfs_skip "$_c is not installed (scripts/install-deps)"
+	done
+}

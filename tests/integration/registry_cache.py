@@ -42,20 +42,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import difftest  # noqa: E402
 import mkimage  # noqa: E402
 import registry  # noqa: E402
+from checks import check, summary  # noqa: E402
 from mkimage import Entry  # noqa: E402
 
 LAYERFS, REPORT, CHROOT = sys.argv[1:4]
 KINDS = ("none", "gzip", "zstd")
 STATS_RE = re.compile(r"registry: fetched (\d+) bytes in (\d+) requests")
-failures = []
-
-
-def check(cond, what, detail=""):
-    if cond:
-        print("ok   %s" % what, flush=True)
-    else:
-        failures.append(what)
-        print("FAIL %s %s" % (what, detail), flush=True)
 
 
 def files():
@@ -183,10 +175,7 @@ def main():
     finally:
         difftest.MOUNTS.cleanup()
         shutil.rmtree(root, ignore_errors=True)
-    print("(%.1fs)" % (time.monotonic() - t0))
-    for f in failures:
-        print("FAIL:", f)
-    return 1 if failures else 0
+    return summary(t0)
 
 
 def run_online(ms, px, data, layers, cache):

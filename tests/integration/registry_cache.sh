@@ -11,9 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 lfs_require_root_fuse
-for t in python3 docker-registry zstd; do
-	command -v "$t" >/dev/null 2>&1 || lfs_skip "$t is not installed (scripts/install-deps)"
-done
+lfs_require_cmds python3 docker-registry zstd
 for b in "$LAYERFS" "$top_builddir/tools/layerfs-report" "$top_builddir/tools/layerfs-chroot"; do
 	[ -x "$b" ] || lfs_fail "no binary at $b"
 done

@@ -30,19 +30,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mkimage  # noqa: E402
 import registry  # noqa: E402
+from checks import check, failures  # noqa: E402
 
 top_builddir = os.environ.get("top_builddir") or os.getcwd()
 REGCLIENT = os.environ.get("REGCLIENT") or os.path.join(top_builddir, "tests", "integration",
                                                          "regclient")
-failures = []
-
-
-def check(cond, what, detail=""):
-    if cond:
-        print("ok   %s" % what, flush=True)
-    else:
-        failures.append(what)
-        print("FAIL %s %s" % (what, detail), flush=True)
 
 
 def sha(data):

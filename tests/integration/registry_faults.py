@@ -56,6 +56,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import difftest  # noqa: E402
 import mkimage  # noqa: E402
 import registry  # noqa: E402
+from checks import check, summary  # noqa: E402
 from mkimage import Entry  # noqa: E402
 
 LAYERFS = sys.argv[1]
@@ -64,16 +65,6 @@ REGION = 64 << 10                   # bytes read per case
 CORRUPT_EVERY = 64 << 10            # the corrupt fault flips a byte per 64 KiB of blob
 READ_BOUND = 40.0                   # seconds a failing read may take at most
 DOWN = 4                            # seconds the registry is down (refusing connections)
-failures = []
-
-
-def check(cond, what, detail=""):
-    if cond:
-        print("ok   %s" % what, flush=True)
-    else:
-        failures.append(what)
-        print("FAIL %s %s" % (what, detail), flush=True)
-    return cond
 
 
 # ------------------------------------------------------------- the proxy
@@ -572,10 +563,7 @@ def main():
             check(False, "mount", str(e))
         finally:
             difftest.MOUNTS.cleanup()
-    print("(%.1fs)" % (time.monotonic() - t0))
-    for f in failures:
-        print("FAIL:", f)
-    return 1 if failures else 0
+    return summary(t0)
 
 
 if __name__ == "__main__":

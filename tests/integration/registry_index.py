@@ -37,19 +37,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import difftest  # noqa: E402
 import mkimage  # noqa: E402
 import registry  # noqa: E402
+from checks import check, summary  # noqa: E402
 from mkimage import Entry  # noqa: E402
 
 LAYERFS = sys.argv[1]
 AT = "application/vnd.layerfs.index.v1"
-failures = []
-
-
-def check(cond, what, detail=""):
-    if cond:
-        print("ok   %s" % what, flush=True)
-    else:
-        failures.append(what)
-        print("FAIL %s %s" % (what, detail), flush=True)
 
 
 def sha(b):
@@ -126,10 +118,7 @@ def main():
     finally:
         difftest.MOUNTS.cleanup()
         shutil.rmtree(root, ignore_errors=True)
-    print("(%.1fs)" % (time.monotonic() - t0))
-    for f in failures:
-        print("FAIL:", f)
-    return 1 if failures else 0
+    return summary(t0)
 
 
 def published(c, layers, mdigest, local):

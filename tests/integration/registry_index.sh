@@ -10,8 +10,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 lfs_require_root_fuse
-for t in python3 docker-registry zstd; do
-	command -v "$t" >/dev/null 2>&1 || lfs_skip "$t is not installed (scripts/install-deps)"
-done
+lfs_require_cmds python3 docker-registry zstd
 [ -x "$LAYERFS" ] || lfs_fail "no layerfs binary at $LAYERFS"
 lfs_run_python "$here/registry_index.py" "$LAYERFS"

@@ -37,20 +37,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import difftest  # noqa: E402
 import mkimage  # noqa: E402
 import registry  # noqa: E402
+from checks import check, summary  # noqa: E402
 from mkimage import Entry  # noqa: E402
 
 LAYERFS = sys.argv[1]
 REPORT = sys.argv[2]
 CHROOT = sys.argv[3]
-failures = []
-
-
-def check(cond, what, detail=""):
-    if cond:
-        print("ok   %s" % what, flush=True)
-    else:
-        failures.append(what)
-        print("FAIL %s %s" % (what, detail), flush=True)
 
 
 def ns(s, frac=0):
@@ -363,10 +355,7 @@ def main():
             check(False, "mount", str(e))
         finally:
             difftest.MOUNTS.cleanup()
-    print("(%.1fs)" % (time.monotonic() - t0))
-    for f in failures:
-        print("FAIL:", f)
-    return 1 if failures else 0
+    return summary(t0)
 
 
 if __name__ == "__main__":
