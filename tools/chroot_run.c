@@ -278,9 +278,14 @@ static char *find_layerfs(void)
 		self[n] = '\0';
 		p = strrchr(self, '/');
 		if (p) {
+			/* Installed: both in the same bin directory. */
 			strcpy(p + 1, "layerfs");
 			if (access(self, X_OK) == 0)
 				return lfs_xstrdup(self);
+			/* Run from the build tree: tools/ here, src/layerfs there. */
+			*p = '\0';
+			if (!strcmp(self, LFS_BUILD_TOOLS_DIR) && access(LFS_BUILD_LAYERFS, X_OK) == 0)
+				return lfs_xstrdup(LFS_BUILD_LAYERFS);
 		}
 	}
 	return lfs_xstrdup("layerfs"); /* from $PATH */

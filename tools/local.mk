@@ -10,7 +10,10 @@ tools_layerfs_report_SOURCES = tools/report.h tools/report_main.c tools/report_a
 tools_layerfs_report_LDADD = $(LFS_CORE_LIBS)
 
 bin_PROGRAMS += tools/layerfs-chroot
-tools_layerfs_chroot_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)
+# Where the build tree keeps the daemon, for layerfs-chroot run from tools/.
+tools_layerfs_chroot_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS) \
+	-DLFS_BUILD_TOOLS_DIR='"$(abs_top_builddir)/tools"' \
+	-DLFS_BUILD_LAYERFS='"$(abs_top_builddir)/src/layerfs"'
 # options, supervision, pid 1, the parts, helpers (chroot.h says who may call whom)
 tools_layerfs_chroot_SOURCES = tools/chroot.h tools/chroot_main.c tools/chroot_config.c \
 	tools/chroot_run.c tools/chroot_init.c tools/chroot_ns.c tools/chroot_exec.c \

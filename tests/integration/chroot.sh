@@ -342,6 +342,14 @@ run 0 "$t/a.tar" -- hostname
 grep -qx '[0-9a-f]\{12\}' "$t/out" || fail "default hostname: '$(cat "$t/out")'"
 [ "$(hostname)" = "$host_name" ] || fail "the host's hostname changed to $(hostname)"
 
+# --------------- run from the build tree: its daemon found without $LAYERFS
+if [ -z "${LAYERFS_CHROOT:-}" ]; then
+	env -u LAYERFS PATH=/usr/sbin:/usr/bin:/sbin:/bin "$CHROOT" -q "$t/a.tar" -- sh -c "echo found" \
+		>"$t/out" 2>"$t/err" || fail "tools/layerfs-chroot without \$LAYERFS: $(cat "$t/err")"
+	[ "$(cat "$t/out")" = found ] || fail "tools/layerfs-chroot without \$LAYERFS: '$(cat "$t/out")'"
+	check_clean "the build tree's daemon"
+fi
+
 # ------------------------------------------- pipes without a terminal: bytes
 python3 -c 'import sys; sys.stdout.buffer.write(bytes(range(256)) * 300 + b"\r\n\x04\x03")' >"$t/bin"
 "$CHROOT" -q "$t/a.tar" -- cat <"$t/bin" >"$t/bin.out" 2>"$t/err" || fail "cat through pipes: $(cat "$t/err")"
