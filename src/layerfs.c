@@ -67,7 +67,10 @@ static void usage(FILE *f)
 		"  -f, --foreground        stay in the foreground\n"
 		"  -d, --debug             print FUSE requests (implies -f)\n"
 		"  -s, --single-thread     serve requests on one thread\n"
-		"  -o OPT[,OPT...]         FUSE mount options (allow_other, ...)\n"
+		"  -o OPT[,OPT...]         FUSE mount options (allow_other, ...), and this\n"
+		"                          program's own as KEY[=VALUE] (upper=DIR, work=DIR,\n"
+		"                          tag=NAME, read-only or ro, ...), as mount(8) and\n"
+		"                          fstab pass them; options go anywhere on the line\n"
 		"  -q, --quiet             no warnings, no progress\n"
 		"  -h, --help              show this help and exit\n"
 		"  -V, --version           show the version and exit\n"
@@ -94,70 +97,126 @@ static void add_fuse_opt(struct options *o, const char *opt)
 	strcpy(o->fuse_opts + n, opt);
 }
 
+static const struct option lopts[] = {
+    {"foreground", no_argument, NULL, 'f'},
+    {"debug", no_argument, NULL, 'd'},
+    {"single-thread", no_argument, NULL, 's'},
+    {"quiet", no_argument, NULL, 'q'},
+    LFS_IMAGE_LONGOPTS,
+    {"upper", required_argument, NULL, OPT_UPPER},
+    {"work", required_argument, NULL, OPT_WORK},
+    {"read-only", no_argument, NULL, OPT_READ_ONLY},
+    {"publish-index", no_argument, NULL, OPT_PUBLISH_INDEX},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_mount_opts(struct options *o, char *arg);
+
+/* Option C with ARG: 0, -1 (bad usage, said), -2 (done: exit 0). */
+static int handle(struct options *o, int c, char *arg)
+{
+	switch (lfs_image_cli_opt(&o->image, c, arg)) {
+	case 1:
+		return 0;
+	case -1:
+		return -1;
+	}
+	switch (c) {
+	case 'f':
+		o->foreground = 1;
+		return 0;
+	case 'd':
+		o->debug = o->foreground = 1;
+		return 0;
+	case 's':
+		o->single_thread = 1;
+		return 0;
+	case 'q':
+		lfs_quiet = 1;
+		return 0;
+	case 'o':
+		return parse_mount_opts(o, arg);
+	case OPT_UPPER:
+		o->upper = arg;
+		return 0;
+	case OPT_WORK:
+		o->work = arg;
+		return 0;
+	case OPT_READ_ONLY:
+		o->read_only = 1;
+		return 0;
+	case OPT_PUBLISH_INDEX:
+		o->publish = 1;
+		return 0;
+	case 'h':
+		usage(stdout);
+		return -2;
+	case 'V':
+		version();
+		return -2;
+	default:
+		fprintf(stderr, "Try 'layerfs --help' for more information.\n");
+		return -1;
+	}
+}
+
+/*
+ * -o OPT[,OPT]...: layerfs' own options by their long names (upper=DIR,
+ * tag=NAME, read-only, ...: what mount(8) and fstab can only pass this
+ * way), "ro" for --read-only, "rw" for the default; the rest is FUSE's.
+ */
+static int parse_mount_opts(struct options *o, char *arg)
+{
+	char *save = NULL, *item, *val;
+	const struct option *p;
+	int rc = 0;
+
+	/* Cut in place: the options keep pointers into ARG (argv), as into the others. */
+	for (item = strtok_r(arg, ",", &save); item && !rc; item = strtok_r(NULL, ",", &save)) {
+		val = strchr(item, '=');
+		if (val)
+			*val++ = '\0';
+		if (!strcmp(item, "ro") && !val) {
+			o->read_only = 1;
+			continue;
+		}
+		if (!strcmp(item, "rw") && !val)
+			continue;
+		for (p = lopts; p->name; p++)
+			if (!strcmp(p->name, item))
+				break;
+		if (!p->name || p->val == 'o' || p->val == 'h' || p->val == 'V' ||
+		    p->val == OPT_PUBLISH_INDEX) {
+			if (val)
+				val[-1] = '=';
+			add_fuse_opt(o, item);
+			continue;
+		}
+		if ((p->has_arg == required_argument && !val) ||
+		    (p->has_arg == no_argument && val)) {
+			fprintf(stderr, "layerfs: -o %s%s%s: %s\n", item, val ? "=" : "",
+				val ? val : "",
+				val ? "takes no value" : "needs a value (KEY=VALUE)");
+			rc = -1;
+			break;
+		}
+		rc = handle(o, p->val, val);
+	}
+	return rc;
+}
+
 /* Returns the index of the first positional argument, or -1 (exit 2), or -2 (exit 0). */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	static const struct option lopts[] = {
-	    {"foreground", no_argument, NULL, 'f'},
-	    {"debug", no_argument, NULL, 'd'},
-	    {"single-thread", no_argument, NULL, 's'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    LFS_IMAGE_LONGOPTS,
-	    {"upper", required_argument, NULL, OPT_UPPER},
-	    {"work", required_argument, NULL, OPT_WORK},
-	    {"read-only", no_argument, NULL, OPT_READ_ONLY},
-	    {"publish-index", no_argument, NULL, OPT_PUBLISH_INDEX},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
-	};
-	int c;
+	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "+fdsqo:hV" LFS_IMAGE_SHORTOPTS, lopts, NULL)) != -1) {
-		switch (lfs_image_cli_opt(&o->image, c, optarg)) {
-		case 1:
-			continue;
-		case -1:
-			return -1;
-		}
-		switch (c) {
-		case 'f':
-			o->foreground = 1;
-			break;
-		case 'd':
-			o->debug = o->foreground = 1;
-			break;
-		case 's':
-			o->single_thread = 1;
-			break;
-		case 'q':
-			lfs_quiet = 1;
-			break;
-		case 'o':
-			add_fuse_opt(o, optarg);
-			break;
-		case OPT_UPPER:
-			o->upper = optarg;
-			break;
-		case OPT_WORK:
-			o->work = optarg;
-			break;
-		case OPT_READ_ONLY:
-			o->read_only = 1;
-			break;
-		case OPT_PUBLISH_INDEX:
-			o->publish = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return -2;
-		case 'V':
-			version();
-			return -2;
-		default:
-			fprintf(stderr, "Try 'layerfs --help' for more information.\n");
-			return -1;
-		}
+	/* Options anywhere, as mount.fuse3 puts -o after the positional arguments. */
+	while ((c = getopt_long(argc, argv, "fdsqo:hV" LFS_IMAGE_SHORTOPTS, lopts, NULL)) != -1) {
+		rc = handle(o, c, optarg);
+		if (rc)
+			return rc;
 	}
 	if (!o->upper != !o->work) {
 		fprintf(stderr, "layerfs: --upper and --work go together\n"

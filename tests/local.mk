@@ -76,7 +76,8 @@ LFS_INTEGRATION_TESTS = \
 	tests/integration/chroot.sh \
 	tests/integration/registry_infra.sh \
 	tests/integration/registry_mount.sh \
-	tests/integration/refwriters_selftest.sh
+	tests/integration/refwriters_selftest.sh \
+	tests/integration/mount_helper.sh
 TESTS += $(LFS_INTEGRATION_TESTS) tests/spdx.sh
 EXTRA_DIST += tests/spdx.sh
 EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
