@@ -77,7 +77,8 @@ LFS_INTEGRATION_TESTS = \
 	tests/integration/registry_infra.sh \
 	tests/integration/registry_mount.sh \
 	tests/integration/refwriters_selftest.sh \
-	tests/integration/mount_helper.sh
+	tests/integration/mount_helper.sh \
+	tests/integration/completion.sh
 TESTS += $(LFS_INTEGRATION_TESTS) tests/spdx.sh
 EXTRA_DIST += tests/spdx.sh
 EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
