@@ -119,10 +119,18 @@ static int get_file(const struct lfs_regstore *st, const char *sub, const char *
 void lfs_regstore_put_doc(struct lfs_regstore *st, const char *digest, const char *ctype,
 			  const void *buf, size_t len)
 {
-	char hex[65], line[256];
+	char hex[65], line[256], *have = NULL, *have_type = NULL;
+	size_t have_len;
 
 	if (hex_of(digest, hex) < 0)
 		return;
+	/* Kept already (every later mount fetches the tag's manifest again): no rewrite. */
+	if (lfs_regstore_get_doc(st, digest, &have, &have_len, &have_type) == 0) {
+		free(have);
+		free(have_type);
+		return;
+	}
+	lfs_err_clear();
 	snprintf(line, sizeof(line), "%.200s\n", ctype && !strchr(ctype, '\n') ? ctype : "");
 	put_file(st, "registry/docs", hex, line, strlen(line), buf, len);
 }
@@ -154,8 +162,11 @@ int lfs_regstore_get_doc(struct lfs_regstore *st, const char *digest, char **buf
 
 void lfs_regstore_put_tag(struct lfs_regstore *st, const char *name, const char *digest)
 {
-	char hex[72], line[600];
+	char hex[72], line[600], have[72];
 
+	if (lfs_regstore_get_tag(st, name, have) == 0 && !strcmp(have, digest))
+		return; /* unchanged since the last mount */
+	lfs_err_clear();
 	lfs_digest_of(name, strlen(name), hex);
 	snprintf(line, sizeof(line), "%.500s\n", name);
 	put_file(st, "registry/tags", hex + 7, line, strlen(line), digest, strlen(digest));

@@ -194,12 +194,16 @@ def run_online(ms, px, data, layers, cache):
 
     # --- later mount, chunk cache emptied: one request, then only what a read needs
     shutil.rmtree(os.path.join(cache, "chunks"))
+    kept = {p: os.stat(p).st_mtime_ns for p in walk(os.path.join(cache, "registry"))}
     px.reset_stats()
     mnt = ms.mount(["--cache", cache])
     log = [e for e in px.stats()["log"] if e["kind"] != "base"]
     check(len(log) == 1 and log[0]["kind"] == "manifests",
           "later mount: one request (the manifest) before it is up",
           [(e["kind"], e["path"][-30:]) for e in log])
+    again = {p: os.stat(p).st_mtime_ns for p in walk(os.path.join(cache, "registry"))}
+    check(kept and again == kept,
+          "later mount: the kept manifest, config and tag are not written again", (kept, again))
     for k in KINDS:
         name = "big-%s" % k
         before = blob_bytes(px)
