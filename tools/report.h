@@ -332,6 +332,8 @@ extern const char *const report_kind_names[3];
 extern const char *const report_sugg_names[REPORT_NSUGG];
 const char *report_type_name(uint32_t mode);
 void report_fmt_size(char *buf, size_t n, uint64_t bytes);
+/* V in UNIT (enum report_unit) for people: "247 MB", "0.9123 (91.2%)", "6". */
+void report_fmt_value(char *buf, size_t n, int unit, double v);
 /* S with control characters and bytes that are not UTF-8 as \xNN. */
 char *report_clean(const char *s);
 

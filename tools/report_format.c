@@ -61,6 +61,20 @@ void report_fmt_size(char *buf, size_t n, uint64_t b)
 	snprintf(buf, n, v < 9.995 ? "%.2f %s" : v < 99.95 ? "%.1f %s" : "%.0f %s", v, units[u]);
 }
 
+void report_fmt_value(char *buf, size_t n, int unit, double v)
+{
+	char sz[32];
+
+	if (unit == REPORT_UNIT_BYTES) {
+		report_fmt_size(sz, sizeof(sz), v > 0 ? (uint64_t)v : 0);
+		snprintf(buf, n, "%s", sz);
+	} else if (unit == REPORT_UNIT_RATIO) {
+		snprintf(buf, n, "%.4f (%.1f%%)", v, v * 100);
+	} else {
+		snprintf(buf, n, "%.0f", v);
+	}
+}
+
 /* Length of the valid UTF-8 sequence at S (0: not one). */
 static int utf8_len(const unsigned char *s)
 {

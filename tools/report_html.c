@@ -402,15 +402,17 @@ static void gates(FILE *f, const struct report_view *v)
 	fputs("<h2>Gates</h2><ul id=\"gates\">\n", f);
 	for (size_t i = 0; i < v->ngates; i++) {
 		const struct report_gate *g = &v->gates[i];
+		char a[48];
 
+		report_fmt_value(a, sizeof(a), g->unit, g->actual);
 		fprintf(f, "<li data-violated=\"%d\" class=\"%s\">", g->violated,
 			g->violated ? "bad" : "good");
 		esc(f, g->expr);
-		fprintf(f, ": %s (%s = %.4g)</li>\n",
+		fprintf(f, ": %s (%s = %s)</li>\n",
 			g->violated  ? "FAILED"
 			: g->applies ? "ok"
 				     : "skipped",
-			g->metric, g->actual);
+			g->metric, a);
 	}
 	fputs("</ul>\n", f);
 }

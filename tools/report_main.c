@@ -101,8 +101,11 @@ static void usage(FILE *f)
 		"64 bad usage.\n");
 }
 
-/* "50MB", "1.5GiB", "4096", "90%" (-> 0.9). Returns 0 or -EINVAL. */
-static int parse_quantity(const char *s, double *out, int *percent)
+/*
+ * "50MB", "1.5GiB", "4096", "90%" (-> 0.9); *UNIT: whether a unit or '%'
+ * followed the number.  Returns 0 or -EINVAL.
+ */
+static int parse_quantity(const char *s, double *out, int *percent, int *unit)
 {
 	static const struct {
 		const char *u;
@@ -134,6 +137,7 @@ static int parse_quantity(const char *s, double *out, int *percent)
 	while (*end == ' ')
 		end++;
 	*percent = 0;
+	*unit = *end != '\0';
 	if (!strcmp(end, "%")) {
 		*percent = 1;
 		*out = v / 100;
@@ -151,9 +155,9 @@ static int parse_quantity(const char *s, double *out, int *percent)
 static int parse_u64(const char *s, uint64_t *out)
 {
 	double v;
-	int pct;
+	int pct, unit;
 
-	if (parse_quantity(s, &v, &pct) < 0 || pct || v > 1.8e19)
+	if (parse_quantity(s, &v, &pct, &unit) < 0 || pct || v > 1.8e19)
 		return -EINVAL;
 	*out = (uint64_t)v;
 	return 0;
@@ -256,7 +260,7 @@ static int parse_gate(const char *expr, struct report_gate *g)
 {
 	const char *p = expr, *name;
 	size_t len;
-	int m, pct;
+	int m, pct, unit;
 
 	memset(g, 0, sizeof(*g));
 	g->expr = expr;
@@ -288,7 +292,16 @@ static int parse_gate(const char *expr, struct report_gate *g)
 		}
 		p++;
 	}
-	if (!g->op || parse_quantity(p, &g->value, &pct) < 0 ||
+	if (g->op && parse_quantity(p, &g->value, &pct, &unit) == 0 && !unit &&
+	    g->unit == REPORT_UNIT_BYTES) {
+		/* 'wasted>50' is 50 bytes to the program and 50 MB to the reader */
+		fprintf(stderr,
+			"layerfs-report: --fail-if '%s': %s is a size: give a unit (B, kB, MB, "
+			"GB, KiB, MiB, GiB), e.g. '%sMB'\n",
+			expr, g->metric, expr);
+		return -EINVAL;
+	}
+	if (!g->op || parse_quantity(p, &g->value, &pct, &unit) < 0 ||
 	    (pct && g->unit != REPORT_UNIT_RATIO)) {
 		fprintf(stderr,
 			"layerfs-report: --fail-if '%s': expected METRIC OP VALUE, OP one of < <= "
@@ -336,8 +349,11 @@ static int eval_gates(const struct report *r, struct report_view *v)
 		g->applies = metrics[m].floor == NO_FLOOR || floor > (double)v->min_waste;
 		g->violated = g->applies && hit;
 		if (g->violated) {
-			fprintf(stderr, "layerfs-report: gate '%s' violated: %s is %.*f\n", g->expr,
-				g->metric, g->unit == REPORT_UNIT_RATIO ? 4 : 0, a);
+			char buf[48];
+
+			report_fmt_value(buf, sizeof(buf), g->unit, a);
+			fprintf(stderr, "layerfs-report: gate '%s' violated: %s is %s\n", g->expr,
+				g->metric, buf);
 			violated = 1;
 		}
 	}
@@ -404,13 +420,21 @@ static int parse_args(int argc, char **argv, struct cli *o)
 				goto bad;
 			o->layer_given = 1;
 			break;
-		case OPT_SORT:
-			for (c = 0; c < 4 && strcmp(sorts[c], optarg); c++)
+		case OPT_SORT: {
+			int k;
+
+			for (k = 0; k < 4 && strcmp(sorts[k], optarg); k++)
 				;
-			if (c == 4)
-				goto bad;
-			o->view.sort = c;
+			if (k == 4) {
+				fprintf(stderr,
+					"layerfs-report: --sort '%s': unknown key; expected size, "
+					"path, layer or cause\n",
+					optarg);
+				goto usage;
+			}
+			o->view.sort = k;
 			break;
+		}
 		case OPT_FILTER:
 			push(&o->filter, &o->nfilter, optarg);
 			break;

@@ -50,6 +50,8 @@ struct group {
 	size_t keylen;
 	char *dir; /* the deepest directory holding all its files (arena) */
 	uint64_t bytes, files;
+	/* shipped caches: bytes and files per layer that stores them (arena) */
+	uint64_t *share_bytes, *share_files;
 };
 
 /* The findings being gathered, with a hash index over their keys. */
@@ -170,6 +172,32 @@ static int metadata_step(const struct report *r, uint32_t k)
 	return 0;
 }
 
+/* "31.9 MB in layer 1 (90 files; ADD ...), 89.0 MB in layer 2 (...)": every layer's share. */
+static char *shares(const struct report *r, const struct group *g)
+{
+	char *out = NULL, *prev;
+	size_t len = 0;
+
+	for (uint32_t k = 0; k < r->nlayers; k++) {
+		char sz[32], *one = NULL;
+		const char *in = instr_or(r, k);
+
+		if (!g->share_files[k])
+			continue;
+		report_fmt_size(sz, sizeof(sz), g->share_bytes[k]);
+		if (asprintf(&one, "%s%s in layer %u (%llu %s; %.50s%s)", len ? ", " : "", sz,
+			     k + 1, (unsigned long long)g->share_files[k], files(g->share_files[k]),
+			     in, strlen(in) > 50 ? "..." : "") < 0)
+			break;
+		prev = out;
+		out = lfs_xrealloc(prev, len + strlen(one) + 1);
+		memcpy(out + len, one, strlen(one) + 1);
+		len += strlen(one);
+		free(one);
+	}
+	return out;
+}
+
 static char *advice(const struct report *r, const struct group *g)
 {
 	char sz[32], *t = NULL, *s = NULL, *h = NULL;
@@ -237,8 +265,11 @@ static char *advice(const struct report *r, const struct group *g)
 			      g->files == 1 ? "is" : "are", h);
 		break;
 	default:
-		rc = asprintf(&t, "%s: %s of %s still ships in the final image, stored by %s; %s.",
-			      g->dir, sz, culprits[g->culprit].what, s, culprits[g->culprit].fix);
+		free(s);
+		s = shares(r, g);
+		rc = asprintf(&t, "%s: %s (%llu %s) of %s still ships in the final image: %s; %s.",
+			      g->dir, sz, (unsigned long long)g->files, files(g->files),
+			      culprits[g->culprit].what, s ? s : "", culprits[g->culprit].fix);
 		break;
 	}
 out:
@@ -254,27 +285,30 @@ static int group_cmp(const void *pa, const void *pb)
 	return a->bytes != b->bytes ? (a->bytes < b->bytes ? 1 : -1) : strcmp(a->dir, b->dir);
 }
 
-/* Visible bytes of a culprit directory, per layer that stores them. */
-static void shipped(const struct lfs_node *n, uint64_t *per_layer)
+/* Visible files of a culprit directory and their bytes, per layer that stores them. */
+static void shipped(const struct lfs_node *n, uint64_t *bytes, uint64_t *nfiles)
 {
 	if (!n->dir) {
-		if (S_ISREG(n->mode))
-			per_layer[n->layer] += n->size;
+		if (S_ISREG(n->mode)) {
+			bytes[n->layer] += n->size;
+			nfiles[n->layer]++;
+		}
 		return;
 	}
 	for (uint32_t i = 0; i < n->dir->n; i++)
 		if (n->dir->ents[i].node)
-			shipped(n->dir->ents[i].node, per_layer);
+			shipped(n->dir->ents[i].node, bytes, nfiles);
 }
 
 static void add_shipped(struct report *r, struct groups *gs)
 {
-	uint64_t *per = lfs_xmalloc((r->nlayers ? r->nlayers : 1) * sizeof(*per));
+	size_t sz = (r->nlayers ? r->nlayers : 1) * sizeof(uint64_t);
+	uint64_t *per = lfs_xmalloc(sz), *nf = lfs_xmalloc(sz);
 
 	for (size_t c = 0; c < LFS_ARRAY_SIZE(culprits); c++) {
 		const struct lfs_node *d;
 		uint32_t top = 0;
-		uint64_t tot = 0;
+		uint64_t tot = 0, ntot = 0;
 		struct group *g;
 		char path[64];
 
@@ -283,10 +317,12 @@ static void add_shipped(struct report *r, struct groups *gs)
 		d = lfs_node_walk(r->core->tree->root, culprits[c].glob);
 		if (!d || !d->dir)
 			continue;
-		memset(per, 0, (r->nlayers ? r->nlayers : 1) * sizeof(*per));
-		shipped(d, per);
+		memset(per, 0, sz);
+		memset(nf, 0, sz);
+		shipped(d, per, nf);
 		for (uint32_t k = 0; k < r->nlayers; k++) {
 			tot += per[k];
+			ntot += nf[k];
 			if (per[k] > per[top])
 				top = k;
 		}
@@ -296,7 +332,11 @@ static void add_shipped(struct report *r, struct groups *gs)
 		g = group_for(r, gs, REPORT_SUGG_SHIPPED_CACHE, (int)c, top, top,
 			      lfs_arena_strndup(r->arena, path, strlen(path)), 0);
 		g->bytes = tot;
+		g->files = ntot;
+		g->share_bytes = lfs_arena_memdup(r->arena, per, sz);
+		g->share_files = lfs_arena_memdup(r->arena, nf, sz);
 	}
+	free(nf);
 	free(per);
 }
 

@@ -236,13 +236,15 @@ static void suggestions(const struct out *o, const struct report *r)
 
 static void gates(const struct out *o, const struct report_view *v)
 {
+	char mw[32];
+
 	if (!v->ngates)
 		return;
-	fprintf(o->f, "\n%sGates%s (--min-waste %llu):\n", col(o, C_BOLD), col(o, C_OFF),
-		(unsigned long long)v->min_waste);
+	report_fmt_size(mw, sizeof(mw), v->min_waste);
+	fprintf(o->f, "\n%sGates%s (--min-waste %s):\n", col(o, C_BOLD), col(o, C_OFF), mw);
 	for (size_t i = 0; i < v->ngates; i++) {
 		const struct report_gate *g = &v->gates[i];
-		char a[16];
+		char a[48];
 
 		fprintf(o->f, "  %-28s %s%-8s%s %s = ", g->expr,
 			col(o, g->violated ? C_RED : C_GREEN),
@@ -250,10 +252,11 @@ static void gates(const struct out *o, const struct report_view *v)
 			: g->applies ? "ok"
 				     : "skipped",
 			col(o, C_OFF), g->metric);
+		report_fmt_value(a, sizeof(a), g->unit, g->actual);
 		if (g->unit == REPORT_UNIT_BYTES)
-			fprintf(o->f, "%s (%.0f)\n", sz(a, (uint64_t)g->actual), g->actual);
+			fprintf(o->f, "%s (%.0f)\n", a, g->actual);
 		else
-			fprintf(o->f, "%.*f\n", g->unit == REPORT_UNIT_RATIO ? 4 : 0, g->actual);
+			fprintf(o->f, "%s\n", a);
 	}
 }
 

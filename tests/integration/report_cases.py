@@ -342,12 +342,12 @@ def check_regressions(r, tmp):
 
 def check_gates(r, src):
     w = 208200
-    r.run(["--fail-if", "wasted>%d" % (w - 1)] + src, want_rc=2)
-    r.run(["--fail-if", "wasted>%d" % w] + src, want_rc=0)
+    r.run(["--fail-if", "wasted>%dB" % (w - 1)] + src, want_rc=2)
+    r.run(["--fail-if", "wasted>%d B" % w] + src, want_rc=0)
     r.run(["--fail-if", "wasted>=208.2kB"] + src, want_rc=2)
-    r.run(["--fail-if", "identical > 8999"] + src, want_rc=2)
-    r.run(["--fail-if", "identical>9000", "--fail-if", "type<6700"] + src, want_rc=0)
-    r.run(["--fail-if", "type<=6700"] + src, want_rc=2)
+    r.run(["--fail-if", "identical > 8999b"] + src, want_rc=2)
+    r.run(["--fail-if", "identical>9000B", "--fail-if", "type<6700B"] + src, want_rc=0)
+    r.run(["--fail-if", "type<=6.7kB"] + src, want_rc=2)
     # a ratio gate applies only past the absolute floor (--min-waste, 1MB by default)
     r.run(["--fail-if", "efficiency<0.9"] + src, want_rc=0)
     r.run(["--fail-if", "efficiency<0.9", "--min-waste", "0"] + src, want_rc=2)
@@ -358,11 +358,11 @@ def check_gates(r, src):
     eq([(g["metric"], g["applies"], g["violated"]) for g in doc["gates"]],
        [("efficiency", True, True), ("wasted", True, False)], "gates in JSON")
     # --base 1: layer 1 is the base; the user waste is /usr/bin/new (15000)
-    doc = r.json(["--base", "1", "--fail-if", "user_wasted>14999"] + src, want_rc=2)
+    doc = r.json(["--base", "1", "--fail-if", "user_wasted>14999B"] + src, want_rc=2)
     u = doc["totals"]["user"]
     eq((u["base_layers"], u["stored_bytes"], u["wasted_bytes"], u["base_bytes_hidden"]),
        (1, sum(MAIN_STORED[1:]), 15000, w - 15000), "user figures")
-    r.run(["--base", "1", "--fail-if", "user_wasted>15000"] + src, want_rc=0)
+    r.run(["--base", "1", "--fail-if", "user_wasted>15000B"] + src, want_rc=0)
     # --ignore takes paths out of the waste everywhere
     doc = r.json(["--ignore", "/var/lib/apt/**", "--top", "0"] + src)
     eq((doc["totals"]["wasted_bytes"], doc["totals"]["ignored_bytes"]), (w - 30000, 30000),
@@ -370,8 +370,8 @@ def check_gates(r, src):
     eq(doc["layers"][2]["hides_bytes"], 109000, "--ignore: layer 3 hides")
     check(all(p["path"] != "/var/lib/apt/lists/pkgs" for p in doc["wasted"]["paths"]),
           "--ignore: path still listed")
-    r.run(["--ignore", "var/lib/apt", "--fail-if", "wasted>%d" % (w - 30001)] + src, want_rc=2)
-    r.run(["--ignore", "pkgs", "--fail-if", "wasted>%d" % (w - 30000)] + src, want_rc=0)
+    r.run(["--ignore", "var/lib/apt", "--fail-if", "wasted>%dB" % (w - 30001)] + src, want_rc=2)
+    r.run(["--ignore", "pkgs", "--fail-if", "wasted>%dB" % (w - 30000)] + src, want_rc=0)
     # usage errors are 64, bad input 1
     r.run(["--fail-if", "bogus>1"] + src, want_rc=64)
     r.run(["--fail-if", "wasted~1"] + src, want_rc=64)
@@ -380,6 +380,57 @@ def check_gates(r, src):
     r.run(["--sort", "colour"] + src, want_rc=64)
     r.run([], want_rc=64)
     r.run([src[0] + ".missing"], want_rc=1)
+
+
+def check_messages(r, src):
+    """Usage errors say what was wrong; gate values are in human units."""
+    _, err = r.run(["--sort", "bogus"] + src, want_rc=64)
+    lines = err.splitlines()
+    eq(len(lines), 2, "--sort bogus: lines on stderr")
+    check("'bogus'" in lines[0] and "size, path, layer or cause" in lines[0],
+          "--sort bogus: the reason: %r" % lines[0])
+    check(lines[1].startswith("Try "), "--sort bogus: the Try line")
+    # a size gate without a unit is refused, whatever the metric's size
+    for expr in ("wasted>50", "user_wasted >= 1", "dive_wasted<0"):
+        _, err = r.run(["--fail-if", expr] + src, want_rc=64)
+        check("give a unit" in err and "MB" in err, "%s: no word on the unit: %r" % (expr, err))
+    r.run(["--fail-if", "layers>5"] + src, want_rc=2)  # a count takes none
+    # 208200 bytes wasted: "208 kB" wherever a person reads it
+    _, err = r.run(["--fail-if", "wasted>100kB", "--fail-if", "efficiency<0.99",
+                    "--min-waste", "0B"] + src, want_rc=2)
+    check("wasted is 208 kB" in err, "stderr gate message: %r" % err)
+    want_eff = 1 - 208200 / sum(MAIN_STORED)
+    check("efficiency is %.4f (%.1f%%)" % (want_eff, 100 * want_eff) in err,
+          "stderr ratio gate: %r" % err)
+    out, _ = r.run(["--html", "-", "--fail-if", "wasted>100kB", "--fail-if",
+                    "size>1B"] + src, want_rc=2)
+    gates = out[out.index('id="gates"'):]
+    gates = gates[:gates.index("</ul>")]
+    check("wasted = 208 kB" in gates, "HTML gate value: %r" % gates)
+    check(not re.search(r"\de[+-]\d", gates), "HTML gate in e-notation: %r" % gates)
+
+
+def check_shipped_shares(r, tmp):
+    """A cache shipped by two layers: the suggestion names both, with their share."""
+    f = lambda p, n, s: Entry("file", p, data=blob(n, s))  # noqa: E731
+    d = lambda p: Entry("dir", p)  # noqa: E731
+    base = [d("var"), d("var/cache"), d("var/cache/apt"), d("var/cache/apt/archives")]
+    layers = [base + [f("var/cache/apt/archives/a.deb", 60000, "sa"),
+                      f("var/cache/apt/archives/b.deb", 50000, "sb")],
+              [f("var/cache/apt/archives/c.deb", 120000, "sc"), f("other", 10, "so")]]
+    src = build(tmp, "shipped.tar", layers,
+                history=[("/bin/sh -c apt-get install a", False),
+                         ("/bin/sh -c apt-get install c", False)])
+    doc = r.json(src)
+    s = [s for s in doc["suggestions"] if s["kind"] == "shipped-cache"]
+    eq(len(s), 1, "shipped cache suggestions")
+    s = s[0]
+    eq((s["path"], s["bytes"], s["files"], s["stored_layer"]),
+       ("/var/cache/apt", 230000, 3, 2), "shipped cache: path, bytes, files, biggest layer")
+    adv = s["advice"]
+    for want in ("110 kB in layer 1 (2 files", "120 kB in layer 2 (1 file;", "230 kB (3 files)",
+                 "apt-get clean"):
+        check(want in adv, "shipped advice lacks %r: %r" % (want, adv))
 
 
 def check_listings(r, src):
@@ -526,6 +577,8 @@ def main():
              ("regressions", lambda: check_regressions(r, args.tmp)),
              ("gates", lambda: check_gates(r, src)),
              ("listings", lambda: check_listings(r, src)),
+             ("messages", lambda: check_messages(r, src)),
+             ("shipped cache shares", lambda: check_shipped_shares(r, args.tmp)),
              ("tty colour", lambda: check_tty_colour(args.report, src)),
              ("compare", lambda: check_compare(r, args.tmp)),
              ("names", lambda: check_names(r, args.tmp)),
