@@ -233,8 +233,8 @@ def main():
     # the gates trip exactly at the figures
     src = [os.path.join(d, "oci")]
     total_ident = sum(h["identical"] for h in hides)
-    for expr, rc in (("wasted>%d" % (wasted - 1), 2), ("wasted>%d" % wasted, 0),
-                     ("identical>=%d" % total_ident, 2), ("identical>%d" % total_ident, 0),
+    for expr, rc in (("wasted>%dB" % (wasted - 1), 2), ("wasted>%dB" % wasted, 0),
+                     ("identical>=%dB" % total_ident, 2), ("identical>%dB" % total_ident, 0),
                      ("efficiency<%.6f" % (1 - wasted / sum(stored) + 1e-6), 2),
                      ("efficiency<%.6f" % (1 - wasted / sum(stored) - 1e-6), 0)):
         got = subprocess.run([a.report, "-q", "--json", "--fail-if", expr] + src,
