@@ -15,8 +15,12 @@ lib_liblayerfs_a_SOURCES = \
 	include/layerfs/layer.h lib/layer_int.h lib/layer.c lib/layer_build.c lib/layer_pax.c \
 	lib/layer_tar.c lib/layer_dir.c \
 	include/layerfs/node.h lib/node.c include/layerfs/tree.h lib/tree.c \
-	lib/cache.h lib/cache_format.h lib/cache.c lib/cache_codec.c \
+	lib/cache.h lib/cache_format.h lib/cache.c lib/cache_codec.c lib/datacache.h lib/datacache.c \
 	include/layerfs/core.h lib/core.c include/layerfs/opts.h lib/opts.c \
 	include/layerfs/upper.h lib/upper.c \
 	include/layerfs/cow.h lib/cow_int.h lib/cow.c lib/cow_nodes.c lib/cow_ops.c lib/cow_mount.c lib/copyup.c
 
+lib_liblayerfs_a_SOURCES += lib/toc.h lib/toc_estargz.c lib/toc_zstdchunked.c lib/toc_parse.c lib/toc_chunk.c
+# the image writer (layerfs-commit, layerfs-squash)
+lib_liblayerfs_a_SOURCES += include/layerfs/write.h lib/write_int.h lib/write_stream.c lib/write_layer.c \
+	lib/write_upper.c lib/write_entries.c lib/write_config.c lib/write_image.c lib/write_source.c

@@ -7,10 +7,10 @@ LFS_TEST_LIBS = $(LFS_CORE_LIBS) $(CMOCKA_LIBS)
 if UNIT_TESTS
 check_PROGRAMS += tests/unit/test_blob tests/unit/test_blobsrc tests/unit/test_image tests/unit/test_layer tests/unit/test_layer_dir tests/unit/test_tree \
 	tests/unit/test_cache tests/unit/test_upper tests/unit/test_cow tests/unit/test_glob \
-	tests/unit/test_image_config tests/unit/test_opts tests/unit/test_transport
+	tests/unit/test_image_config tests/unit/test_opts tests/unit/test_transport tests/unit/test_datacache
 TESTS += tests/unit/test_blob tests/unit/test_blobsrc tests/unit/test_image tests/unit/test_layer tests/unit/test_layer_dir tests/unit/test_tree \
 	tests/unit/test_cache tests/unit/test_upper tests/unit/test_cow tests/unit/test_glob \
-	tests/unit/test_image_config tests/unit/test_opts tests/unit/test_transport
+	tests/unit/test_image_config tests/unit/test_opts tests/unit/test_transport tests/unit/test_datacache
 endif
 tests_unit_test_blob_SOURCES = tests/unit/test_blob.c tests/unit/testutil.h tests/unit/testutil.c
 tests_unit_test_blob_CFLAGS = $(LFS_TEST_CFLAGS)
@@ -48,6 +48,9 @@ tests_unit_test_cow_LDADD = $(LFS_TEST_LIBS)
 tests_unit_test_tree_SOURCES = tests/unit/test_tree.c tests/unit/testutil.h tests/unit/testutil.c
 tests_unit_test_tree_CFLAGS = $(LFS_TEST_CFLAGS)
 tests_unit_test_tree_LDADD = $(LFS_TEST_LIBS)
+tests_unit_test_datacache_SOURCES = tests/unit/test_datacache.c tests/unit/testutil.h tests/unit/testutil.c
+tests_unit_test_datacache_CFLAGS = $(LFS_TEST_CFLAGS)
+tests_unit_test_datacache_LDADD = $(LFS_TEST_LIBS)
 tests_unit_test_glob_SOURCES = tests/unit/test_glob.c tools/report_glob.c tools/report.h
 tests_unit_test_glob_CFLAGS = $(LFS_TEST_CFLAGS) -I$(top_srcdir)/tools
 tests_unit_test_glob_LDADD = $(LFS_TEST_LIBS)
@@ -100,3 +103,11 @@ EXTRA_DIST += $(LFS_INTEGRATION_TESTS) tests/integration/lib.sh \
 	tests/integration/refwriters.py tests/refwriters/build.sh tests/refwriters/README.md \
 	tests/refwriters/estargz/main.go tests/refwriters/zstdchunked/main.go \
 	tests/registry/config.yml tests/registry/config-silly.yml tests/registry/README.md
+if UNIT_TESTS
+check_PROGRAMS += tests/unit/test_toc
+TESTS += tests/unit/test_toc
+endif
+tests_unit_test_toc_SOURCES = tests/unit/test_toc.c
+tests_unit_test_toc_CFLAGS = $(LFS_TEST_CFLAGS)
+tests_unit_test_toc_LDADD = $(LFS_TEST_LIBS)
+EXTRA_DIST += tests/integration/report_query.py
