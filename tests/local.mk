@@ -111,3 +111,20 @@ tests_unit_test_toc_SOURCES = tests/unit/test_toc.c
 tests_unit_test_toc_CFLAGS = $(LFS_TEST_CFLAGS)
 tests_unit_test_toc_LDADD = $(LFS_TEST_LIBS)
 EXTRA_DIST += tests/integration/report_query.py
+if UNIT_TESTS
+check_PROGRAMS += tests/unit/test_chroot_ids
+TESTS += tests/unit/test_chroot_ids
+endif
+tests_unit_test_chroot_ids_SOURCES = tests/unit/test_chroot_ids.c tools/chroot_ids.c tools/chroot.h
+tests_unit_test_chroot_ids_CFLAGS = $(LFS_TEST_CFLAGS) -I$(top_srcdir)/tools
+tests_unit_test_chroot_ids_LDADD = $(LFS_TEST_LIBS)
+TESTS += tests/integration/rootless.sh
+EXTRA_DIST += tests/integration/rootless.sh tests/integration/rootless.py \
+	tests/integration/rootless_lib.sh
+if UNIT_TESTS
+check_PROGRAMS += tests/unit/test_write_layer
+TESTS += tests/unit/test_write_layer
+endif
+tests_unit_test_write_layer_SOURCES = tests/unit/test_write_layer.c tests/unit/testutil.h tests/unit/testutil.c
+tests_unit_test_write_layer_CFLAGS = $(LFS_TEST_CFLAGS)
+tests_unit_test_write_layer_LDADD = $(LFS_TEST_LIBS)
