@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # layerfs-report --html in headless Chromium: the page must render every
 # figure of the JSON report of the same run (and of the test image's
-# construction), run its script, load nothing from the network, and leave a
-# screenshot next to this test's log.  Also the real image when
+# construction), run its script, load nothing from the network.  The
+# screenshot goes to the test's temporary directory (nothing is left in the
+# build tree: make distcheck checks that), or to $LFS_SHOTS when it names a
+# directory to keep it in.  Also the real image when
 # /var/tmp/lfs-real exists (LFS_REAL_IMAGE to point elsewhere).
 # Skips (77) when chromium is missing.
 set -eu
@@ -11,7 +13,7 @@ set -eu
 export PYTHONDONTWRITEBYTECODE=1
 here=$(cd "$(dirname "$0")" && pwd)
 build=${top_builddir:-$here/../..}
-report=$build/tools/layerfs-report
+report=${LAYERFS_REPORT:-$build/tools/layerfs-report}
 
 browser=
 for b in chromium chromium-browser google-chrome; do
@@ -28,7 +30,7 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/report_html.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
-shots=$build/tests/integration
+shots=${LFS_SHOTS:-$tmp}
 mkdir -p "$shots"
 
 real=${LFS_REAL_IMAGE:-/var/tmp/lfs-real/oci}
