@@ -77,6 +77,7 @@ struct lfs_desc {
 	int64_t size;
 	char *ref_name;	  /* annotation org.opencontainers.image.ref.name */
 	char *image_name; /* annotation io.containerd.image.name */
+	char **annotations; /* all of them: key, value, ..., NULL (NULL: none) */
 	bool has_platform;
 	struct lfs_platform platform;
 };
@@ -289,9 +290,21 @@ struct lfs_image_remote {
 	uint64_t compressed;	/* the layer blobs' bytes */
 	uint64_t manifest_size; /* the image manifest's, for a descriptor of it */
 	char *manifest_type;	/* ... and its media type */
+	char ***annotations;	/* the layers' annotations (lfs_layer_desc), nlayers of them */
+	size_t nannotations;
 };
 /* Release what an image from a registry kept open (lfs_image_free). */
 void lfs_image_remote_free(struct lfs_image_remote *rm);
+
+/*
+ * The annotations of layer descriptors (lfs_layer_desc.annotations).  A
+ * local image's layer L takes D's (image.c, as it fills L from the
+ * manifest's descriptor D); a registry image's are kept by img->remote.
+ * lfs_image_annotations_free (from lfs_image_free) frees the local ones.
+ */
+void lfs_layer_desc_take_annotations(struct lfs_layer_desc *l, struct lfs_desc *d);
+void lfs_image_annotations_free(struct lfs_image *img);
+void lfs_strv_free(char **v);
 
 /*
  * image_select.c: the entry of index X for platform P (among CAND when not

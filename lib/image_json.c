@@ -357,6 +357,7 @@ static void desc_clear(struct lfs_desc *d)
 	free(d->digest);
 	free(d->ref_name);
 	free(d->image_name);
+	lfs_strv_free(d->annotations);
 	lfs_platform_clear(&d->platform);
 	memset(d, 0, sizeof(*d));
 }
@@ -389,6 +390,55 @@ static int parse_platform(const json_t *p, const char *what, const char *ctx,
 	if (ret < 0)
 		lfs_platform_clear(out);
 	return ret;
+}
+
+/* An object of strings (checked) as key, value, ..., NULL; NULL when empty. */
+static char **annotations(const json_t *v)
+{
+	size_t i = 0, n = json_object_size(v);
+	const char *k;
+	json_t *x;
+	char **a;
+
+	if (!n)
+		return NULL;
+	a = lfs_xcalloc(2 * n + 1, sizeof(*a));
+	json_object_foreach((json_t *)v, k, x)
+	{
+		a[i++] = lfs_xstrdup(k);
+		a[i++] = lfs_xstrdup(json_string_value(x));
+	}
+	return a;
+}
+
+void lfs_strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+const char *lfs_layer_desc_annotation(const struct lfs_layer_desc *d, const char *key)
+{
+	for (size_t i = 0; d->annotations && d->annotations[i]; i += 2)
+		if (!strcmp(d->annotations[i], key))
+			return d->annotations[i + 1];
+	return NULL;
+}
+
+void lfs_layer_desc_take_annotations(struct lfs_layer_desc *l, struct lfs_desc *d)
+{
+	l->annotations = d->annotations;
+	d->annotations = NULL;
+}
+
+void lfs_image_annotations_free(struct lfs_image *img)
+{
+	/* A registry image's are its remote's (lfs_image_remote_free). */
+	for (size_t i = 0; !img->remote && i < img->nlayers; i++) {
+		lfs_strv_free(img->layers[i].annotations);
+		img->layers[i].annotations = NULL;
+	}
 }
 
 /* An OCI content descriptor at J; CTX names it ("layers[3]"). */
@@ -429,6 +479,7 @@ static int parse_desc(const json_t *j, const char *what, const char *ctx, struct
 
 			d->ref_name = r ? lfs_xstrdup(json_string_value(r)) : NULL;
 			d->image_name = n ? lfs_xstrdup(json_string_value(n)) : NULL;
+			d->annotations = annotations(v);
 		}
 	}
 	if (!ret)

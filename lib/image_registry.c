@@ -199,7 +199,7 @@ static int kept_blob(struct lfs_regstore *st, const struct lfs_desc *d, const ch
 
 static int fill_layers(struct lfs_image *img, struct lfs_registry *r, struct lfs_regstore *st,
 		       const struct lfs_image_opts *o, const struct lfs_registry_ref *ref,
-		       const struct lfs_manifest *m, const struct lfs_image_config *c)
+		       struct lfs_manifest *m, const struct lfs_image_config *c)
 {
 	char path[4200];
 	size_t i;
@@ -224,6 +224,12 @@ static int fill_layers(struct lfs_image *img, struct lfs_registry *r, struct lfs
 		l->digest = lfs_xstrdup(d->digest);
 		l->diff_id = lfs_xstrdup(c->diff_ids.v[i]);
 		l->media_type = d->media_type ? lfs_xstrdup(d->media_type) : NULL;
+		/* Kept by the remote, which lfs_image_free frees. */
+		if (!img->remote->annotations)
+			img->remote->annotations =
+			    lfs_xcalloc(m->nlayers, sizeof(*img->remote->annotations));
+		lfs_layer_desc_take_annotations(l, &m->layers[i]);
+		img->remote->annotations[img->remote->nannotations++] = l->annotations;
 		img->nlayers++;
 		img->remote->compressed += (uint64_t)d->size;
 		if (kept_blob(st, d, l->name, &l->src) == 0)
@@ -359,6 +365,9 @@ void lfs_image_remote_free(struct lfs_image_remote *rm)
 		return;
 	lfs_registry_unref(rm->r);
 	lfs_chunkcache_unref(rm->cc);
+	for (size_t i = 0; i < rm->nannotations; i++)
+		lfs_strv_free(rm->annotations[i]);
+	free(rm->annotations);
 	free(rm->manifest_type);
 	free(rm);
 }

@@ -21,7 +21,7 @@
  * so it comes last).  A new layer format is one X(name) here, for its
  * `const struct lfs_layer_ops lfs_layer_<name>`.
  */
-#define LFS_LAYER_FORMATS(X) X(dir) X(tar)
+#define LFS_LAYER_FORMATS(X) X(dir) X(toc) X(tar)
 
 #define DECLARE(f) extern const struct lfs_layer_ops lfs_layer_##f;
 #define ENTRY(f)   &lfs_layer_##f,

@@ -109,22 +109,18 @@ int lfs_toc_chunk_decode(enum lfs_toc_kind kind, const struct lfs_toc_chunk *c, 
 	if (rc == -EAGAIN && n < c->end - c->off)
 		return rc;
 	if (rc)
-		return lfs_error(
-		    -EIO,
-		    "%s: chunk at byte %llu of the blob (%llu bytes of a file at %llu): "
-		    "%s",
-		    name, (unsigned long long)c->off, (unsigned long long)c->len,
-		    (unsigned long long)c->foff,
-		    rc == -EAGAIN ? "its compressed data ends early" : why);
+		return lfs_error(-EIO, "%s: the chunk of %llu bytes at %llu (blob byte %llu): %s",
+				 name, (unsigned long long)c->len, (unsigned long long)c->foff,
+				 (unsigned long long)c->off,
+				 rc == -EAGAIN ? "its compressed data ends early" : why);
 	sha256_init(&sha);
 	sha256_update(&sha, (size_t)c->len, out);
 	sha256_digest(&sha, sizeof(got), got);
 	if (memcmp(got, c->sha, 32))
-		return lfs_error(
-		    -EIO,
-		    "%s: chunk at byte %llu of the blob (%llu bytes of a file at %llu) "
-		    "does not match its chunkDigest",
-		    name, (unsigned long long)c->off, (unsigned long long)c->len,
-		    (unsigned long long)c->foff);
+		return lfs_error(-EIO,
+				 "%s: the chunk of %llu bytes at %llu (blob byte %llu) does not "
+				 "match its chunkDigest",
+				 name, (unsigned long long)c->len, (unsigned long long)c->foff,
+				 (unsigned long long)c->off);
 	return 0;
 }

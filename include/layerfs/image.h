@@ -38,7 +38,17 @@ struct lfs_layer_desc {
 	char *digest;	  /* expected "sha256:<hex>" of the stored bytes, or NULL */
 	char *diff_id;	  /* expected "sha256:<hex>" of the uncompressed tar, or NULL */
 	char *media_type; /* from the manifest, or NULL */
+	/*
+	 * The manifest's annotations of the layer: key, value, key, value,
+	 * ..., NULL (NULL when it has none).  Owned by the image
+	 * (lfs_image_annotations_free).  TOC layers (eStargz, zstd:chunked)
+	 * find and check their table of contents with them.
+	 */
+	char **annotations;
 };
+
+/* The value of annotation KEY of D, or NULL. */
+const char *lfs_layer_desc_annotation(const struct lfs_layer_desc *d, const char *key);
 
 /* A list of strings of the image config: NULL-terminated V, or NULL when absent. */
 struct lfs_image_strv {
