@@ -172,6 +172,8 @@ struct report_opts {
 	char *const *ignore; /* --ignore globs */
 	size_t nignore;
 	int changes_layer; /* -1: none, -2: every layer, else a layer index */
+	/* told every event of the merge too (--path), after the books; NULL: none */
+	const struct lfs_merge_observer *watch;
 };
 
 struct report {
@@ -337,7 +339,90 @@ void report_fmt_value(char *buf, size_t n, int unit, double v);
 /* S with control characters and bytes that are not UTF-8 as \xNN. */
 char *report_clean(const char *s);
 
+/* report_path.c: --path, every layer's version of the paths asked for */
+struct report_version {
+	const struct lfs_node *node; /* the layer's entry (NULL for a deletion) */
+	const char *by;		     /* deletion through an ancestor: its path */
+	uint64_t size, bytes;	     /* st_size; file data stored */
+	uint32_t layer, mode, old_mode, uid, gid;
+	uint8_t change; /* enum report_change_kind */
+	uint8_t how;	/* deletions: enum report_marker (ENTRY: a non-directory took BY) */
+};
+
+struct report_path {
+	const char *path;
+	struct report_version *v; /* in layer order */
+	size_t n, capv;
+	int visible;	 /* index into V of the version the final image shows, -1: none */
+	uint64_t wasted; /* bytes the books count as waste under this name */
+};
+
+struct report_paths {
+	char *const *globs;
+	size_t nglobs;
+	struct lfs_merge_observer obs; /* for report_opts.watch */
+	struct report_path *p;	       /* sorted by path after report_paths_finish */
+	size_t n, cap, *slots;
+	struct lfs_arena *arena;
+	char buf[2 * PATH_MAX + 2];
+};
+
+void report_paths_init(struct report_paths *ps, char *const *globs, size_t nglobs);
+void report_paths_finish(struct report_paths *ps, const struct report *r);
+size_t report_paths_unmatched(const struct report_paths *ps, const char **first);
+void report_paths_free(struct report_paths *ps);
+/* report_path_out.c: --path as text, and as JSON (a jansson json_t *) */
+int report_paths_text(FILE *f, const struct report *r, const struct report_paths *ps);
+void *report_paths_json(const struct report *r, const struct report_paths *ps);
+
+/* report_tree.c: --tree, the rows of the final image's tree or of a layer's changes */
+struct report_tree_row {
+	const char *name;	     /* "" for the root */
+	const char *path;	     /* a layer's tree: the change's path; NULL in the final tree */
+	const struct lfs_node *node; /* the final tree's entry (NULL in a layer's tree) */
+	uint64_t bytes;		     /* file data; directories: everything below */
+	uint64_t files;		     /* regular files (directories: below) */
+	uint64_t hidden;	     /* a layer's tree: lower bytes the change hid (summed) */
+	uint32_t depth;		     /* 0: the root */
+	uint32_t mode;
+	int32_t layer; /* the layer that stores the entry, -1: none */
+	int8_t change; /* a layer's tree: enum report_change_kind, -1: passed through */
+	uint8_t implied;
+};
+
+struct report_tree {
+	int layer;		      /* -1: the final image */
+	uint32_t depth;		      /* rows shown down to this depth, 0: all */
+	struct report_tree_row *rows; /* pre-order, siblings by name */
+	size_t n, cap;
+	struct lfs_arena *arena;
+};
+
+/* LAYER: -1 the final image, else a layer whose changes the books kept. */
+void report_tree_build(struct report_tree *t, const struct report *r, int layer, uint32_t depth);
+void report_tree_free(struct report_tree *t);
+/* report_tree_out.c */
+int report_tree_text(FILE *f, const struct report *r, const struct report_tree *t);
+void *report_tree_json(const struct report *r, const struct report_tree *t);
+
+/* report_query.c: the answers to --path, --tree (instead of the report) */
+struct report_query {
+	const struct report_paths *paths;
+	const struct report_tree *tree;
+};
+int report_query_write(FILE *f, const struct report *r, const struct report_query *q,
+		       char *const *sources, size_t nsources, int json);
+/*
+ * After the analysis: finish PS (may be NULL), build the tree when TREE
+ * (LAYER: -1 the final image), write the answers.  0, 1 when a --path glob
+ * matched nothing (said on stderr), or -errno.
+ */
+int report_query_answer(FILE *f, const struct report *r, struct report_paths *ps, int tree,
+			uint32_t depth, int layer, char *const *sources, size_t nsources, int json);
+
 /* report_glob.c */
 int report_glob_match(const char *pat, const char *path);
+/* PAT matches PATH itself (not through an ancestor); same syntax otherwise. */
+int report_glob_match_exact(const char *pat, const char *path);
 
 #endif

@@ -160,7 +160,7 @@ static int gmatch(const struct tok *t, size_t n, const char *s, unsigned char *c
  * directory matches everything in it; a pattern without '/' matches a name
  * at any depth, as in .gitignore.
  */
-int report_glob_match(const char *pat, const char *path)
+static int glob_match(const char *pat, const char *path, int ancestors)
 {
 	char pbuf[PATH_MAX], sbuf[PATH_MAX * 2];
 	struct tok t[PATH_MAX];
@@ -189,8 +189,19 @@ int report_glob_match(const char *pat, const char *path)
 
 		if (gmatch(t, n, anydepth && base ? base + 1 : sbuf, set[0], set[1]))
 			return 1;
-		if (!base)
+		if (!base || !ancestors)
 			return 0;
 		*base = '\0';
 	}
+}
+
+int report_glob_match(const char *pat, const char *path)
+{
+	return glob_match(pat, path, 1);
+}
+
+/* PAT against PATH itself only: its ancestors are not tried (--path). */
+int report_glob_match_exact(const char *pat, const char *path)
+{
+	return glob_match(pat, path, 0);
 }

@@ -41,6 +41,9 @@ enum {
 	OPT_LAYERS,
 	OPT_COLOR,
 	OPT_TIMING,
+	OPT_PATH,
+	OPT_TREE,
+	OPT_DEPTH,
 };
 
 struct cli {
@@ -49,9 +52,13 @@ struct cli {
 	long layer;
 	int layer_given;
 	uint32_t base;
-	char **filter, **ignore, **gates;
-	size_t nfilter, nignore, ngates;
-	struct lfs_image_cli image; /* the options shared with layerfs */
+	char **filter, **ignore, **gates, **paths;
+	size_t nfilter, nignore, ngates, npaths;
+	int tree;
+	uint32_t depth;
+	int depth_given;
+	const struct lfs_merge_observer *watch; /* --path's, on the image reported */
+	struct lfs_image_cli image;		/* the options shared with layerfs */
 	struct lfs_core_opts core;
 	struct report_view view;
 };
@@ -80,6 +87,16 @@ static void usage(FILE *f)
 		"      --filter GLOB       list only paths matching GLOB (repeatable)\n"
 		"      --color[=WHEN]      colour the text: auto (default), always, never\n"
 		"      --timing            print how long indexing and analysis took\n"
+		"\n"
+		"Questions (their answers replace the report; text or --json):\n"
+		"      --path GLOB         every layer's version of the matching paths: added,\n"
+		"                          modified or deleted, type, size, mode, owner,\n"
+		"                          content hash, instruction; which one is visible\n"
+		"                          (repeatable)\n"
+		"      --tree              the final image as a tree, bytes per directory and\n"
+		"                          each entry's layer; with --layer K, that layer's\n"
+		"                          changes as a tree (added, modified, deleted)\n"
+		"      --depth N           --tree: show N levels below / (sizes still count all)\n"
 		"\n"
 		"Figures and CI gates:\n"
 		"      --ignore GLOB       leave matching paths out of the waste (repeatable)\n"
@@ -384,6 +401,9 @@ static int parse_args(int argc, char **argv, struct cli *o)
 	    {"color", optional_argument, NULL, OPT_COLOR},
 	    {"colour", optional_argument, NULL, OPT_COLOR},
 	    {"timing", no_argument, NULL, OPT_TIMING},
+	    {"path", required_argument, NULL, OPT_PATH},
+	    {"tree", no_argument, NULL, OPT_TREE},
+	    {"depth", required_argument, NULL, OPT_DEPTH},
 	    LFS_IMAGE_LONGOPTS,
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
@@ -470,6 +490,19 @@ static int parse_args(int argc, char **argv, struct cli *o)
 		case OPT_TIMING:
 			o->timing = 1;
 			break;
+		case OPT_PATH:
+			push(&o->paths, &o->npaths, optarg);
+			break;
+		case OPT_TREE:
+			o->tree = 1;
+			break;
+		case OPT_DEPTH:
+			u = strtoull(optarg, &end, 10);
+			if (*end || end == optarg || !u || u > PATH_MAX)
+				goto bad;
+			o->depth = (uint32_t)u;
+			o->depth_given = 1;
+			break;
 		case 'q':
 			lfs_quiet = 1;
 			break;
@@ -489,6 +522,14 @@ static int parse_args(int argc, char **argv, struct cli *o)
 	}
 	if (o->json && o->html && !strcmp(o->html, "-")) {
 		fprintf(stderr, "layerfs-report: --json and --html - both want standard output\n");
+		goto usage;
+	}
+	if (o->depth_given && !o->tree) {
+		fprintf(stderr, "layerfs-report: --depth goes with --tree\n");
+		goto usage;
+	}
+	if ((o->npaths || o->tree) && !o->layers_mode && argc - optind > 1) {
+		fprintf(stderr, "layerfs-report: --path and --tree are about one image\n");
 		goto usage;
 	}
 	if (!o->layers_mode && argc - optind > 2) {
@@ -532,6 +573,7 @@ static int load(struct cli *o, char *const *src, size_t n, int focus, struct lfs
 	}
 	*t_open += now() - t0;
 	ro.changes_layer = o->html ? -2 : -1;
+	ro.watch = focus ? o->watch : NULL;
 	if (o->layer_given && focus) {
 		long k = o->layer > 0 ? o->layer - 1 : (long)(*core)->nlayers + o->layer;
 
@@ -575,7 +617,8 @@ int main(int argc, char **argv)
 	struct report_selection sel = {0};
 	struct report_gate *gates = NULL;
 	double t0 = now(), t_open = 0;
-	int first, rc, ret = 1, violated;
+	int first, rc, ret = 1, violated, unmatched = 0;
+	static struct report_paths ps;
 	size_t nsrc;
 	char **src;
 
@@ -604,6 +647,10 @@ int main(int argc, char **argv)
 	o.core.keep_layers = 1;
 	o.core.superseded = 1;
 	o.core.progress = !lfs_quiet && isatty(STDERR_FILENO);
+	if (o.npaths) {
+		report_paths_init(&ps, o.paths, o.npaths);
+		o.watch = &ps.obs;
+	}
 	if (load(&o, src, o.layers_mode ? nsrc : 1, o.layers_mode || nsrc == 1, &ca, &ra, &t_open) <
 	    0)
 		goto out;
@@ -632,7 +679,14 @@ int main(int argc, char **argv)
 	if (o.html && write_html(o.html, r, &o.view) < 0)
 		goto out;
 	rc = 0;
-	if (o.json)
+	if (o.npaths || o.tree) {
+		rc = report_query_answer(stdout, r, o.npaths ? &ps : NULL, o.tree, o.depth,
+					 o.view.layer, src, nsrc, o.json);
+		if (rc == 1) {
+			unmatched = 1;
+			rc = 0;
+		}
+	} else if (o.json)
 		rc = report_json(stdout, r, &o.view);
 	else if (!(o.html && !strcmp(o.html, "-")))
 		rc = report_text(stdout, r, &o.view);
@@ -647,12 +701,13 @@ int main(int argc, char **argv)
 	if (o.timing)
 		fprintf(stderr, "layerfs-report: open and index %.3fs, analysis and output %.3fs\n",
 			t_open, now() - t0 - t_open);
-	ret = violated ? EXIT_GATE : 0;
+	ret = unmatched ? 1 : violated ? EXIT_GATE : 0;
 out:
 	if (o.image.stats && ca)
 		lfs_image_print_stats(ca->img);
 	if (o.image.stats && cb)
 		lfs_image_print_stats(cb->img);
+	report_paths_free(&ps);
 	report_selection_free(&sel);
 	report_compare_free(&cmp);
 	report_free(&rb);
@@ -663,5 +718,6 @@ out:
 	free(o.filter);
 	free(o.ignore);
 	free(o.gates);
+	free(o.paths);
 	return ret;
 }

@@ -13,6 +13,7 @@
 struct watchers {
 	struct report_acct *books;
 	const struct lfs_merge_observer *dive;
+	const struct lfs_merge_observer *watch; /* report_opts.watch */
 };
 
 static void tee(void *arg, const struct lfs_merge_event *ev)
@@ -21,12 +22,14 @@ static void tee(void *arg, const struct lfs_merge_event *ev)
 
 	w->books->obs.event(w->books->obs.arg, ev);
 	w->dive->event(w->dive->arg, ev);
+	if (w->watch)
+		w->watch->event(w->watch->arg, ev);
 }
 
 struct lfs_tree *report_merge(struct report_acct *x, struct report_dive_acct *dive,
 			      struct lfs_layer *const *layers, uint32_t n, int changes_layer)
 {
-	struct watchers w = {x, report_dive_observer(dive)};
+	struct watchers w = {x, report_dive_observer(dive), x->r->opts.watch};
 	const struct lfs_merge_observer obs = {tee, &w};
 	struct lfs_tree *t = lfs_tree_new();
 

@@ -7,7 +7,8 @@
 # tests/data/report.schema.json; then, when the real buildah image exists
 # (/var/tmp/lfs-real, made by scripts/build-test-image; LFS_REAL_DIR to point
 # elsewhere), against an independent model of that image (report_real.py),
-# with the timing against zcat printed.  Set LFS_REPORT_NO_TIMING=1 to skip
+# with the timing against zcat printed; report_query.py checks the questions
+# (--path, --tree ...) on images it built.  Set LFS_REPORT_NO_TIMING=1 to skip
 # the timing.
 set -eu
 # the helpers are imported from the source tree: leave no __pycache__ there
@@ -29,6 +30,8 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 
 rc=0
 python3 "$here/report_cases.py" --report "$report" --tmp "$tmp" --schema "$schema" || rc=1
+# --path, --tree, --diff, --packages on layers of known content
+python3 "$here/report_query.py" --report "$report" --tmp "$tmp" --schema "$schema" || rc=1
 
 # The index cache serves reports, with the entries a layer superseded itself
 # (a path written twice, a file under a path a file replaced): a second run

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""report_query.py - layerfs-report's questions (--path, --tree, --diff,
+--packages) checked on images whose every layer this script (and
+report_cases.py, whose main image it reuses) wrote.
+
+Every expectation comes from how the layers were built: which layer wrote
+which bytes where, which later layer deleted or replaced them; nothing is
+copied from the program's output.  The content hash (xxh3-128) is checked
+by what it must say: the same for the same bytes, different otherwise.
+
+CLI: report_query.py --report PATH/layerfs-report --tmp DIR
+"""
+
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from report_cases import (INSTRUCTIONS, Fail, Runner, blob, build, check,  # noqa: E402
+                          eq, main_entries)
+from mkimage import Entry  # noqa: E402
+
+
+def query(r, args, want_rc=0):
+    out, err = r.run(["--json"] + args, want_rc)
+    return json.loads(out), err
+
+
+def versions(doc, path):
+    p = [p for p in doc["paths"] if p["path"] == path]
+    eq(len(p), 1, "entries for " + path)
+    return p[0]
+
+
+def check_path(r, src):
+    doc, _ = query(r, ["--path", "/etc/conf", "--path", "/bin/tool", "--path", "/srv/dir",
+                       "--path", "/etc/passwd*", "--path", "/usr/share/doc/**",
+                       "--path", "/srv/dir/f1", "--path", "/opt/app/x", "--path", "/data/h2"]
+                   + src)
+    eq(sorted(p["path"] for p in doc["paths"]),
+       sorted(["/etc/conf", "/bin/tool", "/srv/dir", "/etc/passwd", "/etc/passwd2",
+               "/usr/share/doc/a", "/usr/share/doc/b", "/usr/share/doc/sub",
+               "/usr/share/doc/sub/c", "/srv/dir/f1", "/opt/app/x", "/data/h2"]),
+       "--path: the matching paths")
+    for p in doc["paths"]:
+        for v in p["versions"]:
+            eq(v["instruction"], INSTRUCTIONS[v["layer"] - 1],
+               "%s layer %d instruction" % (p["path"], v["layer"]))
+
+    def summary(path):
+        return [(v["layer"], v["change"], v.get("type"), v.get("size"), v.get("removed_by"),
+                 v.get("removed_at"), v["visible"]) for v in versions(doc, path)["versions"]]
+
+    # written in layer 1 (2500 B), rewritten by layer 2 (2600 B)
+    conf = versions(doc, "/etc/conf")
+    eq(summary("/etc/conf"), [(1, "added", "file", 2500, None, None, False),
+                              (2, "modified", "file", 2600, None, None, True)], "/etc/conf")
+    eq((conf["visible_layer"], conf["wasted_bytes"]), (2, 2500), "/etc/conf visible, wasted")
+    h = [v["xxh3_128"] for v in conf["versions"]]
+    check(h[0] and h[1] and h[0] != h[1], "/etc/conf: two contents, one hash %r" % h)
+    # chmod 700 in layer 3: same bytes again
+    tool = versions(doc, "/bin/tool")
+    eq([(v["layer"], v["mode"], v["size"]) for v in tool["versions"]],
+       [(1, 0o755, 9000), (3, 0o700, 9000)], "/bin/tool modes")
+    eq(tool["versions"][0]["xxh3_128"], tool["versions"][1]["xxh3_128"], "/bin/tool: same hash")
+    eq((tool["visible_layer"], tool["wasted_bytes"]), (3, 9000), "/bin/tool visible, wasted")
+    # the same content at two paths: one hash
+    eq(versions(doc, "/etc/passwd")["versions"][0]["xxh3_128"],
+       versions(doc, "/etc/passwd2")["versions"][0]["xxh3_128"], "passwd copies")
+    eq(summary("/etc/passwd2"), [(6, "added", "file", 1000, None, None, True)], "/etc/passwd2")
+    # a directory becomes a symlink in layer 4, which takes its files with it
+    eq(summary("/srv/dir"), [(1, "added", "dir", 0, None, None, False),
+                             (4, "modified", "symlink", 5, None, None, True)], "/srv/dir")
+    eq(versions(doc, "/srv/dir")["versions"][1]["link"], "thing", "/srv/dir target")
+    eq(summary("/srv/dir/f1"), [(1, "added", "file", 1100, None, None, False),
+                                (4, "deleted", None, None, "replaced", "/srv/dir", False)],
+       "/srv/dir/f1")
+    # the whole of /usr/share/doc goes by one whiteout in layer 2
+    for name, size in (("a", 3000), ("b", 4000), ("sub/c", 5000)):
+        path = "/usr/share/doc/" + name
+        eq(summary(path), [(1, "added", "file", size, None, None, False),
+                           (2, "deleted", None, None, "whiteout", "/usr/share/doc", False)], path)
+        eq(versions(doc, path)["wasted_bytes"], size, path + " wasted")
+    eq(summary("/opt/app/x"), [(1, "added", "file", 6000, None, None, False),
+                               (4, "deleted", None, None, "opaque", "/opt/app", False)],
+       "/opt/app/x (opaque directory)")
+    eq(summary("/data/h2"), [(1, "added", "file", 20000, None, None, False),
+                             (5, "deleted", None, None, "whiteout", "/data/h2", False)],
+       "/data/h2")
+    # text: the visible version is starred, the deletion says by what
+    out, _ = r.run(["--path", "/usr/share/doc/sub/c", "--path", "/etc/conf"] + src)
+    check("whiteout of /usr/share/doc" in out, "--path text: the whiteout")
+    starred = [line.split()[1] for line in out.splitlines() if line.startswith("* ")]
+    eq(starred, ["2"], "--path text: the visible version")
+    # a path no layer has: said, exit 1
+    _, err = r.run(["--path", "/etc/conf", "--path", "/nope"] + src, want_rc=1)
+    check("'/nope'" in err, "--path of nothing: %r" % err)
+    r.run(["--path", "/etc/conf"] + src + src, want_rc=64)
+
+
+# what the final image of the main image shows: (path, bytes, layer)
+FINAL_FILES = [("/etc/passwd", 1000, 1), ("/etc/conf", 2600, 2), ("/etc/passwd2", 1000, 6),
+               ("/bin/tool", 9000, 3), ("/usr/bin/new", 15500, 6), ("/usr/bin/copy1", 7777, 5),
+               ("/usr/bin/copy2", 7777, 5), ("/var/cache/apt/archives/foo.deb", 150000, 2),
+               ("/opt/app/z", 800, 4), ("/srv/thing/inner", 300, 4)]
+FINAL_DIRS = ["/", "/etc", "/bin", "/usr", "/usr/bin", "/usr/lib", "/usr/share", "/var",
+              "/var/cache", "/var/cache/apt", "/var/cache/apt/archives", "/var/lib",
+              "/var/lib/apt", "/var/lib/apt/lists", "/opt", "/opt/app", "/srv", "/srv/thing",
+              "/data"]
+
+
+def below(files, d):
+    return [f for f in files if d == "/" or f[0].startswith(d + "/")]
+
+
+def check_tree(r, src):
+    doc, _ = query(r, ["--tree"] + src)
+    ents = {e["path"]: e for e in doc["tree"]["entries"]}
+    eq(sorted(p for p, e in ents.items() if e["type"] == "file"),
+       sorted(f[0] for f in FINAL_FILES), "--tree: files")
+    eq(sorted(p for p, e in ents.items() if e["type"] == "dir"), sorted(FINAL_DIRS),
+       "--tree: directories")
+    eq(ents["/srv/dir"]["type"], "symlink", "--tree: the symlink")
+    for path, size, layer in FINAL_FILES:
+        eq((ents[path]["bytes"], ents[path]["layer"]), (size, layer), "--tree " + path)
+    for d in FINAL_DIRS:
+        fs = below(FINAL_FILES, d)
+        eq((ents[d]["bytes"], ents[d]["files"]), (sum(f[1] for f in fs), len(fs)),
+           "--tree: bytes and files below " + d)
+    # the order is a tree walk: each entry after its parent, siblings by name
+    paths = [e["path"] for e in doc["tree"]["entries"]]
+    eq(paths, sorted(paths, key=lambda p: p.split("/")), "--tree: order")
+    # --depth 1: the top level only, still summing everything
+    doc, _ = query(r, ["--tree", "--depth", "1"] + src)
+    ents = {e["path"]: e for e in doc["tree"]["entries"]}
+    eq(sorted(ents), sorted(d for d in FINAL_DIRS if d.count("/") == 1),
+       "--tree --depth 1: entries")
+    eq(ents["/var"]["bytes"], 150000, "--tree --depth 1: /var")
+    eq(ents["/"]["bytes"], sum(f[1] for f in FINAL_FILES), "--tree --depth 1: the root")
+    out, _ = r.run(["--tree", "--depth", "2"] + src)
+    check(not any(line.endswith("archives/") for line in out.splitlines()),
+          "--tree --depth 2: the text shows depth 4")
+    check(any(line.endswith("  bin/") for line in out.splitlines()), "--tree text: /usr/bin")
+    r.run(["--depth", "2"] + src, want_rc=64)
+    # layer 4 as a tree: opaque /opt/app (x, y gone, z new), /srv/thing a file
+    # turned directory, /srv/dir a directory turned symlink
+    doc, _ = query(r, ["--tree", "--layer", "4"] + src)
+    got = {e["path"]: (e["type"], e["change"], e["bytes"]) for e in doc["tree"]["entries"]}
+    eq(got, {"/": ("dir", None, 1100), "/opt": ("dir", None, 800),
+             "/opt/app": ("dir", None, 800), "/opt/app/x": ("file", "deleted", 0),
+             "/opt/app/y": ("file", "deleted", 0), "/opt/app/z": ("file", "added", 800),
+             "/srv": ("dir", None, 300), "/srv/dir": ("symlink", "modified", 0),
+             "/srv/thing": ("dir", "modified", 300),
+             "/srv/thing/inner": ("file", "added", 300)}, "--tree --layer 4")
+    hid = {e["path"]: e["hidden_bytes"] for e in doc["tree"]["entries"]}
+    eq((hid["/opt/app/x"], hid["/srv"], hid["/"]), (6000, 4400 + 1100 + 1200, 13000 + 6700),
+       "--tree --layer 4: hidden bytes")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--report", required=True)
+    ap.add_argument("--tmp", required=True)
+    ap.add_argument("--schema", default=os.path.join(HERE, "..", "data", "report.schema.json"))
+    args = ap.parse_args()
+    r = Runner(args.report, args.schema)
+    src = build(args.tmp, "query-main.tar", main_entries())
+    steps = [("--path", lambda: check_path(r, src)),
+             ("--tree", lambda: check_tree(r, src))]
+    failed = 0
+    for name, fn in steps:
+        try:
+            fn()
+            print("ok: %s" % name)
+        except Fail as e:
+            failed += 1
+            print("FAIL: %s: %s" % (name, e))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
