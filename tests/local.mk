@@ -128,3 +128,7 @@ endif
 tests_unit_test_write_layer_SOURCES = tests/unit/test_write_layer.c tests/unit/testutil.h tests/unit/testutil.c
 tests_unit_test_write_layer_CFLAGS = $(LFS_TEST_CFLAGS)
 tests_unit_test_write_layer_LDADD = $(LFS_TEST_LIBS)
+TESTS += tests/integration/datacache.sh
+EXTRA_DIST += tests/integration/datacache.sh tests/integration/datacache.py
+TESTS += tests/integration/commit.sh
+EXTRA_DIST += tests/integration/commit.sh tests/integration/commit.py
