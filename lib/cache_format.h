@@ -70,4 +70,36 @@ _Static_assert(__builtin_offsetof(struct lfs_cache_header, header_xxh3) == 56,
 /* Smallest superseded entry: path "/x" (4 + 2), node, by, below. */
 #define LFS_CACHE_SUPERSEDED_FIXED (4 + 2 + 4 + 4 + 1)
 
+/*
+ * The decompressed-data cache (datacache.c): one file per layer blob,
+ * "data/<key hex>.lfd", little-endian:
+ *   header (64 bytes, below)
+ *   table: one 16-byte entry per block of the uncompressed stream (block i
+ *          holds bytes [i << block_shift, (i + 1) << block_shift)): the
+ *          block's xxh3-128 in canonical (big-endian) form, all zero while
+ *          the block is not there
+ *   data: from data_off (the table's end rounded up to 4096), the stream
+ *         itself at its own offsets; a sparse file, blocks written as read.
+ * A file whose header does not match (magic, version, checksum, key, size)
+ * is replaced; a block is served only once its bytes match its entry.
+ */
+#define LFS_DCACHE_MAGIC   "LFSDAT\r\n"
+#define LFS_DCACHE_VERSION 1
+#define LFS_DCACHE_SHIFT   16 /* 64 KiB blocks */
+
+struct lfs_dcache_header {
+	char magic[8];	      /* LFS_DCACHE_MAGIC */
+	uint32_t version;     /* LFS_DCACHE_VERSION */
+	uint32_t block_shift; /* LFS_DCACHE_SHIFT */
+	uint8_t key[16];      /* the layer blob's key (lfs_cache_key) */
+	uint64_t plain_size;  /* bytes of the uncompressed stream */
+	uint64_t data_off;    /* where the data starts */
+	uint64_t reserved;    /* 0 */
+	uint64_t header_xxh3; /* xxh3-64 of the 56 bytes before this field */
+};
+
+_Static_assert(sizeof(struct lfs_dcache_header) == 64, "data cache header is 64 bytes");
+_Static_assert(__builtin_offsetof(struct lfs_dcache_header, header_xxh3) == 56,
+	       "data cache header checksum covers the first 56 bytes");
+
 #endif

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "datacache.h"
+#include "layer_int.h"
 #include "index_artifact.h"
 #include "layerfs/core.h"
 #include "layerfs/lfs.h"
@@ -30,8 +32,10 @@ struct indexing {
 	uint64_t total;		/* stored bytes of all layers */
 	struct timespec start;
 	struct lfs_cache *cache; /* NULL: no persistent index */
-	volatile int cancel;	 /* set on the first failure */
-	pthread_mutex_t lock;	 /* guards rc and msg */
+	uint8_t (*keys)[16];	 /* each layer's cache key, when KEYED[i] */
+	uint8_t *keyed;
+	volatile int cancel;  /* set on the first failure */
+	pthread_mutex_t lock; /* guards rc and msg */
 	int rc;
 	char msg[LFS_ERRMAX];
 };
@@ -52,8 +56,11 @@ static void *index_worker(void *arg)
 		int keyed = ix->cache && lfs_layer_cacheable(d) && lfs_cache_key(d, key) == 0;
 		int rc = -ENOENT;
 
-		if (keyed)
+		if (keyed) {
+			memcpy(ix->keys[i], key, 16);
+			ix->keyed[i] = 1;
 			rc = lfs_cache_load(ix->cache, d, key, i, flags, &c->layers[i]);
+		}
 		if (rc == 0) {
 			atomic_fetch_add(&ix->cached, 1);
 			atomic_fetch_add(&ix->bytes, d->len);
@@ -127,6 +134,36 @@ static struct lfs_cache *open_cache(const struct lfs_core_opts *opts)
 	return cache;
 }
 
+/*
+ * A mount keeps the file data it inflates (datacache.h), for the layers
+ * whose reads inflate: compressed blobs read at stream offsets, with a key.
+ */
+static void open_data_cache(struct lfs_core *c, const struct lfs_core_opts *opts,
+			    uint8_t (*keys)[16], const uint8_t *keyed)
+{
+	char dir[4096 + 8];
+	int fd;
+	uint64_t base;
+
+	if (opts->sequential || opts->no_data_cache || cache_dir(opts, dir, sizeof(dir) - 8) < 0)
+		return;
+	for (uint32_t i = 0; i < c->nlayers; i++) {
+		const struct lfs_layer *l = c->layers[i];
+
+		if (!keyed[i] || !l->blob || (l->ops && l->ops->pread) ||
+		    lfs_blob_raw_fd(l->blob, &fd, &base) == 0)
+			continue;
+		if (!c->dcache) {
+			strcat(dir, "/data");
+			c->dcache = lfs_dcache_open(dir, opts->data_cache_max);
+			if (!c->dcache)
+				return;
+			c->dlayers = lfs_xcalloc(c->nlayers, sizeof(*c->dlayers));
+		}
+		c->dlayers[i] = lfs_dcache_layer(c->dcache, keys[i], l->blob);
+	}
+}
+
 static int index_layers(struct lfs_core *c, const struct lfs_core_opts *opts)
 {
 	struct indexing ix = {.opts = opts, .core = c};
@@ -153,6 +190,8 @@ static int index_layers(struct lfs_core *c, const struct lfs_core_opts *opts)
 	for (uint32_t i = 0; i < c->nlayers; i++)
 		ix.total += c->img->layers[i].len;
 	ix.cache = open_cache(opts);
+	ix.keys = lfs_xcalloc(c->nlayers, sizeof(*ix.keys));
+	ix.keyed = lfs_xcalloc(c->nlayers, 1);
 	/* From a registry: a published index spares the pass. */
 	if (ix.cache && !opts->offline)
 		lfs_index_fetch(c->img, ix.cache);
@@ -178,6 +217,10 @@ static int index_layers(struct lfs_core *c, const struct lfs_core_opts *opts)
 	pthread_mutex_destroy(&ix.lock);
 	lfs_cache_close(ix.cache);
 	c->cached = atomic_load(&ix.cached);
+	if (ix.rc == 0)
+		open_data_cache(c, opts, ix.keys, ix.keyed);
+	free(ix.keys);
+	free(ix.keyed);
 	if (ix.rc < 0)
 		lfs_err_set("%s", ix.msg);
 	return ix.rc;
@@ -237,11 +280,26 @@ fail:
 	return rc;
 }
 
+void lfs_core_print_stats(const struct lfs_core *c)
+{
+	uint64_t hits, fills;
+
+	lfs_image_print_stats(c->img);
+	if (!c->dcache)
+		return;
+	lfs_dcache_counts(c->dcache, &hits, &fills);
+	fprintf(stderr,
+		"%s: data cache: %llu blocks served from it, %llu inflated from the layers\n",
+		lfs_progname, (unsigned long long)hits, (unsigned long long)fills);
+}
+
 void lfs_core_free(struct lfs_core *c)
 {
 	if (!c)
 		return;
 	lfs_tree_free(c->tree);
+	lfs_dcache_close(c->dcache);
+	free(c->dlayers);
 	for (uint32_t i = 0; c->layers && i < c->nlayers; i++)
 		lfs_layer_free(c->layers[i]);
 	free(c->layers);
@@ -254,10 +312,13 @@ static ssize_t read_stored(const struct lfs_core *c, const struct lfs_node *n, c
 			   size_t size, uint64_t stored_off)
 {
 	const struct lfs_layer *l = c->layers[n->layer];
+	struct lfs_dlayer *dl = c->dlayers ? c->dlayers[n->layer] : NULL;
 	size_t got = 0;
 
 	while (got < size) {
-		ssize_t r = lfs_layer_pread(l, n, buf + got, size - got, stored_off + got);
+		ssize_t r =
+		    dl ? lfs_dlayer_pread(dl, buf + got, size - got, n->data_off + stored_off + got)
+		       : lfs_layer_pread(l, n, buf + got, size - got, stored_off + got);
 
 		if (r < 0)
 			return r;
@@ -306,6 +367,11 @@ int lfs_core_data_fd(const struct lfs_core *c, const struct lfs_node *n, uint64_
 	if (n->sparse)
 		return -ENOTSUP;
 	rc = lfs_layer_raw_fd(c->layers[n->layer], fd, &base);
+	/* A compressed layer's data, once inflated into the data cache, splices from there. */
+	if (rc == -ENOTSUP && c->dlayers && c->dlayers[n->layer] && off < n->size)
+		rc =
+		    lfs_dlayer_fd(c->dlayers[n->layer], n->data_off + off,
+				  size < n->size - off ? size : (size_t)(n->size - off), fd, &base);
 	if (rc < 0)
 		return rc;
 	if (off >= n->size)

@@ -23,6 +23,7 @@ void lfs_image_cli_init(struct lfs_image_cli *o)
 	memset(o, 0, sizeof(*o));
 	o->cache_max = LFS_CACHE_SIZE_DEFAULT;
 	o->chunk_max = LFS_CHUNK_CACHE_SIZE_DEFAULT;
+	o->data_max = LFS_DATA_CACHE_SIZE_DEFAULT;
 	o->retries = -1;
 }
 
@@ -182,6 +183,8 @@ int lfs_image_cli_opt(struct lfs_image_cli *o, int opt, const char *arg)
 		return string_opt("authfile", arg, &o->authfile);
 	case LFS_OPT_CHUNK_CACHE_SIZE:
 		return size_opt("chunk-cache-size", arg, 1, &o->chunk_max);
+	case LFS_OPT_DATA_CACHE_SIZE:
+		return size_opt("data-cache-size", arg, 1, &o->data_max);
 	case LFS_OPT_KEEP_BLOBS:
 		o->keep_blobs = 1;
 		return 1;
@@ -219,6 +222,8 @@ void lfs_image_cli_core(const struct lfs_image_cli *o, struct lfs_core_opts *co)
 	co->offline = o->offline;
 	co->timeout = o->timeout;
 	co->retries = o->retries;
+	co->no_data_cache = o->data_max == 0;
+	co->data_cache_max = o->data_max;
 }
 
 void lfs_image_cli_argv(const struct lfs_image_cli *o, const char **argv, size_t *n,
@@ -274,6 +279,11 @@ void lfs_image_cli_argv(const struct lfs_image_cli *o, const char **argv, size_t
 		snprintf(nums[4], sizeof(nums[4]), "%d", o->timeout);
 		argv[(*n)++] = "--registry-timeout";
 		argv[(*n)++] = nums[4];
+	}
+	if (o->data_max != LFS_DATA_CACHE_SIZE_DEFAULT) {
+		snprintf(nums[6], sizeof(nums[6]), "%llu", (unsigned long long)o->data_max);
+		argv[(*n)++] = "--data-cache-size";
+		argv[(*n)++] = nums[6];
 	}
 	if (o->retries >= 0) {
 		snprintf(nums[5], sizeof(nums[5]), "%d", o->retries);

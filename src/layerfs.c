@@ -396,7 +396,7 @@ static int publish(const struct options *o, char *source)
 				core->nlayers, digest);
 	}
 	if (core && o->image.stats)
-		lfs_image_print_stats(core->img);
+		lfs_core_print_stats(core);
 	lfs_core_free(core);
 	return rc < 0 ? 1 : 0;
 }
@@ -464,7 +464,7 @@ int main(int argc, char **argv)
 	malloc_trim(0);
 	rc = run_session(&fs, &o, mnt, argv[first]);
 	if (o.image.stats)
-		lfs_image_print_stats(fs.core->img);
+		lfs_core_print_stats(fs.core);
 	lfs_cow_close(fs.cow);
 out:
 	free(mnt);

@@ -20,23 +20,25 @@ struct lfs_core_opts {
 	const char *platform;
 	uint64_t max_plain; /* per layer; 0: default */
 	const char *tmpdir;
-	int jobs;	       /* indexing threads; 0: one per CPU */
-	int progress;	       /* print progress on stderr */
-	int hash_content;      /* hash every file's content while indexing (reports) */
-	int no_cache;	       /* neither read nor write the persistent index */
-	int sequential;	       /* one pass, no fast random reads needed (reports) */
-	int keep_layers;       /* keep each layer's own tree intact (reports) */
-	int superseded;	       /* layers list their superseded entries (reports); a
-				* mount leaves them out of indexes loaded from the cache */
-	const char *cache_dir; /* NULL: $XDG_CACHE_HOME/layerfs */
-	uint64_t cache_max;    /* bytes; 0: no limit */
-	int tls_insecure;      /* docker://: plain HTTP, no TLS check */
-	const char *authfile;  /* docker://: credentials file; NULL: the usual ones */
-	uint64_t chunk_max;    /* docker://: bytes of the chunk cache on disk; 0: no limit */
-	int keep_blobs;	       /* docker://: keep verified blobs in the cache directory */
-	int offline;	       /* docker://: no network */
-	int timeout;	       /* docker://: seconds without progress per request; 0: 30 */
-	int retries;	       /* docker://: retries of a failed request; -1: default */
+	int jobs;		 /* indexing threads; 0: one per CPU */
+	int progress;		 /* print progress on stderr */
+	int hash_content;	 /* hash every file's content while indexing (reports) */
+	int no_cache;		 /* neither read nor write the persistent index */
+	int sequential;		 /* one pass, no fast random reads needed (reports) */
+	int keep_layers;	 /* keep each layer's own tree intact (reports) */
+	int superseded;		 /* layers list their superseded entries (reports); a
+				  * mount leaves them out of indexes loaded from the cache */
+	const char *cache_dir;	 /* NULL: $XDG_CACHE_HOME/layerfs */
+	uint64_t cache_max;	 /* bytes; 0: no limit */
+	int tls_insecure;	 /* docker://: plain HTTP, no TLS check */
+	const char *authfile;	 /* docker://: credentials file; NULL: the usual ones */
+	uint64_t chunk_max;	 /* docker://: bytes of the chunk cache on disk; 0: no limit */
+	int keep_blobs;		 /* docker://: keep verified blobs in the cache directory */
+	int offline;		 /* docker://: no network */
+	int timeout;		 /* docker://: seconds without progress per request; 0: 30 */
+	int retries;		 /* docker://: retries of a failed request; -1: default */
+	int no_data_cache;	 /* mounts: do not keep inflated file data (datacache.h) */
+	uint64_t data_cache_max; /* bytes of inflated file data kept; 0: default (4 GiB) */
 };
 
 struct lfs_core {
@@ -44,7 +46,9 @@ struct lfs_core {
 	uint32_t nlayers;
 	struct lfs_layer **layers;
 	struct lfs_tree *tree;
-	uint32_t cached; /* layers loaded from the persistent index */
+	uint32_t cached;	     /* layers loaded from the persistent index */
+	struct lfs_dcache *dcache;   /* inflated file data kept (NULL: none) */
+	struct lfs_dlayer **dlayers; /* per layer, NULL when not kept */
 };
 
 /* The image config, parsed (NULL for layer files given alone). */
@@ -69,6 +73,11 @@ void lfs_core_image_opts(const struct lfs_core_opts *opts, struct lfs_image_opts
  */
 int lfs_core_publish_index(const struct lfs_core *c, const struct lfs_core_opts *opts,
 			   char digest[72]);
+/*
+ * --stats: on stderr, what a registry image fetched (lfs_image_print_stats)
+ * and how the data cache served reads.
+ */
+void lfs_core_print_stats(const struct lfs_core *c);
 void lfs_core_free(struct lfs_core *c);
 
 /* Read file data (zeros in sparse holes); returns bytes read or -errno. */

@@ -32,6 +32,7 @@ enum {
 	LFS_OPT_REGISTRY_TIMEOUT,
 	LFS_OPT_RETRY_TIMES,
 	LFS_OPT_STATS,
+	LFS_OPT_DATA_CACHE_SIZE,
 	LFS_OPT_JOBS = 'j',
 };
 
@@ -52,6 +53,7 @@ enum {
 	    {"registry-timeout", required_argument, NULL, LFS_OPT_REGISTRY_TIMEOUT},               \
 	    {"retry-times", required_argument, NULL, LFS_OPT_RETRY_TIMES},                         \
 	    {"stats", no_argument, NULL, LFS_OPT_STATS},                                           \
+	    {"data-cache-size", required_argument, NULL, LFS_OPT_DATA_CACHE_SIZE},                 \
 	{                                                                                          \
 		"jobs", required_argument, NULL, LFS_OPT_JOBS                                      \
 	}
@@ -73,6 +75,11 @@ enum {
 	"      --no-cache          neither read nor write the index cache\n"                       \
 	"      --cache-size SIZE   evict the oldest indexes past SIZE (default 4G;\n"              \
 	"                          0: no limit)\n"                                                 \
+	"      --data-cache-size SIZE\n"                                                           \
+	"                          mounts: keep up to SIZE of inflated file data of\n"             \
+	"                          compressed layers in the cache's data/ directory, so\n"         \
+	"                          later reads and mounts need not inflate it again\n"             \
+	"                          (default 4G; 0: keep none)\n"                                   \
 	"  -j, --jobs N            index N layers at a time (default: one per CPU)\n"              \
 	"      --tls-verify[=BOOL] docker://: false is plain HTTP with no TLS check\n"             \
 	"                          (default true)\n"                                               \
@@ -90,13 +97,15 @@ enum {
 	"                          docker://: a request with no progress for this long\n"          \
 	"                          fails (default 30)\n"                                           \
 	"      --retry-times N     docker://: retries of a failed request (default 3)\n"           \
-	"      --stats             docker://: at exit, the bytes and requests fetched\n"           \
+	"      --stats             at exit: the bytes and requests fetched (docker://),\n"         \
+	"                          and the blocks the data cache served and filled\n"              \
 	"SIZE is bytes, or a number with a suffix K, M, G, T (or KiB, MiB, GiB, TiB:\n"            \
 	"powers of 1024) or kB, MB, GB, TB (powers of 1000).\n"
 
 /* The defaults of --cache-size and --chunk-cache-size. */
 #define LFS_CACHE_SIZE_DEFAULT	     (4ULL << 30)
 #define LFS_CHUNK_CACHE_SIZE_DEFAULT (1ULL << 30)
+#define LFS_DATA_CACHE_SIZE_DEFAULT  (4ULL << 30)
 
 /* What the shared options said; the strings point into argv. */
 struct lfs_image_cli {
@@ -116,9 +125,10 @@ struct lfs_image_cli {
 	int timeout; /* 0: the default */
 	int retries; /* -1: the default */
 	int stats;
+	uint64_t data_max; /* --data-cache-size; 0: none kept */
 };
 
-/* The defaults (a 4G cache, a 1G chunk cache, everything else unset). */
+/* The defaults (a 4G cache, a 1G chunk cache, a 4G data cache, everything else unset). */
 void lfs_image_cli_init(struct lfs_image_cli *o);
 /*
  * Handle option OPT (a getopt_long return) with argument ARG: 1 when it is
@@ -134,8 +144,8 @@ void lfs_image_cli_core(const struct lfs_image_cli *o, struct lfs_core_opts *co)
  * layerfs daemon of layerfs-chroot): at most LFS_IMAGE_CLI_MAXWORDS words
  * appended at ARGV + *N.  The numbers are printed in bytes and jobs.
  */
-#define LFS_IMAGE_CLI_MAXWORDS 27
-#define LFS_IMAGE_CLI_NUMS     6
+#define LFS_IMAGE_CLI_MAXWORDS 29
+#define LFS_IMAGE_CLI_NUMS     7
 void lfs_image_cli_argv(const struct lfs_image_cli *o, const char **argv, size_t *n,
 			char nums[LFS_IMAGE_CLI_NUMS][24]);
 

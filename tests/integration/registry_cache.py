@@ -87,8 +87,11 @@ class Mounts:
         mnt = os.path.join(self.root, "m%d" % self.n)
         os.makedirs(mnt)
         log = mnt + ".log"
+        # The chunk cache is what is checked here: the data cache (inflated
+        # file data, issue 18) would serve the reads before it.
         self.side.mount(["docker://%s/%s" % (self.host, ref)],
-                        ["--read-only", "--tls-verify=false", "--stats"] + opts, mnt, log)
+                        ["--read-only", "--tls-verify=false", "--stats",
+                         "--data-cache-size", "0"] + opts, mnt, log)
         return mnt
 
     @staticmethod

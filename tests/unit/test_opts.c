@@ -233,6 +233,7 @@ static void test_argv(void **state)
 	assert_int_equal(opt(&o, LFS_OPT_STATS, NULL), 1);
 	assert_int_equal(opt(&o, LFS_OPT_REGISTRY_TIMEOUT, "7"), 1);
 	assert_int_equal(opt(&o, LFS_OPT_RETRY_TIMES, "0"), 1);
+	assert_int_equal(opt(&o, LFS_OPT_DATA_CACHE_SIZE, "0"), 1);
 	lfs_image_cli_argv(&o, argv, &n, nums);
 	assert_int_equal(n, LFS_IMAGE_CLI_MAXWORDS);
 	lfs_image_cli_init(&back);
@@ -257,6 +258,7 @@ static void test_argv(void **state)
 		    {"--stats", LFS_OPT_STATS},
 		    {"--registry-timeout", LFS_OPT_REGISTRY_TIMEOUT},
 		    {"--retry-times", LFS_OPT_RETRY_TIMES},
+		    {"--data-cache-size", LFS_OPT_DATA_CACHE_SIZE},
 		};
 		size_t k;
 
@@ -285,6 +287,7 @@ static void test_argv(void **state)
 	assert_int_equal(back.tls_insecure, 1);
 	assert_string_equal(back.authfile, "/a.json");
 	assert_true(back.chunk_max == 5u << 20);
+	assert_true(back.data_max == 0);
 	assert_int_equal(back.keep_blobs, 1);
 	assert_int_equal(back.offline, 1);
 	assert_int_equal(back.stats, 1);
@@ -364,7 +367,7 @@ static void test_table(void **state)
 					     : p->val == LFS_OPT_TLS_VERIFY ? optional_argument
 									    : required_argument);
 	}
-	assert_int_equal(n, 16);
+	assert_int_equal(n, 17);
 	assert_non_null(strchr(LFS_IMAGE_SHORTOPTS, 'j'));
 }
 
