@@ -360,8 +360,9 @@ struct report_path {
 struct report_paths {
 	char *const *globs;
 	size_t nglobs;
-	struct lfs_merge_observer obs; /* for report_opts.watch */
-	struct report_path *p;	       /* sorted by path after report_paths_finish */
+	struct lfs_merge_observer obs;	       /* for report_opts.watch */
+	const struct lfs_merge_observer *next; /* told each event after this one */
+	struct report_path *p;		       /* sorted by path after report_paths_finish */
 	size_t n, cap, *slots;
 	struct lfs_arena *arena;
 	char buf[2 * PATH_MAX + 2];
@@ -405,10 +406,31 @@ void report_tree_free(struct report_tree *t);
 int report_tree_text(FILE *f, const struct report *r, const struct report_tree *t);
 void *report_tree_json(const struct report *r, const struct report_tree *t);
 
-/* report_query.c: the answers to --path, --tree (instead of the report) */
+/* report_diff.c: --diff, each file version against the one it replaced */
+struct report_diff {
+	const char *path;
+	const struct report_version *from, *to;
+	char *text;	  /* diff -u's output ("" when the contents are equal) */
+	const char *note; /* why there is no diff (binary, too big ...), else NULL */
+};
+
+struct report_diffs {
+	struct report_diff *v;
+	size_t n;
+};
+
+void report_diffs_build(struct report_diffs *ds, const struct report *r,
+			const struct report_paths *ps);
+void report_diffs_free(struct report_diffs *ds);
+/* report_diff_out.c */
+int report_diff_text(FILE *f, const struct report *r, const struct report_diffs *ds);
+void *report_diff_json(const struct report *r, const struct report_diffs *ds);
+
+/* report_query.c: the answers to --path, --tree, --diff (instead of the report) */
 struct report_query {
 	const struct report_paths *paths;
 	const struct report_tree *tree;
+	const struct report_diffs *diffs;
 };
 int report_query_write(FILE *f, const struct report *r, const struct report_query *q,
 		       char *const *sources, size_t nsources, int json);
@@ -417,8 +439,9 @@ int report_query_write(FILE *f, const struct report *r, const struct report_quer
  * (LAYER: -1 the final image), write the answers.  0, 1 when a --path glob
  * matched nothing (said on stderr), or -errno.
  */
-int report_query_answer(FILE *f, const struct report *r, struct report_paths *ps, int tree,
-			uint32_t depth, int layer, char *const *sources, size_t nsources, int json);
+int report_query_answer(FILE *f, const struct report *r, struct report_paths *ps,
+			struct report_paths *diff, int tree, uint32_t depth, int layer,
+			char *const *sources, size_t nsources, int json);
 
 /* report_glob.c */
 int report_glob_match(const char *pat, const char *path);

@@ -44,6 +44,7 @@ enum {
 	OPT_PATH,
 	OPT_TREE,
 	OPT_DEPTH,
+	OPT_DIFF,
 };
 
 struct cli {
@@ -52,8 +53,8 @@ struct cli {
 	long layer;
 	int layer_given;
 	uint32_t base;
-	char **filter, **ignore, **gates, **paths;
-	size_t nfilter, nignore, ngates, npaths;
+	char **filter, **ignore, **gates, **paths, **diffs;
+	size_t nfilter, nignore, ngates, npaths, ndiffs;
 	int tree;
 	uint32_t depth;
 	int depth_given;
@@ -97,6 +98,8 @@ static void usage(FILE *f)
 		"                          each entry's layer; with --layer K, that layer's\n"
 		"                          changes as a tree (added, modified, deleted)\n"
 		"      --depth N           --tree: show N levels below / (sizes still count all)\n"
+		"      --diff GLOB         a unified diff of each file version against the\n"
+		"                          one it replaced (diff -u; binary: size and hash)\n"
 		"\n"
 		"Figures and CI gates:\n"
 		"      --ignore GLOB       leave matching paths out of the waste (repeatable)\n"
@@ -404,6 +407,7 @@ static int parse_args(int argc, char **argv, struct cli *o)
 	    {"path", required_argument, NULL, OPT_PATH},
 	    {"tree", no_argument, NULL, OPT_TREE},
 	    {"depth", required_argument, NULL, OPT_DEPTH},
+	    {"diff", required_argument, NULL, OPT_DIFF},
 	    LFS_IMAGE_LONGOPTS,
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
@@ -493,6 +497,9 @@ static int parse_args(int argc, char **argv, struct cli *o)
 		case OPT_PATH:
 			push(&o->paths, &o->npaths, optarg);
 			break;
+		case OPT_DIFF:
+			push(&o->diffs, &o->ndiffs, optarg);
+			break;
 		case OPT_TREE:
 			o->tree = 1;
 			break;
@@ -528,8 +535,8 @@ static int parse_args(int argc, char **argv, struct cli *o)
 		fprintf(stderr, "layerfs-report: --depth goes with --tree\n");
 		goto usage;
 	}
-	if ((o->npaths || o->tree) && !o->layers_mode && argc - optind > 1) {
-		fprintf(stderr, "layerfs-report: --path and --tree are about one image\n");
+	if ((o->npaths || o->tree || o->ndiffs) && !o->layers_mode && argc - optind > 1) {
+		fprintf(stderr, "layerfs-report: --path, --tree and --diff are about one image\n");
 		goto usage;
 	}
 	if (!o->layers_mode && argc - optind > 2) {
@@ -618,7 +625,7 @@ int main(int argc, char **argv)
 	struct report_gate *gates = NULL;
 	double t0 = now(), t_open = 0;
 	int first, rc, ret = 1, violated, unmatched = 0;
-	static struct report_paths ps;
+	static struct report_paths ps, pd;
 	size_t nsrc;
 	char **src;
 
@@ -647,8 +654,13 @@ int main(int argc, char **argv)
 	o.core.keep_layers = 1;
 	o.core.superseded = 1;
 	o.core.progress = !lfs_quiet && isatty(STDERR_FILENO);
+	if (o.ndiffs) {
+		report_paths_init(&pd, o.diffs, o.ndiffs);
+		o.watch = &pd.obs;
+	}
 	if (o.npaths) {
 		report_paths_init(&ps, o.paths, o.npaths);
+		ps.next = o.watch;
 		o.watch = &ps.obs;
 	}
 	if (load(&o, src, o.layers_mode ? nsrc : 1, o.layers_mode || nsrc == 1, &ca, &ra, &t_open) <
@@ -679,9 +691,9 @@ int main(int argc, char **argv)
 	if (o.html && write_html(o.html, r, &o.view) < 0)
 		goto out;
 	rc = 0;
-	if (o.npaths || o.tree) {
-		rc = report_query_answer(stdout, r, o.npaths ? &ps : NULL, o.tree, o.depth,
-					 o.view.layer, src, nsrc, o.json);
+	if (o.npaths || o.tree || o.ndiffs) {
+		rc = report_query_answer(stdout, r, o.npaths ? &ps : NULL, o.ndiffs ? &pd : NULL,
+					 o.tree, o.depth, o.view.layer, src, nsrc, o.json);
 		if (rc == 1) {
 			unmatched = 1;
 			rc = 0;
@@ -708,6 +720,7 @@ out:
 	if (o.image.stats && cb)
 		lfs_image_print_stats(cb->img);
 	report_paths_free(&ps);
+	report_paths_free(&pd);
 	report_selection_free(&sel);
 	report_compare_free(&cmp);
 	report_free(&rb);
@@ -719,5 +732,6 @@ out:
 	free(o.ignore);
 	free(o.gates);
 	free(o.paths);
+	free(o.diffs);
 	return ret;
 }

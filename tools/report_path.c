@@ -130,7 +130,8 @@ static void gone_below(struct report_paths *ps, const struct lfs_node *old, char
 	buf[plen] = '\0';
 }
 
-static void on_event(void *arg, const struct lfs_merge_event *ev)
+/* One event: a version of a matching path, or deletions of some. */
+static void gather(void *arg, const struct lfs_merge_event *ev)
 {
 	struct report_paths *ps = arg;
 	struct report_version v = {.layer = ev->layer};
@@ -178,6 +179,15 @@ static void on_event(void *arg, const struct lfs_merge_event *ev)
 		gone_below(ps, ev->old, ps->buf, ev->plen, ev->layer,
 			   ev->node && ev->kind != LFS_MERGE_WHITEOUT ? REPORT_BY_ENTRY : how, by);
 	}
+}
+
+static void on_event(void *arg, const struct lfs_merge_event *ev)
+{
+	const struct report_paths *ps = arg;
+
+	gather(arg, ev);
+	if (ps->next)
+		ps->next->event(ps->next->arg, ev);
 }
 
 void report_paths_init(struct report_paths *ps, char *const *globs, size_t nglobs)

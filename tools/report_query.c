@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * layerfs-report's questions about single paths and trees (--path, --tree,
- * --diff, --packages): their output, in place of the report, as text or as
+ * --diff): their output, in place of the report, as text or as
  * one JSON document ({"tool", "sources", and one key per question}).
  */
 #include "config.h"
@@ -23,6 +23,11 @@ static int text(FILE *f, const struct report *r, const struct report_query *q)
 		if (q->paths)
 			fputc('\n', f);
 		rc = report_tree_text(f, r, q->tree);
+	}
+	if (!rc && q->diffs) {
+		if (q->paths || q->tree)
+			fputc('\n', f);
+		rc = report_diff_text(f, r, q->diffs);
 	}
 	return rc ? rc : ferror(f) ? -EIO : 0;
 }
@@ -46,27 +51,44 @@ int report_query_write(FILE *f, const struct report *r, const struct report_quer
 		json_object_set_new(root, "paths", report_paths_json(r, q->paths));
 	if (q->tree)
 		json_object_set_new(root, "tree", report_tree_json(r, q->tree));
+	if (q->diffs)
+		json_object_set_new(root, "diffs", report_diff_json(r, q->diffs));
 	if (json_dumpf(root, f, JSON_INDENT(2)) < 0 || fputc('\n', f) == EOF)
 		rc = -EIO;
 	json_decref(root);
 	return rc;
 }
 
-int report_query_answer(FILE *f, const struct report *r, struct report_paths *ps, int tree,
-			uint32_t depth, int layer, char *const *sources, size_t nsources, int json)
+/* Finish PS (--path or --diff, OPT): its globs that matched nothing are said. */
+static size_t finish(struct report_paths *ps, const struct report *r, const char *opt)
+{
+	const char *first = NULL;
+	size_t unmatched;
+
+	report_paths_finish(ps, r);
+	unmatched = report_paths_unmatched(ps, &first);
+	if (unmatched)
+		fprintf(stderr, "layerfs-report: %s '%s'%s: no layer has such a path\n", opt, first,
+			unmatched > 1 ? " (and others)" : "");
+	return unmatched;
+}
+
+int report_query_answer(FILE *f, const struct report *r, struct report_paths *ps,
+			struct report_paths *diff, int tree, uint32_t depth, int layer,
+			char *const *sources, size_t nsources, int json)
 {
 	struct report_query q = {.paths = ps};
+	struct report_diffs ds;
 	struct report_tree t;
-	const char *first = NULL;
 	size_t unmatched = 0;
 	int rc;
 
-	if (ps) {
-		report_paths_finish(ps, r);
-		unmatched = report_paths_unmatched(ps, &first);
-		if (unmatched)
-			fprintf(stderr, "layerfs-report: --path '%s'%s: no layer has such a path\n",
-				first, unmatched > 1 ? " (and others)" : "");
+	if (ps)
+		unmatched += finish(ps, r, "--path");
+	if (diff) {
+		unmatched += finish(diff, r, "--diff");
+		report_diffs_build(&ds, r, diff);
+		q.diffs = &ds;
 	}
 	if (tree) {
 		report_tree_build(&t, r, layer, depth);
@@ -75,5 +97,7 @@ int report_query_answer(FILE *f, const struct report *r, struct report_paths *ps
 	rc = report_query_write(f, r, &q, sources, nsources, json);
 	if (tree)
 		report_tree_free(&t);
+	if (diff)
+		report_diffs_free(&ds);
 	return rc < 0 ? rc : unmatched ? 1 : 0;
 }

@@ -160,6 +160,34 @@ def check_tree(r, src):
        "--tree --layer 4: hidden bytes")
 
 
+def check_diff(r, tmp):
+    """A text file rewritten, re-stored unchanged, deleted, created again;
+    a binary file rewritten."""
+    f = lambda p, data, **kw: Entry("file", p, data=data, **kw)  # noqa: E731
+    bin1, bin2 = b"\0" + blob(99, "bin1"), b"\0" + blob(119, "bin2")
+    layers = [[Entry("dir", "etc"), f("etc/app.conf", b"a\nb\nc\n"), Entry("dir", "bin"),
+               f("bin/blob", bin1)],
+              [f("etc/app.conf", b"a\nB\nc\nd\n"), f("bin/blob", bin2)],
+              [f("etc/app.conf", b"a\nB\nc\nd\n", mode=0o600)],
+              [Entry("whiteout", "etc/app.conf")],
+              [f("etc/app.conf", b"new\n")]]
+    src = build(tmp, "diff.tar", layers, history=[("step %d" % i, False) for i in range(5)])
+    doc, _ = query(r, ["--diff", "/etc/app.conf", "--diff", "/bin/*"] + src)
+    got = [(d["path"], d["from_layer"], d["to_layer"], d["from_size"], d["to_size"], d["note"])
+           for d in doc["diffs"]]
+    eq(sorted(got), [("/bin/blob", 1, 2, 100, 120, "not text"),
+                     ("/etc/app.conf", 1, 2, 6, 8, None),
+                     ("/etc/app.conf", 2, 3, 8, 8, "same content")], "--diff pairs")
+    d = [d for d in doc["diffs"] if d["path"] == "/etc/app.conf" and d["to_layer"] == 2][0]
+    lines = d["diff"].splitlines()
+    eq(lines[:2], ["--- /etc/app.conf (layer 1)", "+++ /etc/app.conf (layer 2)"],
+       "--diff labels")
+    eq(lines[2:], ["@@ -1,3 +1,4 @@", " a", "-b", "+B", " c", "+d"], "--diff hunk")
+    out, _ = r.run(["--diff", "/etc/app.conf"] + src)
+    check("\n-b\n+B\n" in out and "(same content)" in out, "--diff text: %r" % out)
+    r.run(["--diff", "/etc/nope"] + src, want_rc=1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--report", required=True)
@@ -169,7 +197,8 @@ def main():
     r = Runner(args.report, args.schema)
     src = build(args.tmp, "query-main.tar", main_entries())
     steps = [("--path", lambda: check_path(r, src)),
-             ("--tree", lambda: check_tree(r, src))]
+             ("--tree", lambda: check_tree(r, src)),
+             ("--diff", lambda: check_diff(r, args.tmp))]
     failed = 0
     for name, fn in steps:
         try:
