@@ -350,8 +350,7 @@ static int decode(struct toc_layer *tl, size_t k, const char *file, uint8_t **ou
 		in = lfs_xmalloc((size_t)want);
 		rc = lfs_blobsrc_read_full(tl->src, in, (size_t)want, c->off, "the blob");
 		if (!rc)
-			rc =
-			    lfs_toc_chunk_decode(tl->toc.kind, c, in, (size_t)want, data, tl->name);
+			rc = lfs_toc_chunk_decode(tl->toc.kind, c, in, (size_t)want, data, what);
 		if (rc != -EAGAIN)
 			break;
 		/* Rare: the chunk compressed worse than expected; all that it may use. */
@@ -494,6 +493,24 @@ static void toc_free(struct lfs_layer *l)
 	l->priv = NULL;
 }
 
+/*
+ * The entries a TOC writer adds to the tar (the TOC itself, the landmarks)
+ * are not part of the layer's tree, read either way: out of the tree the
+ * pass built.
+ */
+static void drop_toc_names(struct lfs_layer *l)
+{
+	static const char *const names[] = {"stargz.index.json", ".prefetch.landmark",
+					    ".no.prefetch.landmark"};
+
+	for (size_t i = 0; i < LFS_ARRAY_SIZE(names); i++) {
+		struct lfs_node *n = lfs_dir_lookup(l->root, names[i], strlen(names[i]));
+
+		if (n && S_ISREG(n->mode))
+			lfs_dir_remove(l->root, names[i], strlen(names[i]));
+	}
+}
+
 static int toc_index(struct lfs_layer *l, const struct lfs_layer_desc *desc,
 		     const struct lfs_layer_opts *opts)
 {
@@ -519,7 +536,10 @@ static int toc_index(struct lfs_layer *l, const struct lfs_layer_desc *desc,
 		lfs_blobsrc_unref(tl->src);
 		free(tl);
 		l->ops = &lfs_layer_tar;
-		return lfs_layer_tar.index(l, desc, opts);
+		rc = lfs_layer_tar.index(l, desc, opts);
+		if (!rc)
+			drop_toc_names(l);
+		return rc;
 	}
 	if (rc) {
 		lfs_blobsrc_unref(tl->src);

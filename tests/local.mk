@@ -134,3 +134,6 @@ TESTS += tests/integration/commit.sh
 EXTRA_DIST += tests/integration/commit.sh tests/integration/commit.py
 TESTS += tests/integration/squash.sh
 EXTRA_DIST += tests/integration/squash.sh tests/integration/squash.py
+# eStargz and zstd:chunked layers read through their TOC (issue 15).
+TESTS += tests/integration/toc.sh
+EXTRA_DIST += tests/integration/toc.sh tests/integration/toc.py
