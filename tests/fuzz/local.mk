@@ -45,3 +45,21 @@ tests_fuzz_cache_seed_SOURCES = tests/fuzz/cache_seed.c
 tests_fuzz_cache_seed_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS) -I$(top_srcdir)/lib
 tests_fuzz_cache_seed_LDADD = $(LFS_CORE_LIBS)
 CLEANFILES += tests/fuzz/cache_seed
+# The TOC layers' parsers (issue 15); make check replays tests/fuzz/seeds/toc
+# through replay-toc, a script written here (the target's own files: libFuzzer
+# builds run each once).
+LFS_FUZZ_TARGETS += tests/fuzz/fuzz_toc
+check_PROGRAMS += tests/fuzz/fuzz_toc
+tests_fuzz_fuzz_toc_SOURCES = tests/fuzz/fuzz_toc.c $(LFS_FUZZ_COMMON)
+tests_fuzz_fuzz_toc_CFLAGS = $(LFS_FUZZ_CFLAGS)
+tests_fuzz_fuzz_toc_LDFLAGS = $(LFS_FUZZ_LINK)
+tests_fuzz_fuzz_toc_LDADD = $(LFS_CORE_LIBS)
+check_SCRIPTS = tests/fuzz/replay-toc
+tests/fuzz/replay-toc: Makefile
+	$(AM_V_GEN)$(MKDIR_P) tests/fuzz && \
+	printf '%s\n' '#!/bin/sh' '# Written by tests/fuzz/local.mk: fuzz_toc over its seeds.' \
+	  'set -- "$${top_srcdir:-.}"/tests/fuzz/seeds/toc/*' \
+	  'exec "$${top_builddir:-.}/tests/fuzz/fuzz_toc" "$$@"' >$@ && chmod +x $@
+TESTS += tests/fuzz/replay-toc
+CLEANFILES += tests/fuzz/replay-toc
+EXTRA_DIST += tests/fuzz/seeds/toc
