@@ -10,6 +10,7 @@ tools_layerfs_report_SOURCES = tools/report.h tools/report_main.c tools/report_a
 tools_layerfs_report_LDADD = $(LFS_CORE_LIBS)
 tools_layerfs_report_SOURCES += tools/report_path.c tools/report_path_out.c tools/report_tree.c tools/report_tree_out.c tools/report_query.c
 tools_layerfs_report_SOURCES += tools/report_diff.c tools/report_diff_out.c
+tools_layerfs_report_SOURCES += tools/report_pkg.c tools/report_pkg_db.c tools/report_pkg_out.c
 
 bin_PROGRAMS += tools/layerfs-chroot
 # Where the build tree keeps the daemon, for layerfs-chroot run from tools/.

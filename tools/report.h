@@ -345,8 +345,10 @@ struct report_version {
 	const char *by;		     /* deletion through an ancestor: its path */
 	uint64_t size, bytes;	     /* st_size; file data stored */
 	uint32_t layer, mode, old_mode, uid, gid;
-	uint8_t change; /* enum report_change_kind */
-	uint8_t how;	/* deletions: enum report_marker (ENTRY: a non-directory took BY) */
+	uint8_t change;	    /* enum report_change_kind */
+	uint8_t how;	    /* deletions: enum report_marker (ENTRY: a non-directory took BY) */
+	uint8_t unreadable; /* --packages: could not be read or parsed (said once) */
+	char *data;	    /* --packages: the content, once read (the reader frees it) */
 };
 
 struct report_path {
@@ -426,11 +428,71 @@ void report_diffs_free(struct report_diffs *ds);
 int report_diff_text(FILE *f, const struct report *r, const struct report_diffs *ds);
 void *report_diff_json(const struct report *r, const struct report_diffs *ds);
 
+/* report_pkg_db.c: the package databases' formats */
+struct report_pkg {
+	char *key; /* identity across layers: the name, or the package's directory */
+	char *name, *version;
+	char **files; /* absolute paths */
+	size_t nfiles, capfiles;
+	int dir; /* its files are those below KEY (npm) */
+};
+
+struct report_pkgs {
+	struct report_pkg *v;
+	size_t n, cap;
+};
+
+struct report_pkg *report_pkgs_add(struct report_pkgs *ps, const char *key, const char *name,
+				   size_t nlen, const char *ver, size_t vlen);
+void report_pkg_file(struct report_pkg *p, const char *path, size_t len);
+void report_pkgs_free(struct report_pkgs *ps);
+int report_dpkg_status(const char *buf, size_t len, struct report_pkgs *out);
+int report_dpkg_list(const char *buf, size_t len, struct report_pkg *p);
+int report_apk_installed(const char *buf, size_t len, struct report_pkgs *out);
+int report_py_record(const char *record_path, const char *buf, size_t len, struct report_pkgs *out);
+int report_npm_package(const char *json_path, const char *buf, size_t len, struct report_pkgs *out);
+
+/* report_pkg.c: --packages, what each layer did to the packages */
+enum { REPORT_PKG_DPKG, REPORT_PKG_APK, REPORT_PKG_PY, REPORT_PKG_NPM, REPORT_PKG_NMGR };
+enum { REPORT_PKG_INSTALLED, REPORT_PKG_REMOVED, REPORT_PKG_UPGRADED, REPORT_PKG_UNCHANGED };
+extern const char *const report_pkg_managers[REPORT_PKG_NMGR];
+extern const char *const report_pkg_changes[4];
+
+struct report_pkg_change {
+	char *name, *version, *old_version; /* version NULL when removed, old NULL when new */
+	uint64_t bytes, files;		    /* its files the layer stores */
+	uint64_t wasted;		    /* of them, not shown by the final image */
+	uint8_t manager, change;
+};
+
+struct report_pkg_layer {
+	struct report_pkg_change *v;
+	size_t n;
+};
+
+struct report_packages {
+	struct report_paths track; /* the databases' files, for report_opts.watch */
+	struct report_pkg_layer *layers;
+	uint32_t nlayers;
+	int found[REPORT_PKG_NMGR];	     /* some layer has that database */
+	size_t final_count[REPORT_PKG_NMGR]; /* packages in the final image */
+	char **notes;			     /* databases that could not be read */
+	size_t nnotes;
+};
+
+void report_packages_init(struct report_packages *pk);
+void report_packages_build(struct report_packages *pk, const struct report *r);
+void report_packages_free(struct report_packages *pk);
+/* report_pkg_out.c */
+int report_packages_text(FILE *f, const struct report *r, const struct report_packages *pk);
+void *report_packages_json(const struct report *r, const struct report_packages *pk);
+
 /* report_query.c: the answers to --path, --tree, --diff (instead of the report) */
 struct report_query {
 	const struct report_paths *paths;
 	const struct report_tree *tree;
 	const struct report_diffs *diffs;
+	const struct report_packages *packages;
 };
 int report_query_write(FILE *f, const struct report *r, const struct report_query *q,
 		       char *const *sources, size_t nsources, int json);
@@ -440,8 +502,8 @@ int report_query_write(FILE *f, const struct report *r, const struct report_quer
  * matched nothing (said on stderr), or -errno.
  */
 int report_query_answer(FILE *f, const struct report *r, struct report_paths *ps,
-			struct report_paths *diff, int tree, uint32_t depth, int layer,
-			char *const *sources, size_t nsources, int json);
+			struct report_paths *diff, struct report_packages *pk, int tree,
+			uint32_t depth, int layer, char *const *sources, size_t nsources, int json);
 
 /* report_glob.c */
 int report_glob_match(const char *pat, const char *path);

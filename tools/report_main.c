@@ -45,6 +45,7 @@ enum {
 	OPT_TREE,
 	OPT_DEPTH,
 	OPT_DIFF,
+	OPT_PACKAGES,
 };
 
 struct cli {
@@ -55,7 +56,7 @@ struct cli {
 	uint32_t base;
 	char **filter, **ignore, **gates, **paths, **diffs;
 	size_t nfilter, nignore, ngates, npaths, ndiffs;
-	int tree;
+	int tree, packages;
 	uint32_t depth;
 	int depth_given;
 	const struct lfs_merge_observer *watch; /* --path's, on the image reported */
@@ -100,6 +101,9 @@ static void usage(FILE *f)
 		"      --depth N           --tree: show N levels below / (sizes still count all)\n"
 		"      --diff GLOB         a unified diff of each file version against the\n"
 		"                          one it replaced (diff -u; binary: size and hash)\n"
+		"      --packages          per layer, the packages installed, removed, upgraded\n"
+		"                          or stored again (dpkg, apk, Python, npm), with the\n"
+		"                          bytes of their files there\n"
 		"\n"
 		"Figures and CI gates:\n"
 		"      --ignore GLOB       leave matching paths out of the waste (repeatable)\n"
@@ -408,6 +412,7 @@ static int parse_args(int argc, char **argv, struct cli *o)
 	    {"tree", no_argument, NULL, OPT_TREE},
 	    {"depth", required_argument, NULL, OPT_DEPTH},
 	    {"diff", required_argument, NULL, OPT_DIFF},
+	    {"packages", no_argument, NULL, OPT_PACKAGES},
 	    LFS_IMAGE_LONGOPTS,
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
@@ -500,6 +505,9 @@ static int parse_args(int argc, char **argv, struct cli *o)
 		case OPT_DIFF:
 			push(&o->diffs, &o->ndiffs, optarg);
 			break;
+		case OPT_PACKAGES:
+			o->packages = 1;
+			break;
 		case OPT_TREE:
 			o->tree = 1;
 			break;
@@ -535,8 +543,10 @@ static int parse_args(int argc, char **argv, struct cli *o)
 		fprintf(stderr, "layerfs-report: --depth goes with --tree\n");
 		goto usage;
 	}
-	if ((o->npaths || o->tree || o->ndiffs) && !o->layers_mode && argc - optind > 1) {
-		fprintf(stderr, "layerfs-report: --path, --tree and --diff are about one image\n");
+	if ((o->npaths || o->tree || o->ndiffs || o->packages) && !o->layers_mode &&
+	    argc - optind > 1) {
+		fprintf(stderr, "layerfs-report: --path, --tree, --diff and --packages are about "
+				"one image\n");
 		goto usage;
 	}
 	if (!o->layers_mode && argc - optind > 2) {
@@ -626,6 +636,7 @@ int main(int argc, char **argv)
 	double t0 = now(), t_open = 0;
 	int first, rc, ret = 1, violated, unmatched = 0;
 	static struct report_paths ps, pd;
+	static struct report_packages pk;
 	size_t nsrc;
 	char **src;
 
@@ -654,8 +665,13 @@ int main(int argc, char **argv)
 	o.core.keep_layers = 1;
 	o.core.superseded = 1;
 	o.core.progress = !lfs_quiet && isatty(STDERR_FILENO);
+	if (o.packages) {
+		report_packages_init(&pk);
+		o.watch = &pk.track.obs;
+	}
 	if (o.ndiffs) {
 		report_paths_init(&pd, o.diffs, o.ndiffs);
+		pd.next = o.watch;
 		o.watch = &pd.obs;
 	}
 	if (o.npaths) {
@@ -691,9 +707,10 @@ int main(int argc, char **argv)
 	if (o.html && write_html(o.html, r, &o.view) < 0)
 		goto out;
 	rc = 0;
-	if (o.npaths || o.tree || o.ndiffs) {
+	if (o.npaths || o.tree || o.ndiffs || o.packages) {
 		rc = report_query_answer(stdout, r, o.npaths ? &ps : NULL, o.ndiffs ? &pd : NULL,
-					 o.tree, o.depth, o.view.layer, src, nsrc, o.json);
+					 o.packages ? &pk : NULL, o.tree, o.depth, o.view.layer,
+					 src, nsrc, o.json);
 		if (rc == 1) {
 			unmatched = 1;
 			rc = 0;
@@ -721,6 +738,7 @@ out:
 		lfs_image_print_stats(cb->img);
 	report_paths_free(&ps);
 	report_paths_free(&pd);
+	report_packages_free(&pk);
 	report_selection_free(&sel);
 	report_compare_free(&cmp);
 	report_free(&rb);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * layerfs-report's questions about single paths and trees (--path, --tree,
- * --diff): their output, in place of the report, as text or as
+ * --diff, --packages): their output, in place of the report, as text or as
  * one JSON document ({"tool", "sources", and one key per question}).
  */
 #include "config.h"
@@ -29,6 +29,11 @@ static int text(FILE *f, const struct report *r, const struct report_query *q)
 			fputc('\n', f);
 		rc = report_diff_text(f, r, q->diffs);
 	}
+	if (!rc && q->packages) {
+		if (q->paths || q->tree || q->diffs)
+			fputc('\n', f);
+		rc = report_packages_text(f, r, q->packages);
+	}
 	return rc ? rc : ferror(f) ? -EIO : 0;
 }
 
@@ -53,6 +58,8 @@ int report_query_write(FILE *f, const struct report *r, const struct report_quer
 		json_object_set_new(root, "tree", report_tree_json(r, q->tree));
 	if (q->diffs)
 		json_object_set_new(root, "diffs", report_diff_json(r, q->diffs));
+	if (q->packages)
+		json_object_set_new(root, "packages", report_packages_json(r, q->packages));
 	if (json_dumpf(root, f, JSON_INDENT(2)) < 0 || fputc('\n', f) == EOF)
 		rc = -EIO;
 	json_decref(root);
@@ -74,10 +81,10 @@ static size_t finish(struct report_paths *ps, const struct report *r, const char
 }
 
 int report_query_answer(FILE *f, const struct report *r, struct report_paths *ps,
-			struct report_paths *diff, int tree, uint32_t depth, int layer,
-			char *const *sources, size_t nsources, int json)
+			struct report_paths *diff, struct report_packages *pk, int tree,
+			uint32_t depth, int layer, char *const *sources, size_t nsources, int json)
 {
-	struct report_query q = {.paths = ps};
+	struct report_query q = {.paths = ps, .packages = pk};
 	struct report_diffs ds;
 	struct report_tree t;
 	size_t unmatched = 0;
@@ -90,6 +97,8 @@ int report_query_answer(FILE *f, const struct report *r, struct report_paths *ps
 		report_diffs_build(&ds, r, diff);
 		q.diffs = &ds;
 	}
+	if (pk)
+		report_packages_build(pk, r);
 	if (tree) {
 		report_tree_build(&t, r, layer, depth);
 		q.tree = &t;

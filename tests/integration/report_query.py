@@ -188,6 +188,94 @@ def check_diff(r, tmp):
     r.run(["--diff", "/etc/nope"] + src, want_rc=1)
 
 
+def dpkg_status(*pkgs):
+    return "".join("Package: %s\nStatus: install ok %s\nVersion: %s\nArchitecture: amd64\n\n"
+                   % (n, st, v) for n, v, st in pkgs).encode()
+
+
+def check_packages(r, tmp):
+    """One of each database, their packages installed, upgraded, removed and
+    stored again across three layers, with file sizes chosen here."""
+    f = lambda p, data, **kw: Entry("file", p, data=data, **kw)  # noqa: E731
+    d = lambda p: Entry("dir", p)  # noqa: E731
+    info = "var/lib/dpkg/info/"
+    site = "usr/lib/python3/site-packages/"
+    data = blob(3000, "alpha-data")
+    r1 = b"requests/__init__.py,sha256=x,1200\nrequests/api.py,,800\n" \
+        b"requests-2.31.0.dist-info/RECORD,,\n"
+    r2 = b"requests/__init__.py,,1300\nrequests/api.py,,800\nrequests-2.32.0.dist-info/RECORD,,\n"
+    p1 = json.dumps({"name": "left-pad", "version": "1.3.0"}).encode()
+    p2 = json.dumps({"name": "left-pad", "version": "1.3.1"}).encode()
+    apk = (b"C:Q1x\nP:musl\nV:1.2.4\nF:lib\nR:ld-musl.so\n\n"
+           b"P:apk-tools\nV:2.14\nF:sbin\nR:apk-tool\n\n")
+    layers = [
+        [d("usr"), d("usr/bin"), Entry("symlink", "bin", target="usr/bin"),
+         f("usr/bin/alpha", blob(1000, "a1")), d("usr/share"), d("usr/share/alpha"),
+         f("usr/share/alpha/data", data), d("usr/lib"), f("usr/lib/beta.so", blob(5000, "b")),
+         d("var"), d("var/lib"), d("var/lib/dpkg"), d("var/lib/dpkg/info"),
+         f("var/lib/dpkg/status", dpkg_status(("alpha", "1.0", "installed"),
+                                              ("beta", "2.0", "installed"),
+                                              ("gamma", "1.0", "config-files"))),
+         f(info + "alpha.list", b"/.\n/bin\n/bin/alpha\n/usr\n/usr/share\n/usr/share/alpha\n"
+                                b"/usr/share/alpha/data\n"),
+         f(info + "beta:amd64.list", b"/usr/lib/beta.so\n"),
+         f(info + "gamma.list", b"/usr/lib/gamma\n"), f("usr/lib/gamma", blob(10, "g")),
+         d("lib"), d("lib/apk"), d("lib/apk/db"), f("lib/apk/db/installed", apk),
+         f("lib/ld-musl.so", blob(700, "musl")), d("sbin"), f("sbin/apk-tool", blob(400, "at")),
+         d(site + "requests"), f(site + "requests/__init__.py", blob(1200, "ri")),
+         f(site + "requests/api.py", blob(800, "ra")), d(site + "requests-2.31.0.dist-info"),
+         f(site + "requests-2.31.0.dist-info/RECORD", r1),
+         d("app/node_modules/leftpad"), f("app/node_modules/leftpad/package.json", p1),
+         f("app/node_modules/leftpad/index.js", blob(900, "lp1"))],
+        [f("usr/bin/alpha", blob(1100, "a2")), Entry("whiteout", "usr/lib/beta.so"),
+         Entry("whiteout", info + "beta:amd64.list"),
+         f("var/lib/dpkg/status", dpkg_status(("alpha", "1.1", "installed"),
+                                              ("delta", "0.5", "installed"))),
+         f(info + "delta.list", b"/usr/bin/delta\n"), f("usr/bin/delta", blob(2000, "d")),
+         f(site + "requests/__init__.py", blob(1300, "ri2")),
+         Entry("whiteout", site + "requests-2.31.0.dist-info"),
+         f(site + "requests-2.32.0.dist-info/RECORD", r2),
+         f("app/node_modules/leftpad/package.json", p2),
+         f("app/node_modules/leftpad/index.js", blob(950, "lp2"))],
+        [f("usr/share/alpha/data", data, mode=0o600), f("sbin/apk-tool", blob(400, "at")),
+         f("app/node_modules/broken/package.json", b"{not json")]]
+    src = build(tmp, "packages.tar", layers, history=[("step %d" % i, False) for i in range(3)])
+    doc, err = query(r, ["--packages"] + src)
+    pk = doc["packages"]
+    eq({m: (v["found"], v["final_count"]) for m, v in pk["managers"].items()},
+       {"dpkg": (True, 2), "apk": (True, 2), "python": (True, 1), "npm": (True, 1)},
+       "--packages: databases and final counts")
+    got = [sorted((p["manager"], p["name"], p["change"], p["old_version"], p["version"],
+                   p["bytes"], p["files"], p["wasted_bytes"]) for p in L["packages"])
+           for L in pk["layers"]]
+    eq(got[0], sorted([
+        # /bin/alpha through the /bin symlink; both files replaced later
+        ("dpkg", "alpha", "installed", None, "1.0", 4000, 2, 4000),
+        ("dpkg", "beta", "installed", None, "2.0", 5000, 1, 5000),
+        ("apk", "musl", "installed", None, "1.2.4", 700, 1, 0),
+        ("apk", "apk-tools", "installed", None, "2.14", 400, 1, 400),
+        ("python", "requests", "installed", None, "2.31.0", 1200 + 800 + len(r1), 3,
+         1200 + len(r1)),
+        ("npm", "left-pad", "installed", None, "1.3.0", len(p1) + 900, 2, len(p1) + 900)]),
+       "--packages: layer 1")
+    eq(got[1], sorted([
+        ("dpkg", "alpha", "upgraded", "1.0", "1.1", 1100, 1, 0),
+        ("dpkg", "beta", "removed", "2.0", None, 0, 0, 0),
+        ("dpkg", "delta", "installed", None, "0.5", 2000, 1, 0),
+        ("python", "requests", "upgraded", "2.31.0", "2.32.0", 1300 + len(r2), 2, 0),
+        ("npm", "left-pad", "upgraded", "1.3.0", "1.3.1", len(p2) + 950, 2, 0)]),
+       "--packages: layer 2")
+    eq(got[2], sorted([("dpkg", "alpha", "unchanged", "1.1", "1.1", 3000, 1, 0),
+                       ("apk", "apk-tools", "unchanged", "2.14", "2.14", 400, 1, 0)]),
+       "--packages: layer 3")
+    eq(len(pk["not_read"]), 1, "--packages: databases not read")
+    check(pk["not_read"][0].startswith("/app/node_modules/broken/package.json"),
+          "--packages: the broken package.json: %r" % pk["not_read"])
+    out, _ = r.run(["--packages"] + src)
+    check("upgraded   alpha 1.0 -> 1.1" in out and "stored again" in out,
+          "--packages text: %r" % out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--report", required=True)
@@ -198,7 +286,8 @@ def main():
     src = build(args.tmp, "query-main.tar", main_entries())
     steps = [("--path", lambda: check_path(r, src)),
              ("--tree", lambda: check_tree(r, src)),
-             ("--diff", lambda: check_diff(r, args.tmp))]
+             ("--diff", lambda: check_diff(r, args.tmp)),
+             ("--packages", lambda: check_packages(r, args.tmp))]
     failed = 0
     for name, fn in steps:
         try:
