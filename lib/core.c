@@ -160,7 +160,7 @@ static void open_data_cache(struct lfs_core *c, const struct lfs_core_opts *opts
 				return;
 			c->dlayers = lfs_xcalloc(c->nlayers, sizeof(*c->dlayers));
 		}
-		c->dlayers[i] = lfs_dcache_layer(c->dcache, keys[i], l->blob);
+		c->dlayers[i] = lfs_dcache_layer(c->dcache, keys[i], l->blob, !c->img->remote);
 	}
 }
 

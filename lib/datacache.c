@@ -5,10 +5,17 @@
  * its xxh3-128 before this process uses it.  The format is in
  * cache_format.h.
  *
- * Concurrency: FUSE threads (and other mounts of the same layer) may fill
- * the same block at once; they write the same bytes and the same sum, so
- * no lock is needed on the file.  A block's state in this process is an
- * atomic byte; the layer list is guarded by lfs_dcache.lock.
+ * Read-ahead: once reads have inflated a tenth of a local layer's blocks
+ * (a walk reading every file, a grep -r, a tar of the tree), a thread per
+ * such layer inflates the rest in stream order, which is the cheap order
+ * for gzip and zstd, so that the layers of an image are inflated on all
+ * cores while the reader walks the tree in directory order.
+ *
+ * Concurrency: FUSE threads, the read-ahead threads (and other mounts of
+ * the same layer) may fill the same block at once; they write the same
+ * bytes and the same sum, so no lock is needed on the file.  A block's
+ * state in this process is an atomic byte; the layer list is guarded by
+ * lfs_dcache.lock.
  */
 #include "config.h"
 
@@ -42,7 +49,11 @@ struct lfs_dlayer {
 	uint64_t plain;
 	uint64_t data_off;
 	uint64_t nblocks;
-	_Atomic uint8_t *state; /* B_*, one per block */
+	_Atomic uint8_t *state;	 /* B_*, one per block */
+	int ahead;		 /* read-ahead allowed (a local blob) */
+	_Atomic uint64_t filled; /* blocks inflated by reads */
+	atomic_int started;	 /* the read-ahead thread runs (join it) */
+	pthread_t thread;
 };
 
 struct lfs_dcache {
@@ -50,6 +61,7 @@ struct lfs_dcache {
 	uint64_t max;
 	_Atomic uint64_t used; /* bytes on disk, as counted at open plus written since */
 	atomic_int off;	       /* a write failed: fill nothing more */
+	atomic_int stop;       /* closing: read-ahead threads end */
 	_Atomic uint64_t hits, fills;
 	pthread_mutex_t lock; /* guards layers */
 	struct lfs_dlayer *layers;
@@ -150,6 +162,10 @@ void lfs_dcache_close(struct lfs_dcache *dc)
 {
 	if (!dc)
 		return;
+	atomic_store(&dc->stop, 1);
+	for (struct lfs_dlayer *dl = dc->layers; dl; dl = dl->next)
+		if (atomic_load(&dl->started))
+			pthread_join(dl->thread, NULL);
 	while (dc->layers) {
 		struct lfs_dlayer *dl = dc->layers;
 
@@ -201,7 +217,7 @@ static int layer_file(const struct lfs_dcache *dc, const uint8_t key[16], uint64
 }
 
 struct lfs_dlayer *lfs_dcache_layer(struct lfs_dcache *dc, const uint8_t key[16],
-				    struct lfs_blob *b)
+				    struct lfs_blob *b, int ahead)
 {
 	uint64_t plain = lfs_blob_size(b);
 	struct lfs_dlayer *dl;
@@ -225,6 +241,7 @@ struct lfs_dlayer *lfs_dcache_layer(struct lfs_dcache *dc, const uint8_t key[16]
 	dl->data_off = data_start(plain);
 	dl->nblocks = (plain + BLOCK - 1) / BLOCK;
 	dl->state = lfs_xcalloc(dl->nblocks, sizeof(*dl->state));
+	dl->ahead = ahead;
 	pthread_mutex_lock(&dc->lock);
 	dl->next = dc->layers;
 	dc->layers = dl;
@@ -259,6 +276,8 @@ static void write_failed(struct lfs_dlayer *dl, int err)
 		lfs_warn("data cache %s: %s; file data is no longer cached", dl->dc->dir,
 			 strerror(err ? err : EIO));
 }
+
+static void filled_one(struct lfs_dlayer *dl);
 
 /*
  * Block I's bytes into BUF (BLOCK bytes): from the cache file when it holds
@@ -295,6 +314,7 @@ static int block_get(struct lfs_dlayer *dl, uint64_t i, uint8_t *buf)
 		got += (size_t)r;
 	}
 	atomic_fetch_add(&dl->dc->fills, 1);
+	filled_one(dl);
 	atomic_store(&dl->state[i], B_ABSENT);
 	if (!reserve(dl->dc, n))
 		return 0;
@@ -307,6 +327,36 @@ static int block_get(struct lfs_dlayer *dl, uint64_t i, uint8_t *buf)
 	}
 	atomic_store(&dl->state[i], B_GOOD);
 	return 1;
+}
+
+/* The read-ahead: every block not yet checked, in stream order. */
+static void *read_ahead(void *arg)
+{
+	struct lfs_dlayer *dl = arg;
+	uint8_t *blk = lfs_xmalloc(BLOCK);
+
+	for (uint64_t i = 0; i < dl->nblocks && !atomic_load(&dl->dc->stop); i++)
+		if (atomic_load(&dl->state[i]) != B_GOOD && block_get(dl, i, blk) <= 0)
+			break; /* a read error (the reader will meet it too) or no room */
+	free(blk);
+	return NULL;
+}
+
+/* A block was inflated for a read: past a tenth of the layer, read ahead. */
+static void filled_one(struct lfs_dlayer *dl)
+{
+	const uint64_t n = atomic_fetch_add(&dl->filled, 1) + 1;
+	pthread_attr_t attr;
+	int expect = 0;
+
+	if (!dl->ahead || n * 10 < dl->nblocks || n < 4 || atomic_load(&dl->dc->off) ||
+	    atomic_load(&dl->dc->used) >= dl->dc->max ||
+	    !atomic_compare_exchange_strong(&dl->started, &expect, 1))
+		return;
+	pthread_attr_init(&attr);
+	if (pthread_create(&dl->thread, &attr, read_ahead, dl) != 0)
+		atomic_store(&dl->started, 0);
+	pthread_attr_destroy(&attr);
 }
 
 ssize_t lfs_dlayer_pread(struct lfs_dlayer *dl, void *buf, size_t len, uint64_t off)

@@ -37,11 +37,14 @@ void lfs_dcache_close(struct lfs_dcache *dc);
 
 /*
  * The cache of one layer, whose blob B (compressed, served with random
- * access) is identified by KEY (lfs_cache_key).  NULL when it cannot be
- * set up: the layer is then read as before.  Freed by lfs_dcache_close.
+ * access) is identified by KEY (lfs_cache_key).  AHEAD: once reads have
+ * inflated a tenth of it, a thread inflates the rest in stream order (for
+ * local blobs: a registry's would be fetched whole).  NULL when it cannot
+ * be set up: the layer is then read as before.  Freed by lfs_dcache_close,
+ * which stops the read-ahead threads first.
  */
 struct lfs_dlayer *lfs_dcache_layer(struct lfs_dcache *dc, const uint8_t key[16],
-				    struct lfs_blob *b);
+				    struct lfs_blob *b, int ahead);
 
 /*
  * Read LEN bytes at OFF of the layer's uncompressed stream (short only at

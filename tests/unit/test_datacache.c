@@ -131,7 +131,7 @@ static void test_fill_then_hit(void **state)
 
 	(void)state;
 	assert_non_null(dc);
-	dl = lfs_dcache_layer(dc, key1, b);
+	dl = lfs_dcache_layer(dc, key1, b, 0);
 	assert_non_null(dl);
 	check_reads(dl);
 	lfs_dcache_counts(dc, &hits, &fills);
@@ -145,7 +145,7 @@ static void test_fill_then_hit(void **state)
 
 	/* Later: every block from the file, checked, none inflated. */
 	dc = lfs_dcache_open(dir, 0);
-	dl = lfs_dcache_layer(dc, key1, b);
+	dl = lfs_dcache_layer(dc, key1, b, 0);
 	check_reads(dl);
 	lfs_dcache_counts(dc, &hits, &fills);
 	assert_int_equal(hits, 5);
@@ -172,7 +172,7 @@ static void test_damage(void **state)
 	struct lfs_blob *b = gzip_blob("b.gz");
 	char *dir = cache_dir("dc2"), *path = lfd_path(dir, key1);
 	struct lfs_dcache *dc = lfs_dcache_open(dir, 0);
-	struct lfs_dlayer *dl = lfs_dcache_layer(dc, key1, b);
+	struct lfs_dlayer *dl = lfs_dcache_layer(dc, key1, b, 0);
 	uint64_t hits, fills;
 	uint8_t hdr[64];
 	int fd;
@@ -193,7 +193,7 @@ static void test_damage(void **state)
 		flip(path, 64 + 3 * 16 + 5);
 	}
 	dc = lfs_dcache_open(dir, 0);
-	dl = lfs_dcache_layer(dc, key1, b);
+	dl = lfs_dcache_layer(dc, key1, b, 0);
 	check_reads(dl);
 	lfs_dcache_counts(dc, &hits, &fills);
 	assert_int_equal(hits, 3);
@@ -203,7 +203,7 @@ static void test_damage(void **state)
 	/* A damaged header: the file is made anew, every block inflated again. */
 	flip(path, 20);
 	dc = lfs_dcache_open(dir, 0);
-	dl = lfs_dcache_layer(dc, key1, b);
+	dl = lfs_dcache_layer(dc, key1, b, 0);
 	check_reads(dl);
 	lfs_dcache_counts(dc, &hits, &fills);
 	assert_int_equal(hits, 0);
@@ -219,7 +219,7 @@ static void test_bound(void **state)
 	struct lfs_blob *b = gzip_blob("c.gz");
 	char *dir = cache_dir("dc3"), *p1 = lfd_path(dir, key1), *p2 = lfd_path(dir, key2);
 	struct lfs_dcache *dc = lfs_dcache_open(dir, 100 * 1024); /* room for one block */
-	struct lfs_dlayer *dl = lfs_dcache_layer(dc, key1, b);
+	struct lfs_dlayer *dl = lfs_dcache_layer(dc, key1, b, 0);
 	struct timespec old[2] = {{1000000, 0}, {1000000, 0}};
 	uint64_t hits, fills, base;
 	struct stat st;
@@ -231,7 +231,7 @@ static void test_bound(void **state)
 	assert_int_equal(lfs_dlayer_fd(dl, 4 * 65536, 10, &fd, &base), -ENOSPC);
 	lfs_dcache_close(dc);
 	dc = lfs_dcache_open(dir, 100 * 1024);
-	dl = lfs_dcache_layer(dc, key1, b);
+	dl = lfs_dcache_layer(dc, key1, b, 0);
 	check_reads(dl);
 	lfs_dcache_counts(dc, &hits, &fills);
 	assert_int_equal(hits, 1); /* the one block kept */
@@ -239,7 +239,7 @@ static void test_bound(void **state)
 
 	/* Two layers' files over the bound: the least recently used goes. */
 	dc = lfs_dcache_open(dir, 0);
-	dl = lfs_dcache_layer(dc, key2, b);
+	dl = lfs_dcache_layer(dc, key2, b, 0);
 	check_reads(dl);
 	lfs_dcache_close(dc);
 	assert_int_equal(utimensat(AT_FDCWD, p1, old, 0), 0);
@@ -250,6 +250,38 @@ static void test_bound(void **state)
 	lfs_blob_free(b);
 	free(p1);
 	free(p2);
+	free(dir);
+}
+
+/* Past a tenth of the layer (and 4 blocks), the rest is inflated by a thread. */
+static void test_read_ahead(void **state)
+{
+	struct lfs_blob *b = gzip_blob("d.gz");
+	char *dir = cache_dir("dc4");
+	struct lfs_dcache *dc = lfs_dcache_open(dir, 0);
+	struct lfs_dlayer *dl = lfs_dcache_layer(dc, key1, b, 1);
+	uint8_t *buf = malloc(4 * 65536);
+	uint64_t hits, fills;
+
+	(void)state;
+	assert_int_equal(lfs_dlayer_pread(dl, buf, 3 * 65536, 0), 3 * 65536);
+	usleep(200 * 1000);
+	lfs_dcache_counts(dc, &hits, &fills);
+	assert_int_equal(fills, 3); /* not yet */
+	assert_int_equal(lfs_dlayer_pread(dl, buf, 10, 3 * 65536), 10);
+	for (int i = 0; i < 500; i++) {
+		lfs_dcache_counts(dc, &hits, &fills);
+		if (fills == 5)
+			break;
+		usleep(10 * 1000);
+	}
+	assert_int_equal(fills, 5);
+	check_reads(dl);
+	lfs_dcache_counts(dc, &hits, &fills);
+	assert_int_equal(fills, 5); /* the last block came from the thread's work */
+	lfs_dcache_close(dc);
+	lfs_blob_free(b);
+	free(buf);
 	free(dir);
 }
 
@@ -266,6 +298,7 @@ int main(void)
 	    cmocka_unit_test(test_fill_then_hit),
 	    cmocka_unit_test(test_damage),
 	    cmocka_unit_test(test_bound),
+	    cmocka_unit_test(test_read_ahead),
 	};
 
 	make_plain();
