@@ -250,6 +250,7 @@ struct report_view {
 	size_t ngates;
 	const struct report_compare *cmp;
 	const struct report_selection *sel; /* the rows the listings show */
+	const struct report_tree *tree;	    /* HTML: the final image's tree */
 };
 
 /* What the books know of a stored non-directory (hard links share one). */

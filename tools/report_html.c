@@ -48,7 +48,10 @@ static const char css[] =
     "width:12px;height:12px;margin-right:4px;vertical-align:middle}\n"
     ".bad{color:#c00;font-weight:bold}.good{color:#080;font-weight:bold}"
     "details{margin:.3em 0}summary{cursor:pointer}\n"
-    "input.filter{margin:.5em 0;padding:3px;width:30em}\n";
+    "input.filter{margin:.5em 0;padding:3px;width:30em}\n"
+    "ul.tree{list-style:none;padding-left:1.2em;font-family:ui-monospace,monospace;"
+    "font-size:13px}ul.tree ul{list-style:none;padding-left:1.2em}.td{cursor:pointer}"
+    ".tm{margin-left:1em;font-size:12px}\n";
 
 /*
  * Sort any table by a header click (numbers by data-sort), filter the file
@@ -417,6 +420,105 @@ static void gates(FILE *f, const struct report_view *v)
 	fputs("</ul>\n", f);
 }
 
+/*
+ * The final image as a collapsible tree: the rows as compact JSON (names,
+ * depths, bytes, layers, types, in pre-order), rendered by the script a
+ * directory at a time when opened, and a filter over every path whose
+ * count updates as one types.
+ */
+static const char tree_js[] =
+    "(function(){\n"
+    "var el=document.getElementById('treedata');if(!el)return;\n"
+    "var D=JSON.parse(el.textContent),n=D.n.length,par=new Int32Array(n),"
+    "first=new Int32Array(n).fill(-1),next=new Int32Array(n).fill(-1),"
+    "last=new Int32Array(n).fill(-1),st=[0];par[0]=-1;\n"
+    "for(var i=1;i<n;i++){var d=D.d[i],p=st[d-1];par[i]=p;"
+    "if(last[p]<0)first[p]=i;else next[last[p]]=i;last[p]=i;st[d]=i;}\n"
+    "function fmt(b){var u=['B','kB','MB','GB','TB'],k=0;while(b>=999.5&&k<4){b/=1000;k++;}"
+    "return (k?b.toFixed(b<9.995?2:b<99.95?1:0):b)+' '+u[k];}\n"
+    "function col(l){return 'hsl('+(l*67%360)+',60%,40%)';}\n"
+    "function row(i,label){var li=document.createElement('li'),s=document.createElement('span'),"
+    "dir=D.t[i]=='d';li.dataset.i=i;s.className=dir?'td':'tf';"
+    "s.textContent=(dir?'\\u25b8 ':'')+(label||D.n[i])+(dir?'/':'');li.appendChild(s);"
+    "var m=document.createElement('span');m.className='tm';m.textContent=fmt(D.b[i])+' \\u00b7 "
+    "layer '+(D.l[i]+1);m.style.color=col(D.l[i]);li.appendChild(m);"
+    "if(dir&&first[i]>=0&&!label)s.addEventListener('click',function(){toggle(li,i,s);});"
+    "return li;}\n"
+    "function kids(ul,i,from){var c=from,k=0;for(;c>=0&&k<500;c=next[c],k++)ul.appendChild(row(c));"
+    "if(c>=0){var more=document.createElement('li'),a=document.createElement('a');a.href='#';"
+    "a.textContent='more...';a.addEventListener('click',function(e){e.preventDefault();"
+    "more.remove();kids(ul,i,c);});more.appendChild(a);ul.appendChild(more);}}\n"
+    "function toggle(li,i,s){var ul=li.querySelector(':scope>ul');"
+    "if(ul){ul.remove();s.textContent='\\u25b8'+s.textContent.slice(1);return;}"
+    "ul=document.createElement('ul');kids(ul,i,first[i]);li.appendChild(ul);"
+    "s.textContent='\\u25be'+s.textContent.slice(1);}\n"
+    "kids(document.getElementById('tree'),0,first[0]);\n"
+    "var P=null;function paths(){if(P)return P;P=new Array(n);P[0]='';"
+    "for(var i=1;i<n;i++)P[i]=P[par[i]]+'/'+D.n[i];return P;}\n"
+    "var inp=document.getElementById('treefilter'),cnt=document.getElementById('treecount'),"
+    "hits=document.getElementById('treehits'),t=0;\n"
+    "cnt.textContent=(n-1)+' paths';\n"
+    "function run(){var q=inp.value,A=paths(),c=0;hits.textContent='';"
+    "if(!q){cnt.textContent=(n-1)+' paths';return;}"
+    "for(var i=1;i<n;i++)if(A[i].indexOf(q)>=0){if(c<200)hits.appendChild(row(i,A[i]));c++;}"
+    "cnt.textContent=c+' of '+(n-1)+' paths';cnt.dataset.count=c;}\n"
+    "inp.addEventListener('input',function(){clearTimeout(t);t=setTimeout(run,150);});\n"
+    /* #q=TEXT fills the filter, #open=/a/b opens those directories (links, tests) */
+    "var h=decodeURIComponent(location.hash.slice(1));\n"
+    "if(h.indexOf('q=')==0){inp.value=h.slice(2);run();}\n"
+    "if(h.indexOf('open=')==0){var ul=document.getElementById('tree');"
+    "h.slice(5).split('/').filter(Boolean).forEach(function(nm){if(!ul)return;"
+    "var li=Array.prototype.find.call(ul.children,function(x){return D.n[x.dataset.i]==nm;});"
+    "if(!li){ul=null;return;}li.firstChild.click();ul=li.querySelector(':scope>ul');});}\n"
+    "})();\n";
+
+/* S (a name) inside a JSON string inside a <script>: no '<', nothing raw. */
+static void json_esc(FILE *f, const char *s)
+{
+	char *c = report_clean(s);
+
+	fputc('"', f);
+	for (const char *p = c; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p == '<' || *p == '>' || *p == '&')
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+	free(c);
+}
+
+static void tree(FILE *f, const struct report_tree *t)
+{
+	if (!t || !t->n)
+		return;
+	fputs("<h2>Final image</h2><input id=\"treefilter\" class=\"filter\" "
+	      "placeholder=\"filter every path\"> <span id=\"treecount\"></span>"
+	      "<ul id=\"treehits\" class=\"tree\"></ul><ul id=\"tree\" class=\"tree\"></ul>\n"
+	      "<script type=\"application/json\" id=\"treedata\">{\"n\":[",
+	      f);
+	for (size_t i = 0; i < t->n; i++) {
+		if (i)
+			fputc(',', f);
+		json_esc(f, t->rows[i].name);
+	}
+	fputs("],\"d\":[", f);
+	for (size_t i = 0; i < t->n; i++)
+		fprintf(f, "%s%u", i ? "," : "", t->rows[i].depth);
+	fputs("],\"b\":[", f);
+	for (size_t i = 0; i < t->n; i++)
+		fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)t->rows[i].bytes);
+	fputs("],\"l\":[", f);
+	for (size_t i = 0; i < t->n; i++)
+		fprintf(f, "%s%d", i ? "," : "", t->rows[i].layer);
+	fputs("],\"t\":\"", f);
+	for (size_t i = 0; i < t->n; i++)
+		fputc(report_type_name(t->rows[i].mode)[0], f);
+	fputs("\"}</script>\n", f);
+}
+
 int report_html(FILE *f, const struct report *r, const struct report_view *v)
 {
 	const char *name = v->cmp ? v->sources[1] : v->sources[0];
@@ -455,7 +557,9 @@ int report_html(FILE *f, const struct report *r, const struct report_view *v)
 	suggestions(f, r);
 	gates(f, v);
 	file_lists(f, r, v);
-	fprintf(f, "<p class=\"i\">layerfs-report %s</p>\n<script>\n%s</script>\n</body></html>\n",
-		PACKAGE_VERSION, js);
+	tree(f, v->tree);
+	fprintf(f,
+		"<p class=\"i\">layerfs-report %s</p>\n<script>\n%s%s</script>\n</body></html>\n",
+		PACKAGE_VERSION, js, tree_js);
 	return ferror(f) ? -EIO : 0;
 }

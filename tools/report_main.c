@@ -637,6 +637,7 @@ int main(int argc, char **argv)
 	int first, rc, ret = 1, violated, unmatched = 0;
 	static struct report_paths ps, pd;
 	static struct report_packages pk;
+	struct report_tree tree;
 	size_t nsrc;
 	char **src;
 
@@ -704,8 +705,14 @@ int main(int argc, char **argv)
 	violated = eval_gates(r, &o.view);
 	report_select(&sel, r, &o.view);
 	o.view.sel = &sel;
-	if (o.html && write_html(o.html, r, &o.view) < 0)
-		goto out;
+	if (o.html) {
+		report_tree_build(&tree, r, -1, 0);
+		o.view.tree = &tree;
+		rc = write_html(o.html, r, &o.view);
+		report_tree_free(&tree);
+		if (rc < 0)
+			goto out;
+	}
 	rc = 0;
 	if (o.npaths || o.tree || o.ndiffs || o.packages) {
 		rc = report_query_answer(stdout, r, o.npaths ? &ps : NULL, o.ndiffs ? &pd : NULL,

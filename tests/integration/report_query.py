@@ -15,6 +15,9 @@ CLI: report_query.py --report PATH/layerfs-report --tmp DIR
 import argparse
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -188,6 +191,56 @@ def check_diff(r, tmp):
     r.run(["--diff", "/etc/nope"] + src, want_rc=1)
 
 
+def chromium_dom(page, fragment, tmp):
+    """The DOM headless Chromium rendered for PAGE#FRAGMENT (None: no Chromium)."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not binary:
+        return None
+    p = subprocess.run([binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                        "--user-data-dir=" + os.path.join(tmp, "chromium-profile"),
+                        "--dump-dom", "file://" + page + "#" + fragment],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    check(p.returncode == 0 and p.stdout, "chromium --dump-dom failed: %r" % p.stderr[-500:])
+    return p.stdout.decode()
+
+
+def check_html_tree(r, src, tmp):
+    """The HTML page's tree of the final image: every path embedded, with its
+    bytes and layer; in Chromium it opens a directory and the filter counts."""
+    page = os.path.join(tmp, "tree.html")
+    r.run(["--html", page] + src)
+    with open(page) as f:
+        text = f.read()
+    m = re.search(r'<script type="application/json" id="treedata">(.*?)</script>', text, re.S)
+    check(m, "no tree data in the page")
+    data = json.loads(m.group(1))
+    stack, got = [], {}
+    for name, depth, size, layer, kind in zip(data["n"], data["d"], data["b"], data["l"],
+                                              data["t"]):
+        stack[depth:] = [name]
+        got["/" + "/".join(stack[1:])] = (kind, size, layer + 1)
+    for path, size, layer in FINAL_FILES:
+        eq(got.get(path), ("f", size, layer), "HTML tree data: " + path)
+    for d in FINAL_DIRS:
+        eq(got[d][:2], ("d", sum(f[1] for f in below(FINAL_FILES, d))), "HTML tree data: " + d)
+    eq(len(got), len(FINAL_FILES) + len(FINAL_DIRS) + 1, "HTML tree data: entries")
+    dom = chromium_dom(page, "open=/usr/bin", tmp)
+    if dom is None:
+        print("note: chromium is missing: the HTML tree was not rendered")
+        return
+    # the top level rendered, /usr/bin opened: its three files are there
+    names = re.findall(r'<span class="t[df]">(?:\u25b8 |\u25be )?([^<]*)</span>', dom)
+    for want in ("etc/", "usr/", "bin/", "copy1", "copy2", "new"):
+        check(want in names, "HTML tree: %r not rendered (%r)" % (want, names[:40]))
+    check("foo.deb" not in names, "HTML tree: a closed directory rendered")
+    dom = chromium_dom(page, "q=copy", tmp)
+    m = re.search(r'id="treecount"[^>]*data-count="(\d+)"[^>]*>([^<]*)<', dom) or \
+        re.search(r'id="treecount"[^>]*>([^<]*)<', dom)
+    check(m and "2 of %d paths" % (len(got) - 1) in m.group(0), "HTML filter count: %r"
+          % (m.group(0) if m else None))
+    check("/usr/bin/copy2" in dom, "HTML filter: the hit /usr/bin/copy2 not shown")
+
+
 def dpkg_status(*pkgs):
     return "".join("Package: %s\nStatus: install ok %s\nVersion: %s\nArchitecture: amd64\n\n"
                    % (n, st, v) for n, v, st in pkgs).encode()
@@ -287,7 +340,8 @@ def main():
     steps = [("--path", lambda: check_path(r, src)),
              ("--tree", lambda: check_tree(r, src)),
              ("--diff", lambda: check_diff(r, args.tmp)),
-             ("--packages", lambda: check_packages(r, args.tmp))]
+             ("--packages", lambda: check_packages(r, args.tmp)),
+             ("HTML tree", lambda: check_html_tree(r, src, args.tmp))]
     failed = 0
     for name, fn in steps:
         try:
