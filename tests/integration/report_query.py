@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -25,6 +24,7 @@ sys.path.insert(0, HERE)
 from report_cases import (INSTRUCTIONS, Fail, Runner, blob, build, check,  # noqa: E402
                           eq, main_entries)
 from mkimage import Entry  # noqa: E402
+from report_html_check import chromium  # noqa: E402
 
 
 def query(r, args, want_rc=0):
@@ -196,10 +196,8 @@ def chromium_dom(page, fragment, tmp):
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if not binary:
         return None
-    p = subprocess.run([binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                        "--user-data-dir=" + os.path.join(tmp, "chromium-profile"),
-                        "--dump-dom", "file://" + page + "#" + fragment],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    p = chromium(binary, ["--dump-dom", "file://" + page + "#" + fragment],
+                 os.path.join(tmp, "chromium-profile"))
     check(p.returncode == 0 and p.stdout, "chromium --dump-dom failed: %r" % p.stderr[-500:])
     return p.stdout.decode()
 
