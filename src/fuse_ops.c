@@ -23,6 +23,13 @@
  * do (writes go straight to the upper file), so it is left out and the
  * kernel stops sending it.  A read-only mount needs no file handle either:
  * OPEN answers ENOSYS there, and every read comes with fh 0.
+ *
+ * Owners: with --owners=user (the default when the daemon is not root)
+ * every attribute the kernel gets shows the mounting user and group as
+ * owner, and the owner's bits at least r, and x for a directory or a file
+ * someone may execute (chmod u+rX): the kernel's permission checks
+ * (default_permissions) then let that user read the whole image, as
+ * umoci unpack --rootless does.  The daemon itself reads every lower file.
  */
 #include "config.h"
 
@@ -61,6 +68,20 @@ static int fd_of(const struct fuse_file_info *fi)
 	return fi && fi->fh ? (int)(fi->fh - 1) : -1;
 }
 
+/* What the kernel is told of ST (see Owners above). */
+static void present(const struct lfs_fs *fs, struct stat *st)
+{
+	if (!fs->owners_user)
+		return;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	if (S_ISLNK(st->st_mode))
+		return;
+	st->st_mode |= S_IRUSR;
+	if (S_ISDIR(st->st_mode) || (st->st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
+		st->st_mode |= S_IXUSR;
+}
+
 static void fill_entry(fuse_req_t req, const struct lfs_node *n, const struct stat *st,
 		       struct fuse_entry_param *e)
 {
@@ -70,6 +91,7 @@ static void fill_entry(fuse_req_t req, const struct lfs_node *n, const struct st
 	e->attr_timeout = fs_of(req)->timeout;
 	e->entry_timeout = fs_of(req)->timeout;
 	e->attr = *st;
+	present(fs_of(req), &e->attr);
 }
 
 /* RC 0: N's entry, with the reference lfs_cow_* counted for it. */
@@ -188,10 +210,12 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	} else {
 		rc = lfs_cow_getattr(cow_of(req), n, &st);
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_attr(req, &st, fs_of(req)->timeout);
+		return;
+	}
+	present(fs_of(req), &st);
+	fuse_reply_attr(req, &st, fs_of(req)->timeout);
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -221,10 +245,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		if (to_set & map[i].fuse)
 			set |= map[i].lfs;
 	rc = lfs_cow_setattr(cow_of(req), n, fd_of(fi), attr, set, &st);
-	if (rc < 0)
+	if (rc < 0) {
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_attr(req, &st, fs_of(req)->timeout);
+		return;
+	}
+	present(fs_of(req), &st);
+	fuse_reply_attr(req, &st, fs_of(req)->timeout);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -390,6 +416,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 struct dirbuf {
 	fuse_req_t req;
+	const struct lfs_fs *fs;
 	char *p;
 	size_t rem;
 	int plus;
@@ -412,6 +439,7 @@ static int add_dirent(void *ctx, const char *name, const struct stat *st, uint64
 		e.attr_timeout = b->timeout;
 		e.entry_timeout = b->timeout;
 		e.attr = *st;
+		present(b->fs, &e.attr);
 		need = fuse_add_direntry_plus(b->req, b->p, b->rem, name, &e, (off_t)next);
 	} else {
 		need = fuse_add_direntry(b->req, b->p, b->rem, name, st, (off_t)next);
@@ -448,6 +476,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
 	}
 	memset(&b, 0, sizeof(b));
 	b.req = req;
+	b.fs = fs_of(req);
 	b.p = buf;
 	b.rem = size;
 	b.plus = plus;

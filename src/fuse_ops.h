@@ -17,6 +17,9 @@ struct lfs_fs {
 	int read_only;		 /* no writes: files need no open (no handle) */
 	int no_open;		 /* set at init: the kernel may skip OPEN (read-only) */
 	int no_opendir;		 /* set at init: the kernel may skip OPENDIR */
+	int owners_user;	 /* --owners=user: every entry shows as UID:GID's, u+rX */
+	uid_t uid;		 /* with owners_user: the mounting user */
+	gid_t gid;
 };
 
 extern const struct fuse_lowlevel_ops lfs_fuse_ops;

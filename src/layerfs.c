@@ -30,6 +30,7 @@ enum {
 	OPT_WORK,
 	OPT_READ_ONLY,
 	OPT_PUBLISH_INDEX,
+	OPT_OWNERS,
 };
 
 struct options {
@@ -39,6 +40,7 @@ struct options {
 	int read_only;
 	int publish;	 /* --publish-index: no mount */
 	char *fuse_opts; /* comma-joined -o values */
+	int owners;	 /* --owners: -1 by default, else 0 (image) or 1 (user) */
 };
 
 static void usage(FILE *f)
@@ -61,6 +63,9 @@ static void usage(FILE *f)
 		"      --upper DIR         keep changes in DIR (created if missing)\n"
 		"      --work DIR          scratch directory on the filesystem of --upper\n"
 		"      --read-only         no upper layer: every change fails with EROFS\n"
+		"      --owners=image|user show the image's owners and modes (image), or\n"
+		"                          every entry as yours, readable by you (user;\n"
+		"                          the default when not run as root)\n"
 		"      --publish-index     mount nothing: push the image's layer indexes to its\n"
 		"                          registry as an artifact referring to it, so that\n"
 		"                          mounts elsewhere need no pass over the layers\n"
@@ -107,6 +112,7 @@ static const struct option lopts[] = {
     {"work", required_argument, NULL, OPT_WORK},
     {"read-only", no_argument, NULL, OPT_READ_ONLY},
     {"publish-index", no_argument, NULL, OPT_PUBLISH_INDEX},
+    {"owners", required_argument, NULL, OPT_OWNERS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -149,6 +155,13 @@ static int handle(struct options *o, int c, char *arg)
 		return 0;
 	case OPT_PUBLISH_INDEX:
 		o->publish = 1;
+		return 0;
+	case OPT_OWNERS:
+		if (strcmp(arg, "image") && strcmp(arg, "user")) {
+			fprintf(stderr, "layerfs: --owners %s: expected image or user\n", arg);
+			return -1;
+		}
+		o->owners = !strcmp(arg, "user");
 		return 0;
 	case 'h':
 		usage(stdout);
@@ -403,7 +416,7 @@ static int publish(const struct options *o, char *source)
 
 int main(int argc, char **argv)
 {
-	struct options o = {0};
+	struct options o = {.owners = -1};
 	struct lfs_core_opts co = {0};
 	struct lfs_cow_opts wo = {0};
 	char *tmpdir = NULL;
@@ -456,6 +469,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	fs.read_only = o.read_only;
+	/* Not root: the image's files would be the image's owners', out of our reach. */
+	fs.owners_user = o.owners < 0 ? geteuid() != 0 : o.owners;
+	fs.uid = geteuid();
+	fs.gid = getegid();
 	/*
 	 * Indexing freed its buffers (decompressed indexes, windows); hand the
 	 * pages back before the daemon forks, or they stay in its RSS for the

@@ -20,7 +20,8 @@
  *                  chroot_ns.c (namespaces and mounts), chroot_pty.c (the
  *                  status socket and the terminal relay), chroot_exec.c
  *                  (the command: user, workdir, env, exec), chroot_mp.c
- *                  (mount points removed from a kept --upper);
+ *                  (mount points removed from a kept --upper), chroot_ids.c
+ *                  (the subordinate ids a rootless run maps);
  *   helpers        chroot_util.c: messages.
  */
 #ifndef LFS_CHROOT_H
@@ -63,6 +64,7 @@ struct lfs_chroot_opts {
 	int entrypoint_given;
 	char **cmd; /* NULL-terminated; NULL: the image's Cmd */
 	int quiet;
+	int verbose;				    /* say which ids the user namespace maps */
 	int userns;				    /* use a user namespace even as root */
 	int nosuid;				    /* mount the image nosuid */
 	int stop_timeout;			    /* seconds from SIGTERM to SIGKILL */
@@ -71,13 +73,15 @@ struct lfs_chroot_opts {
 
 /* What runs, from the image config and the options. */
 struct lfs_chroot_spec {
-	char **argv;   /* NULL-terminated, at least one word */
-	char **envp;   /* NULL-terminated "K=V" */
-	char *workdir; /* absolute; "/" by default */
-	char *user;    /* "", "uid", "name", "uid:gid", "name:group" */
-	int rootless;  /* in a user namespace mapping one uid to 0 */
-	int tty_fg;    /* stdin is our terminal and we own it: the command gets a pty */
-	int tty_fds;   /* with tty_fg: the standard streams (bit N: fd N) on the terminal */
+	char **argv;	     /* NULL-terminated, at least one word */
+	char **envp;	     /* NULL-terminated "K=V" */
+	char *workdir;	     /* absolute; "/" by default */
+	char *user;	     /* "", "uid", "name", "uid:gid", "name:group" */
+	int userns;	     /* in a user namespace (as an ordinary user, or --userns) */
+	int rootless;	     /* in a user namespace mapping one uid to 0 (no subordinate ids) */
+	unsigned long ngids; /* with USERNS: how many gids it maps */
+	int tty_fg;	     /* stdin is our terminal and we own it: the command gets a pty */
+	int tty_fds;	     /* with tty_fg: the standard streams (bit N: fd N) on the terminal */
 };
 
 /* chroot_config.c: the image config (may be NULL) and the options -> SPEC. */
@@ -143,15 +147,37 @@ void lfs_chroot_sigset(sigset_t *set);
 void lfs_chroot_init(const char *mnt, const struct lfs_chroot_opts *o,
 		     const struct lfs_chroot_spec *spec, int status_fd) __attribute__((noreturn));
 
-/* chroot_ns.c: in the wrapper, a private mount namespace (in a user
- * namespace mapping us to root first when ROOTLESS), its mounts private. */
-int lfs_chroot_ns_enter(int rootless);
+/* chroot_ids.c: the subordinate ids of /etc/subuid and /etc/subgid. */
+struct lfs_chroot_idrange {
+	unsigned long start, count; /* outside the namespace */
+};
+#define LFS_CHROOT_MAX_RANGES 32
+/* The ranges TEXT (a subuid or subgid file's contents) gives the user named
+ * NAME (NULL: none) or numbered ID, in the file's order, at most MAX: bad
+ * lines, empty ranges, ranges holding ID itself and ranges past 2^32-2 ids
+ * inside are skipped.  Returns how many. */
+size_t lfs_chroot_subid_parse(const char *text, const char *name, unsigned long id,
+			      struct lfs_chroot_idrange *r, size_t max);
+/* The same from the file PATH: 0 (*N set) or -errno. */
+int lfs_chroot_subid_read(const char *path, const char *name, unsigned long id,
+			  struct lfs_chroot_idrange *r, size_t max, size_t *n);
+/* newuidmap's words after the pid: "0 OWN 1 1 START COUNT 1+COUNT ...",
+ * into BUF.  Returns how many ids the map holds, 0 when BUF is too small. */
+unsigned long lfs_chroot_idmap_words(unsigned long own, const struct lfs_chroot_idrange *r,
+				     size_t n, char *buf, size_t size);
+
+/* chroot_ns.c: in the wrapper, a private mount namespace, in a user
+ * namespace first when SPEC->userns: mapping us to root and, not being
+ * root, our subordinate ids to 1, 2, ... through newuidmap and newgidmap
+ * when we have some.  Sets SPEC->rootless (one id mapped) and ->ngids. */
+int lfs_chroot_ns_enter(struct lfs_chroot_spec *spec, int verbose, int quiet);
 /* In the wrapper, before it forks the init: a new pid and UTS namespace
  * (for its children) with HOSTNAME. */
 int lfs_chroot_ns_pid_uts(const char *hostname);
 /* Inside the mounted image MNT make /proc, /dev, /sys, /tmp,
  * /etc/resolv.conf and the binds.  Runs in the new pid namespace. */
-int lfs_chroot_setup_mounts(const char *mnt, const struct lfs_chroot_opts *o, int rootless);
+int lfs_chroot_setup_mounts(const char *mnt, const struct lfs_chroot_opts *o,
+			    const struct lfs_chroot_spec *spec);
 
 /* chroot_exec.c: in the forked child: take TTY (the pty slave, or -1) as
  * the controlling terminal, enter MNT as root, become the user, exec the command.  Never returns

@@ -51,7 +51,7 @@ void lfs_chroot_init(const char *mnt, const struct lfs_chroot_opts *o,
 	pid_t cmd;
 
 	lfs_chroot_sigset(&set);
-	if (lfs_chroot_setup_mounts(mnt, o, spec->rootless) < 0) {
+	if (lfs_chroot_setup_mounts(mnt, o, spec) < 0) {
 		report(status_fd, LFS_CHROOT_SETUP_FAILED, 0);
 		_exit(LFS_CHROOT_EXIT_FAIL);
 	}

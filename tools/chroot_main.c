@@ -43,7 +43,8 @@ static void usage(FILE *f)
 		"image with layerfs, give it /proc, a minimal /dev, a read-only /sys, a fresh\n"
 		"/tmp and the host's resolv.conf in private namespaces, and run CMD in it (by\n"
 		"default the image's Entrypoint and Cmd, with its Env, WorkingDir and User).\n"
-		"As an ordinary user it runs in a user namespace mapping you to root.\n"
+		"As an ordinary user it runs in a user namespace mapping you to root, and your\n"
+		"subordinate ids (/etc/subuid, /etc/subgid) to 1, 2, ... when you have some.\n"
 		"\n"
 		"IMAGE is a docker-save tarball, an OCI image layout directory, an OCI archive,\n"
 		"or one layer file; or docker://[HOST[:PORT]/]REPO[:TAG|@DIGEST] (a registry's\n"
@@ -71,6 +72,7 @@ static void usage(FILE *f)
 		"                          after SIGTERM, how long the command has to end\n"
 		"                          before it is killed (default 10)\n"
 		"  -q, --quiet             no warnings, no progress\n"
+		"  -v, --verbose           say which ids the user namespace maps\n"
 		"  -h, --help              show this help and exit\n"
 		"  -V, --version           show the version and exit\n"
 		"\n"
@@ -209,6 +211,7 @@ static int parse_args(int argc, char **argv, struct lfs_chroot_opts *o)
 	    {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
 	    {"hostname", required_argument, NULL, OPT_HOSTNAME},
 	    {"quiet", no_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -217,7 +220,8 @@ static int parse_args(int argc, char **argv, struct lfs_chroot_opts *o)
 
 	o->stop_timeout = LFS_CHROOT_STOP_TIMEOUT;
 	lfs_image_cli_init(&o->imgopts);
-	while ((c = getopt_long(argc, argv, "+e:w:u:qhV" LFS_IMAGE_SHORTOPTS, lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+e:w:u:qvhV" LFS_IMAGE_SHORTOPTS, lopts, NULL)) !=
+	       -1) {
 		switch (lfs_image_cli_opt(&o->imgopts, c, optarg)) {
 		case 1:
 			continue;
@@ -270,6 +274,9 @@ static int parse_args(int argc, char **argv, struct lfs_chroot_opts *o)
 		case 'q':
 			o->quiet = 1;
 			lfs_quiet = 1;
+			break;
+		case 'v':
+			o->verbose = 1;
 			break;
 		case 'h':
 			usage(stdout);

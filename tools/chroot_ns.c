@@ -21,7 +21,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +31,9 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "chroot.h"
@@ -64,34 +68,216 @@ static int write_file(const char *path, const char *text)
 	return rc;
 }
 
-int lfs_chroot_ns_enter(int rootless)
+/* How many ids /proc/self/FILE maps (0: none yet, or unreadable). */
+static unsigned long ids_mapped(const char *file)
 {
-	if (rootless) {
-		uid_t uid = geteuid();
-		gid_t gid = getegid();
-		char map[64];
-		int rc;
+	unsigned long inside, outside, count, total = 0;
+	char path[64];
+	FILE *f;
 
-		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
-			rc = -errno;
-			lfs_chroot_msg("cannot create a user namespace: %s (are unprivileged user "
-				       "namespaces allowed? sysctl user.max_user_namespaces, "
-				       "kernel.unprivileged_userns_clone)",
-				       strerror(errno));
-			return rc;
-		}
-		/* One id mapped: we are root inside, ourselves outside. */
-		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
+	snprintf(path, sizeof(path), "/proc/self/%s", file);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3)
+		total += count;
+	fclose(f);
+	return total;
+}
+
+/* Is PROG an executable in $PATH? */
+static int in_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		size_t len = strcspn(path, ":");
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, len ? path : ".", prog);
+		if (access(buf, X_OK) == 0)
+			return 1;
+		path += len + (path[len] == ':');
+	}
+	return 0;
+}
+
+/* The subordinate ranges to map: 1 with both in M's words, 0 with none (WHY says). */
+struct idplan {
+	char uwords[4096], gwords[4096];
+	unsigned long nuids, ngids;
+	char why[160];
+};
+
+static int plan_ranges(struct idplan *p)
+{
+	struct lfs_chroot_idrange ur[LFS_CHROOT_MAX_RANGES], gr[LFS_CHROOT_MAX_RANGES];
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	struct passwd *pw = getpwuid(uid);
+	const char *name = pw ? pw->pw_name : NULL;
+	size_t nu = 0, ng = 0;
+	int rc;
+
+	if (!in_path("newuidmap") || !in_path("newgidmap")) {
+		snprintf(p->why, sizeof(p->why), "no newuidmap and newgidmap (Debian's uidmap)");
+		return 0;
+	}
+	rc = lfs_chroot_subid_read("/etc/subuid", name, uid, ur, LFS_CHROOT_MAX_RANGES, &nu);
+	if (rc == 0 && nu)
+		rc =
+		    lfs_chroot_subid_read("/etc/subgid", name, uid, gr, LFS_CHROOT_MAX_RANGES, &ng);
+	if (rc < 0 || !nu || !ng) {
+		snprintf(p->why, sizeof(p->why), "no range for %s (uid %u) in %s%s%s",
+			 name ? name : "you", (unsigned)uid, nu ? "/etc/subgid" : "/etc/subuid",
+			 rc < 0 ? ": " : "", rc < 0 ? strerror(-rc) : "");
+		return 0;
+	}
+	p->nuids = lfs_chroot_idmap_words(uid, ur, nu, p->uwords, sizeof(p->uwords));
+	p->ngids = lfs_chroot_idmap_words(gid, gr, ng, p->gwords, sizeof(p->gwords));
+	return p->nuids && p->ngids;
+}
+
+/* Run PROG PID WORDS... and wait: 0, or -1 (said). */
+static int run_map(const char *prog, pid_t target, const char *words)
+{
+	char *dup = lfs_xstrdup(words), *argv[3 * LFS_CHROOT_MAX_RANGES + 8], *save = NULL;
+	char pidbuf[24];
+	size_t n = 0;
+	pid_t pid;
+	int st;
+
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)target);
+	argv[n++] = (char *)prog;
+	argv[n++] = pidbuf;
+	for (char *w = strtok_r(dup, " ", &save); w && n + 1 < LFS_ARRAY_SIZE(argv);
+	     w = strtok_r(NULL, " ", &save))
+		argv[n++] = w;
+	argv[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		execvp(prog, argv);
+		lfs_chroot_msg("cannot run %s: %s", prog, strerror(errno));
+		_exit(127);
+	}
+	free(dup);
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * A helper forked before the unshare stays outside the new user namespace:
+ * newuidmap must write the map of a process already inside it, from the
+ * namespace above.  It waits for our word on GO, then maps our uids and
+ * gids (newgidmap leaves setgroups allowed when a subordinate range is
+ * mapped).  Returns its pid; it exits 0 when both maps are written.
+ */
+static pid_t start_mapper(const struct idplan *p, int go[2])
+{
+	pid_t self = getpid(), pid;
+	sigset_t none;
+	char c;
+
+	if (pipe2(go, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid != 0) {
+		close(go[0]);
+		if (pid < 0)
+			close(go[1]);
+		return pid;
+	}
+	close(go[1]);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* EOF: the unshare failed */
+	if (read(go[0], &c, 1) != 1 || getppid() != self)
+		_exit(1);
+	if (run_map("newuidmap", self, p->uwords) < 0 || run_map("newgidmap", self, p->gwords) < 0)
+		_exit(1);
+	_exit(0);
+}
+
+/* Map our own uid and gid to 0 where nothing is mapped yet (setgroups denied). */
+static int map_single(void)
+{
+	char map[64];
+	int rc = 0;
+
+	if (!ids_mapped("uid_map")) {
+		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)geteuid());
 		rc = write_file("/proc/self/uid_map", map);
-		if (rc == 0)
-			rc = write_file("/proc/self/setgroups", "deny\n");
-		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
+	}
+	if (rc == 0 && !ids_mapped("gid_map")) {
+		rc = write_file("/proc/self/setgroups", "deny\n");
+		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)getegid());
 		if (rc == 0)
 			rc = write_file("/proc/self/gid_map", map);
-		if (rc < 0) {
-			lfs_chroot_msg("cannot map ids in the user namespace: %s", strerror(-rc));
-			return rc;
+	}
+	if (rc < 0)
+		lfs_chroot_msg("cannot map ids in the user namespace: %s", strerror(-rc));
+	return rc;
+}
+
+static int enter_userns(struct lfs_chroot_spec *spec, int verbose, int quiet)
+{
+	struct idplan plan = {.nuids = 0};
+	int ranges = geteuid() != 0 && plan_ranges(&plan), go[2] = {-1, -1}, st, rc;
+	pid_t mapper = ranges ? start_mapper(&plan, go) : -1;
+
+	if (ranges && mapper < 0) {
+		snprintf(plan.why, sizeof(plan.why), "fork: %s", strerror(errno));
+		ranges = 0;
+	}
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
+		rc = -errno;
+		lfs_chroot_msg("cannot create a user namespace: %s (are unprivileged user "
+			       "namespaces allowed? sysctl user.max_user_namespaces, "
+			       "kernel.unprivileged_userns_clone)",
+			       strerror(errno));
+		if (ranges) {
+			close(go[1]);
+			waitpid(mapper, &st, 0);
 		}
+		return rc;
+	}
+	if (ranges) {
+		rc = write(go[1], "g", 1) == 1 ? 0 : -1;
+		close(go[1]);
+		if (waitpid(mapper, &st, 0) != mapper || !WIFEXITED(st) || WEXITSTATUS(st) != 0 ||
+		    rc < 0) {
+			if (!quiet)
+				lfs_warn("newuidmap or newgidmap failed: only your own uid and gid "
+					 "are mapped (to 0)");
+			snprintf(plan.why, sizeof(plan.why), "newuidmap or newgidmap failed");
+		}
+	}
+	rc = map_single();
+	if (rc < 0)
+		return rc;
+	spec->ngids = ids_mapped("gid_map");
+	spec->rootless = ids_mapped("uid_map") <= 1 || spec->ngids <= 1;
+	if (verbose && !spec->rootless)
+		lfs_chroot_msg("user namespace: uids %s, gids %s (inside outside count)",
+			       plan.uwords, plan.gwords);
+	else if (verbose)
+		lfs_chroot_msg("user namespace: only uid %u and gid %u are mapped, to 0 (%s)",
+			       (unsigned)geteuid(), (unsigned)getegid(),
+			       geteuid() == 0 ? "root maps itself" : plan.why);
+	return 0;
+}
+
+int lfs_chroot_ns_enter(struct lfs_chroot_spec *spec, int verbose, int quiet)
+{
+	if (spec->userns) {
+		int rc = enter_userns(spec, verbose, quiet);
+
+		if (rc < 0)
+			return rc;
 	} else if (unshare(CLONE_NEWNS) < 0) {
 		int rc = -errno;
 
@@ -310,7 +496,7 @@ static int bind_in(int rootfd, const char *path, const char *src, int ro, unsign
 }
 
 /* A tmpfs /dev with the host's device nodes, a new devpts, /dev/shm. */
-static int setup_dev(int rootfd, int rootless)
+static int setup_dev(int rootfd, int tty_gid)
 {
 	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 	static const char *const links[][2] = {
@@ -351,8 +537,8 @@ static int setup_dev(int rootfd, int rootless)
 		close(fd);
 	}
 	rc = mount_in(dev, "pts", S_IFDIR, 0755, "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
-		      rootless ? "newinstance,ptmxmode=0666,mode=0620"
-			       : "newinstance,ptmxmode=0666,mode=0620,gid=5");
+		      tty_gid ? "newinstance,ptmxmode=0666,mode=0620,gid=5"
+			      : "newinstance,ptmxmode=0666,mode=0620");
 	if (rc == 0)
 		rc = mount_in(dev, "shm", S_IFDIR, 01777, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV,
 			      "mode=1777");
@@ -408,7 +594,8 @@ static int setup_resolv(int rootfd)
 	return rc;
 }
 
-int lfs_chroot_setup_mounts(const char *mnt, const struct lfs_chroot_opts *o, int rootless)
+int lfs_chroot_setup_mounts(const char *mnt, const struct lfs_chroot_opts *o,
+			    const struct lfs_chroot_spec *spec)
 {
 	int root, rc;
 
@@ -421,7 +608,8 @@ int lfs_chroot_setup_mounts(const char *mnt, const struct lfs_chroot_opts *o, in
 	rc = mount_in(root, "proc", S_IFDIR, 0555, "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		      NULL);
 	if (rc == 0)
-		rc = setup_dev(root, rootless);
+		/* the group tty (5) owns the ptys when the namespace maps it */
+		rc = setup_dev(root, !spec->userns || spec->ngids > 5);
 	if (rc == 0)
 		rc = bind_in(root, "sys", "/sys", 1,
 			     LFS_MOUNT_ATTR_NOSUID | LFS_MOUNT_ATTR_NODEV | LFS_MOUNT_ATTR_NOEXEC);

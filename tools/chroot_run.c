@@ -2,15 +2,16 @@
 /*
  * layerfs-chroot: the wrapper's run.  It makes the run directory (the mount
  * point, and the private upper and work directories unless --upper), enters
- * a private mount namespace (in a user namespace mapping the caller to root
- * when not root; chroot_ns.c), starts `layerfs -f` there and waits for the
- * mount, starts the init of a new pid and UTS namespace (chroot_init.c),
- * passes SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 on to it (and
- * SIGKILL when the command outlives SIGTERM by --stop-timeout), relays its
- * pty (chroot_pty.c), and at the end stops the daemon and removes what it
- * made.  Every mount lives only in the private mount namespace: nothing can
- * be left in the host's mount table, whatever dies first.  The daemon and
- * the init get SIGKILL if the wrapper dies.
+ * a private mount namespace (in a user namespace mapping the caller to root,
+ * and its subordinate ids to 1, 2, ..., when not root; chroot_ns.c), starts
+ * `layerfs -f` there and waits for the mount, starts the init of a new pid
+ * and UTS namespace (chroot_init.c), passes SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+ * SIGUSR1 and SIGUSR2 on to it (and SIGKILL when the command outlives
+ * SIGTERM by --stop-timeout), relays its pty (chroot_pty.c), and at the end
+ * stops the daemon and removes what it made.  Every mount lives only in the
+ * private mount namespace: nothing can be left in the host's mount table,
+ * whatever dies first.  The daemon and the init get SIGKILL if the wrapper
+ * dies.
  */
 #include "config.h"
 
@@ -284,7 +285,8 @@ static char *find_layerfs(void)
 				return lfs_xstrdup(self);
 			/* Run from the build tree: tools/ here, src/layerfs there. */
 			*p = '\0';
-			if (!strcmp(self, LFS_BUILD_TOOLS_DIR) && access(LFS_BUILD_LAYERFS, X_OK) == 0)
+			if (!strcmp(self, LFS_BUILD_TOOLS_DIR) &&
+			    access(LFS_BUILD_LAYERFS, X_OK) == 0)
 				return lfs_xstrdup(LFS_BUILD_LAYERFS);
 		}
 	}
@@ -624,14 +626,14 @@ int lfs_chroot_run(const struct lfs_chroot_opts *o, struct lfs_chroot_spec *spec
 	sigaddset(&r.blocked, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &r.blocked, &r.saved);
 	lfs_chroot_relay_init(&r.relay);
-	spec->rootless = geteuid() != 0 || o->userns;
+	spec->userns = geteuid() != 0 || o->userns;
 	spec->tty_fg = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
 	/* the streams on the terminal go through the pty; redirected ones stay as they are */
 	for (int fd = 0; spec->tty_fg && fd < 3; fd++)
 		if (isatty(fd))
 			spec->tty_fds |= 1 << fd;
 
-	if (make_dirs(&r) < 0 || lfs_chroot_ns_enter(spec->rootless) < 0)
+	if (make_dirs(&r) < 0 || lfs_chroot_ns_enter(spec, o->verbose, o->quiet) < 0)
 		goto out;
 	start_daemon(&r);
 	if (r.daemon <= 0)
