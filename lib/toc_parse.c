@@ -109,25 +109,35 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 	return era * 146097 + (int64_t)doe - 719468;
 }
 
-/* RFC 3339 ("2006-01-02T15:04:05[.999999999](Z|+07:00)"): 0, or -1. */
+/*
+ * RFC 3339 ("2006-01-02T15:04:05[.999999999](Z|+07:00)") as Go writes it:
+ * years past 9999 have more digits, years before 0 a '-'.  0, or -1.
+ */
 static int parse_time(const char *s, int64_t *sec, uint32_t *nsec)
 {
-	int y, mo, d, h, mi, se, n = 0, oh, om;
+	int mo, d, h, mi, se, n = 0, oh, om, neg = *s == '-', digits = 0;
 	uint32_t ns = 0, scale = 100000000;
+	int64_t y = 0;
 
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &se, &n) != 6 || n != 19)
+	for (s += neg; *s >= '0' && *s <= '9' && digits < 12; s++, digits++)
+		y = y * 10 + (*s - '0');
+	if (digits < 4 || (digits > 4 && s[-digits] == '0'))
 		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 || y < 0 ||
-	    mo < 0 || h < 0 || mi < 0 || se < 0)
+	if (sscanf(s, "-%2d-%2dT%2d:%2d:%2d%n", &mo, &d, &h, &mi, &se, &n) != 5 || n != 15)
 		return -1;
-	s += 19;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+	    se < 0 || se > 60)
+		return -1;
+	s += 15;
 	if (*s == '.') {
 		if (s[1] < '0' || s[1] > '9')
 			return -1;
 		for (s++; *s >= '0' && *s <= '9'; s++, scale /= 10)
 			ns += (uint32_t)(*s - '0') * scale;
 	}
-	*sec = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 24 + h) * 60 + mi) * 60 + se;
+	*sec =
+	    ((days_from_civil(neg ? -y : y, (unsigned)mo, (unsigned)d) * 24 + h) * 60 + mi) * 60 +
+	    se;
 	if (*s == 'Z' || *s == 'z') {
 		s++;
 	} else if ((*s == '+' || *s == '-') && sscanf(s + 1, "%2d:%2d%n", &oh, &om, &n) == 2 &&

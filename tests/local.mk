@@ -137,3 +137,11 @@ EXTRA_DIST += tests/integration/squash.sh tests/integration/squash.py
 # eStargz and zstd:chunked layers read through their TOC (issue 15).
 TESTS += tests/integration/toc.sh
 EXTRA_DIST += tests/integration/toc.sh tests/integration/toc.py
+if UNIT_TESTS
+check_PROGRAMS += tests/unit/test_report_pkg
+TESTS += tests/unit/test_report_pkg
+endif
+tests_unit_test_report_pkg_SOURCES = tests/unit/test_report_pkg.c tools/report_pkg_db.c tools/report_glob.c tools/report.h
+tests_unit_test_report_pkg_CFLAGS = $(LFS_TEST_CFLAGS) -I$(top_srcdir)/tools
+tests_unit_test_report_pkg_LDADD = $(LFS_TEST_LIBS)
+EXTRA_DIST += tests/integration/difftest_toc.py

@@ -21,6 +21,8 @@ filesystem).  Then:
   * a chunk of the big file damaged in the blob (one byte flipped): reading
     that file fails with EIO and one warning names it; every other file
     reads as before;
+  * difftest's random stacks (difftest_toc.py), each converted by one of
+    the writers, compare equal with the kernel's overlayfs;
   * from a registry (docker-registry on loopback, when installed): the
     eStargz image pushed byte for byte and mounted as docker://, lazily
     (--stats: bytes fetched far below the image's size once mounted), and
@@ -49,14 +51,14 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import difftest  # noqa: E402
 import difftest_registry  # noqa: E402
+import difftest_toc  # noqa: E402
 import mkimage  # noqa: E402
 import refwriters  # noqa: E402
 import registry  # noqa: E402
 from checks import check, summary  # noqa: E402
 from mkimage import Entry  # noqa: E402
 
-LAYERFS = sys.argv[1]
-BUILDDIR = sys.argv[2] if len(sys.argv) > 2 else None
+LAYERFS = BUILDDIR = None      # main() sets them from the command line
 TOC_NAMES = {refwriters.ESTARGZ_TOC_NAME, ".prefetch.landmark", ".no.prefetch.landmark"}
 FALLBACK = "reading the layer as a plain tarball instead"
 S = 10**9
@@ -193,10 +195,13 @@ class Bed:
     def path(self, name):
         return os.path.join(self.root, name)
 
-    def reference(self, tars, name):
+    def reference(self, tars, name, fix=None):
+        """The kernel's overlayfs over TARS extracted (FIX(dirs) first, if given)."""
         d = self.path("ref-" + name)
         os.mkdir(d)
         dirs = difftest.build_reference(tars, d, lambda m: print("  reference: " + m))
+        if fix:
+            fix(dirs)
         kmnt = self.path("kernel-" + name)
         os.mkdir(kmnt)
         difftest.MOUNTS.overlay(list(reversed(dirs)), kmnt)
@@ -313,6 +318,9 @@ def registry_checks(bed, layouts):
 
 
 def main():
+    global LAYERFS, BUILDDIR
+    LAYERFS = sys.argv[1]
+    BUILDDIR = sys.argv[2] if len(sys.argv) > 2 else None
     ok, why = refwriters.available(BUILDDIR)
     if not ok:
         print("skip: " + why)
@@ -324,6 +332,7 @@ def main():
     try:
         layouts = local_checks(bed, stack())
         registry_checks(bed, layouts)
+        difftest_toc.run(bed)
     finally:
         difftest.MOUNTS.cleanup()
         shutil.rmtree(root, ignore_errors=True)
