@@ -126,7 +126,7 @@ int report_dpkg_list(const char *buf, size_t len, struct report_pkg *p)
 	size_t at = 0, n;
 
 	while ((line = next_line(buf, len, &at, &n)))
-		if (n > 1 && line[0] == '/')
+		if (n > 1 && line[0] == '/' && !(n == 2 && line[1] == '.'))
 			report_pkg_file(p, line, n);
 	return 0;
 }
