@@ -99,6 +99,12 @@ int lfs_layer_raw_fd(const struct lfs_layer *l, int *fd, uint64_t *base)
 	return lfs_blob_raw_fd(l->blob, fd, base);
 }
 
+void lfs_layer_ready(struct lfs_layer *l)
+{
+	if (l && l->ops && l->ops->ready)
+		l->ops->ready(l);
+}
+
 void lfs_layer_free(struct lfs_layer *l)
 {
 	if (!l)

@@ -92,6 +92,8 @@ struct lfs_layer_ops {
 			 uint64_t off);
 	/* Free L->priv (NULL: nothing to free). */
 	void (*free)(struct lfs_layer *l);
+	/* The mount is ready: start background work (NULL: none; lfs_layer_ready). */
+	void (*ready)(struct lfs_layer *l);
 };
 
 /* Bytes [base, base + len) of the plain stream, kept from keep_from on. */

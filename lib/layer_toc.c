@@ -9,8 +9,9 @@
  * warning).  A few decoded chunks are kept (least recently used first), so
  * that sequential reads do not decode a chunk again for each page.  The
  * files before .prefetch.landmark are read in the background once the
- * layer's data is first read (after the daemon forked: a thread started
- * while indexing would not survive it).
+ * mount is ready (lfs_layer_ready), or else from the layer's first read:
+ * never while indexing, since the daemon forks after that and a thread
+ * would not survive it.
  *
  * What is verified.  The whole blob is never hashed: that would be the pass
  * this format exists to avoid.  So the manifest's digest of the layer and
@@ -432,6 +433,12 @@ static void start_prefetch(struct toc_layer *tl)
 		atomic_store(&tl->started, 0), atomic_store(&tl->stop, 1);
 }
 
+static void toc_ready(struct lfs_layer *l)
+{
+	if (l->priv)
+		start_prefetch(l->priv);
+}
+
 static ssize_t toc_pread(const struct lfs_layer *l, const struct lfs_node *n, void *buf, size_t len,
 			 uint64_t off)
 {
@@ -564,4 +571,5 @@ const struct lfs_layer_ops lfs_layer_toc = {
     .index = toc_index,
     .pread = toc_pread,
     .free = toc_free,
+    .ready = toc_ready,
 };

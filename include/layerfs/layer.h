@@ -72,6 +72,13 @@ int lfs_layer_index(struct lfs_layer **out, const struct lfs_layer_desc *desc, u
 		    const struct lfs_layer_opts *opts);
 void lfs_layer_free(struct lfs_layer *l);
 /*
+ * The mount is ready and the process will not fork again (the daemon has
+ * detached): L may start its background work now (a TOC layer prefetches
+ * its files before .prefetch.landmark; without this call it starts at the
+ * layer's first read).  Threads started before fork(2) would not survive it.
+ */
+void lfs_layer_ready(struct lfs_layer *l);
+/*
  * Whether DESC's index may be kept in the index cache: not for a layer read
  * in place (a directory), which would change under a cached index.
  */

@@ -249,6 +249,54 @@ static void test_parse_good(void **state)
 	lfs_toc_free(&t);
 }
 
+static void test_parse_times(void **state)
+{
+	static const struct {
+		const char *s;
+		int64_t sec;
+		uint32_t nsec;
+	} ok[] = {
+	    {"1970-01-01T00:00:00Z", 0, 0},
+	    {"1969-12-31T23:59:59.999999999Z", -1, 999999999},
+	    {"2021-01-02T03:04:05.123456789123Z", 1609556645, 123456789},
+	    {"2021-01-02T00:04:05-03:00", 1609556645, 0},
+	    {"10000-01-01T00:00:00Z", 253402300800, 0},
+	    {"-0001-12-31T23:59:59Z", -62167219201, 0},
+	};
+	static const char *const bad[] = {
+	    "2021-01-02",
+	    "2021-01-02T03:04:05",
+	    "21-01-02T03:04:05Z",
+	    "2021-01-02T03:04:05.Z",
+	    "02021-01-02T03:04:05Z",
+	    "2021-01-02T03:04:05Zx",
+	    "2021-00-02T03:04:05Z",
+	};
+	char json[200];
+	struct lfs_toc t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(json, sizeof(json),
+			 "{\"version\":1,\"entries\":[{\"name\":\"d\",\"type\":\"dir\","
+			 "\"modtime\":\"%s\"}]}",
+			 ok[i].s);
+		assert_int_equal(lfs_toc_parse(json, strlen(json), LFS_TOC_ZSTD, 1, "L", &t), 0);
+		if (t.ents[0].mtime_sec != ok[i].sec || t.ents[0].mtime_nsec != ok[i].nsec)
+			fail_msg("%s: %lld.%09u", ok[i].s, (long long)t.ents[0].mtime_sec,
+				 t.ents[0].mtime_nsec);
+		lfs_toc_free(&t);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(json, sizeof(json),
+			 "{\"version\":1,\"entries\":[{\"name\":\"d\",\"type\":\"dir\","
+			 "\"modtime\":\"%s\"}]}",
+			 bad[i]);
+		if (lfs_toc_parse(json, strlen(json), LFS_TOC_ZSTD, 1, "L", &t) != -EBADMSG)
+			fail_msg("%s accepted", bad[i]);
+	}
+}
+
 static void test_parse_bad(void **state)
 {
 	static const char *const bad[] = {
@@ -374,7 +422,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_estargz_footer), cmocka_unit_test(test_zstd_footer),
 	    cmocka_unit_test(test_toc_members),	   cmocka_unit_test(test_parse_good),
-	    cmocka_unit_test(test_parse_bad),	   cmocka_unit_test(test_chunk),
+	    cmocka_unit_test(test_parse_times),	   cmocka_unit_test(test_parse_bad),
+	    cmocka_unit_test(test_chunk),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
