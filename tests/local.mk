@@ -145,3 +145,4 @@ tests_unit_test_report_pkg_SOURCES = tests/unit/test_report_pkg.c tools/report_p
 tests_unit_test_report_pkg_CFLAGS = $(LFS_TEST_CFLAGS) -I$(top_srcdir)/tools
 tests_unit_test_report_pkg_LDADD = $(LFS_TEST_LIBS)
 EXTRA_DIST += tests/integration/difftest_toc.py
+EXTRA_DIST += tests/integration/report_real_pkgs.py

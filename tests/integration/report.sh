@@ -8,7 +8,8 @@
 # (/var/tmp/lfs-real, made by scripts/build-test-image; LFS_REAL_DIR to point
 # elsewhere), against an independent model of that image (report_real.py),
 # with the timing against zcat printed; report_query.py checks the questions
-# (--path, --tree ...) on images it built.  Set LFS_REPORT_NO_TIMING=1 to skip
+# (--path, --tree ...) on images it built, report_real_pkgs.py --packages on
+# the real image against dpkg-query.  Set LFS_REPORT_NO_TIMING=1 to skip
 # the timing.
 set -eu
 # the helpers are imported from the source tree: leave no __pycache__ there
@@ -76,6 +77,9 @@ if [ -e "$real/oci-raw/index.json" ] && [ -e "$real/oci/index.json" ]; then
 		set -- "$@" --no-timing
 	fi
 	python3 "$here/report_real.py" "$@" || rc=1
+	# --packages against dpkg-query on each layer's own status file
+	python3 "$here/report_real_pkgs.py" --report "$report" --image-dir "$real" --tmp "$tmp" ||
+		{ [ $? = 77 ] || rc=1; }
 else
 	echo "note: $real not found: the real-image check is skipped (scripts/build-test-image)"
 fi
