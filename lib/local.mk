@@ -23,5 +23,5 @@ lib_liblayerfs_a_SOURCES = \
 lib_liblayerfs_a_SOURCES += lib/toc.h lib/toc_estargz.c lib/toc_zstdchunked.c lib/toc_parse.c lib/toc_chunk.c
 # the image writer (layerfs-commit, layerfs-squash)
 lib_liblayerfs_a_SOURCES += include/layerfs/write.h lib/write_int.h lib/write_stream.c lib/write_layer.c \
-	lib/write_upper.c lib/write_entries.c lib/write_config.c lib/write_image.c lib/write_source.c
+	lib/write_upper.c lib/write_entries.c lib/write_config.c lib/write_image.c lib/write_source.c lib/write_registry.c
 lib_liblayerfs_a_SOURCES += lib/layer_toc.c

@@ -229,7 +229,7 @@ static int sink_blob(struct sink *s, const char *name, struct lfs_blobsrc *src, 
 }
 
 /* A layer's bytes: the source's, or the new layer file's. */
-static int layer_src(const struct lfs_wlayer *l, struct lfs_blobsrc **src, int *fd)
+int lfs_wlayer_src(const struct lfs_wlayer *l, struct lfs_blobsrc **src, int *fd)
 {
 	struct stat st;
 
@@ -247,7 +247,7 @@ static int layer_src(const struct lfs_wlayer *l, struct lfs_blobsrc **src, int *
 static int put_layer(struct sink *s, const char *name, const struct lfs_wlayer *l)
 {
 	struct lfs_blobsrc *src = NULL;
-	int fd, rc = layer_src(l, &src, &fd);
+	int fd, rc = lfs_wlayer_src(l, &src, &fd);
 
 	if (rc == 0)
 		rc = sink_blob(s, name, src, fd, l->res.size);
@@ -394,11 +394,15 @@ int lfs_write_dest_check(const char *dest)
 
 	if (rc < 0)
 		return rc;
+	if (tr.t == LFS_TRANSPORT_DOCKER) {
+		lfs_transport_clear(&tr);
+		return 0;
+	}
 	if (tr.t != LFS_TRANSPORT_OCI && tr.t != LFS_TRANSPORT_OCI_ARCHIVE &&
 	    tr.t != LFS_TRANSPORT_DOCKER_ARCHIVE)
 		rc = lfs_error(-ENOTSUP,
-			       "%s: DEST is written oci:DIR[:TAG], oci-archive:FILE[:TAG] or "
-			       "docker-archive:FILE[:NAME:TAG]",
+			       "%s: DEST is written oci:DIR[:TAG], oci-archive:FILE[:TAG], "
+			       "docker-archive:FILE[:NAME:TAG] or docker://REF",
 			       dest);
 	else if (lstat(tr.path, &st) == 0)
 		rc = lfs_error(-EEXIST, "%s: already exists (DEST is never overwritten)", tr.path);
@@ -433,12 +437,17 @@ int lfs_write_image(const char *dest, const struct lfs_image *src, struct lfs_wl
 	lfs_digest_of(cfg, strlen(cfg), cfg_digest);
 	man = lfs_write_manifest_json(cfg_digest, strlen(cfg), layers, nlayers);
 	lfs_digest_of(man, strlen(man), man_digest);
+	if (tr.t == LFS_TRANSPORT_DOCKER) {
+		rc = lfs_write_registry(dest, layers, nlayers, cfg, cfg_digest, man, opts);
+		goto done;
+	}
 	rc = sink_open(&s, tr.path, tr.t != LFS_TRANSPORT_OCI);
 	if (rc == 0 && tr.t == LFS_TRANSPORT_DOCKER_ARCHIVE)
 		rc = write_docker(&s, tr.ref, cfg, cfg_digest, layers, nlayers);
 	else if (rc == 0)
 		rc = write_oci(&s, tr.ref, cfg, cfg_digest, man, man_digest, layers, nlayers);
 	rc = sink_close(&s, tr.path, rc);
+done:
 	if (rc == 0 && !opts->quiet)
 		fprintf(stderr, "%s: wrote %s (manifest %s)\n", lfs_progname, dest, man_digest);
 out:

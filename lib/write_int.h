@@ -19,4 +19,16 @@ char *lfs_write_docker_manifest_json(const char *config_name, const char *repota
 /* REPOTAG is "NAME:TAG". */
 char *lfs_write_repositories_json(const char *repotag, const char *top_id);
 
+struct lfs_wlayer;
+struct lfs_blobsrc;
+/*
+ * The stored bytes of layer L: *SRC (a reference), and *FD a local file
+ * holding exactly them (else -1; owned by the source for a source layer,
+ * the caller's to close for a new one).
+ */
+int lfs_wlayer_src(const struct lfs_wlayer *l, struct lfs_blobsrc **src, int *fd);
+/* Push to "docker://REF": the layers, CFG, then the manifest MAN (write_registry.c). */
+int lfs_write_registry(const char *dest, struct lfs_wlayer *layers, size_t n, const char *cfg,
+		       const char *cfg_digest, const char *man, const struct lfs_wimage_opts *o);
+
 #endif

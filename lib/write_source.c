@@ -122,6 +122,13 @@ char *lfs_write_dest_dir(const char *dest)
 		lfs_err_clear();
 		return lfs_xstrdup(".");
 	}
+	if (tr.t == LFS_TRANSPORT_DOCKER) {
+		/* nothing to link into: scratch space */
+		const char *t = getenv("TMPDIR");
+
+		lfs_transport_clear(&tr);
+		return lfs_xstrdup(t && *t ? t : "/var/tmp");
+	}
 	d = lfs_xstrdup(tr.path);
 	out = lfs_xstrdup(dirname(d));
 	free(d);

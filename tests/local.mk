@@ -146,3 +146,5 @@ tests_unit_test_report_pkg_CFLAGS = $(LFS_TEST_CFLAGS) -I$(top_srcdir)/tools
 tests_unit_test_report_pkg_LDADD = $(LFS_TEST_LIBS)
 EXTRA_DIST += tests/integration/difftest_toc.py
 EXTRA_DIST += tests/integration/report_real_pkgs.py
+TESTS += tests/integration/commit_registry.sh
+EXTRA_DIST += tests/integration/commit_registry.sh tests/integration/commit_registry.py

@@ -21,38 +21,40 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: layerfs-commit [OPTIONS] --upper DIR SOURCE DEST\n"
-		"Write DEST: the image SOURCE plus one layer holding the changes in DIR, an\n"
-		"overlayfs upper directory (as layerfs or the kernel's overlayfs wrote it).\n"
-		"\n"
-		"SOURCE: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF],\n"
-		"docker://REF, or an image file or directory (detected by content).\n"
-		"DEST: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG];\n"
-		"it must not exist.\n"
-		"\n"
-		"  -u, --upper DIR         the upper directory to commit (required)\n"
-		"  -m, --message TEXT      the new layer's history created_by (default:\n"
-		"                          \"layerfs-commit\")\n"
-		"  -a, --author TEXT       the image's author\n"
-		"  -c, --change 'INSTR'    apply a Dockerfile instruction to the config: CMD,\n"
-		"                          ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER,\n"
-		"                          VOLUME, WORKDIR (repeatable)\n"
-		"      --compress ALGO     gzip (default, on every core), zstd or none\n"
-		"      --level N           compression level (gzip 1-9, zstd 1-19)\n"
-		"      --timestamp SECONDS clamp mtimes in the layer and set the config's\n"
-		"                          times to SECONDS (default: $SOURCE_DATE_EPOCH,\n"
-		"                          else the files' mtimes and now)\n"
-		"      --tag NAME          pick SOURCE's image by tag or digest\n"
-		"      --platform OS/ARCH[/VARIANT]  pick from a multi-platform SOURCE\n"
-		"  -q, --quiet             no progress, no warnings\n"
-		"  -h, --help              this help\n"
-		"  -V, --version           the version\n"
-		"\n"
-		"Exit status: 0 written, 1 failure (nothing left at DEST), 2 usage.\n");
+	fprintf(f, "Usage: layerfs-commit [OPTIONS] --upper DIR SOURCE DEST\n"
+		   "Write DEST: the image SOURCE plus one layer holding the changes in DIR, an\n"
+		   "overlayfs upper directory (as layerfs or the kernel's overlayfs wrote it).\n"
+		   "\n"
+		   "SOURCE: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF],\n"
+		   "docker://REF, or an image file or directory (detected by content).\n"
+		   "DEST: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]\n"
+		   "(it must not exist), or docker://REF (pushed: the blobs the registry lacks,\n"
+		   "then the manifest).\n"
+		   "\n"
+		   "  -u, --upper DIR         the upper directory to commit (required)\n"
+		   "  -m, --message TEXT      the new layer's history created_by (default:\n"
+		   "                          \"layerfs-commit\")\n"
+		   "  -a, --author TEXT       the image's author\n"
+		   "  -c, --change 'INSTR'    apply a Dockerfile instruction to the config: CMD,\n"
+		   "                          ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER,\n"
+		   "                          VOLUME, WORKDIR (repeatable)\n"
+		   "      --compress ALGO     gzip (default, on every core), zstd or none\n"
+		   "      --level N           compression level (gzip 1-9, zstd 1-19)\n"
+		   "      --timestamp SECONDS clamp mtimes in the layer and set the config's\n"
+		   "                          times to SECONDS (default: $SOURCE_DATE_EPOCH,\n"
+		   "                          else the files' mtimes and now)\n"
+		   "      --tag NAME          pick SOURCE's image by tag or digest\n"
+		   "      --platform OS/ARCH[/VARIANT]  pick from a multi-platform SOURCE\n"
+		   "      --tls-verify=BOOL   docker://: false is plain HTTP with no TLS check\n"
+		   "      --authfile PATH     docker://: registry credentials\n"
+		   "  -q, --quiet             no progress, no warnings\n"
+		   "  -h, --help              this help\n"
+		   "  -V, --version           the version\n"
+		   "\n"
+		   "Exit status: 0 written, 1 failure (nothing left at DEST), 2 usage.\n");
 }
 
-enum { OPT_COMPRESS = 256, OPT_LEVEL, OPT_TIMESTAMP, OPT_TAG, OPT_PLATFORM };
+enum { OPT_COMPRESS = 256, OPT_LEVEL, OPT_TIMESTAMP, OPT_TAG, OPT_PLATFORM, OPT_TLS, OPT_AUTHFILE };
 
 int main(int argc, char **argv)
 {
@@ -66,6 +68,8 @@ int main(int argc, char **argv)
 	    {"timestamp", required_argument, NULL, OPT_TIMESTAMP},
 	    {"tag", required_argument, NULL, OPT_TAG},
 	    {"platform", required_argument, NULL, OPT_PLATFORM},
+	    {"tls-verify", optional_argument, NULL, OPT_TLS},
+	    {"authfile", required_argument, NULL, OPT_AUTHFILE},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -120,6 +124,16 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PLATFORM:
 			io.platform = optarg;
+			break;
+		case OPT_TLS:
+			if (optarg && strcmp(optarg, "true") && strcmp(optarg, "false")) {
+				fprintf(stderr, "%s: --tls-verify: true or false\n", lfs_progname);
+				return 2;
+			}
+			io.tls_insecure = wo.tls_insecure = optarg && !strcmp(optarg, "false");
+			break;
+		case OPT_AUTHFILE:
+			io.authfile = wo.authfile = optarg;
 			break;
 		case 'q':
 			lfs_quiet = 1;

@@ -40,6 +40,8 @@ static void usage(FILE *f)
 		   "                          times (default: $SOURCE_DATE_EPOCH, else now)\n"
 		   "      --tag NAME          pick SOURCE's image by tag or digest\n"
 		   "      --platform OS/ARCH[/VARIANT]  pick from a multi-platform SOURCE\n"
+		   "      --tls-verify=BOOL   docker://: false is plain HTTP with no TLS check\n"
+		   "      --authfile PATH     docker://: registry credentials\n"
 		   "  -q, --quiet             print nothing but errors\n"
 		   "  -h, --help              this help\n"
 		   "  -V, --version           the version\n"
@@ -55,7 +57,9 @@ enum {
 	OPT_LEVEL,
 	OPT_TIMESTAMP,
 	OPT_TAG,
-	OPT_PLATFORM
+	OPT_PLATFORM,
+	OPT_TLS,
+	OPT_AUTHFILE
 };
 
 struct job {
@@ -138,6 +142,8 @@ int main(int argc, char **argv)
 	    {"timestamp", required_argument, NULL, OPT_TIMESTAMP},
 	    {"tag", required_argument, NULL, OPT_TAG},
 	    {"platform", required_argument, NULL, OPT_PLATFORM},
+	    {"tls-verify", optional_argument, NULL, OPT_TLS},
+	    {"authfile", required_argument, NULL, OPT_AUTHFILE},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -188,6 +194,16 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PLATFORM:
 			io.platform = optarg;
+			break;
+		case OPT_TLS:
+			if (optarg && strcmp(optarg, "true") && strcmp(optarg, "false")) {
+				fprintf(stderr, "%s: --tls-verify: true or false\n", lfs_progname);
+				return 2;
+			}
+			io.tls_insecure = wo.tls_insecure = optarg && !strcmp(optarg, "false");
+			break;
+		case OPT_AUTHFILE:
+			io.authfile = wo.authfile = optarg;
 			break;
 		case 'q':
 			lfs_quiet = 1;

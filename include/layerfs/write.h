@@ -132,13 +132,16 @@ struct lfs_wimage_opts {
 	size_t nsrc_history; /* how many history entries of the source the layers kept
 			      * cover: the rest are dropped (squash); (size_t)-1: all */
 	int quiet;
+	int tls_insecure;     /* docker:// DEST: plain HTTP, no TLS check */
+	const char *authfile; /* docker:// DEST: credentials (NULL: the usual files) */
 };
 
 /*
  * Write the image LAYERS (lowest first) with the config of SRC (changed as
  * OPTS says) to DEST: "oci:DIR[:TAG]", "oci-archive:FILE[:TAG]" or
- * "docker-archive:FILE[:NAME:TAG]".  DEST must not exist; it is built under
- * a temporary name and renamed.  0 or -errno with the reason set.
+ * "docker-archive:FILE[:NAME:TAG]" (DEST must not exist; it is built under
+ * a temporary name and renamed), or "docker://REF" (blobs uploaded unless
+ * the registry has them, the manifest put last).  0 or -errno with the reason set.
  */
 int lfs_write_image(const char *dest, const struct lfs_image *src, struct lfs_wlayer *layers,
 		    size_t nlayers, const struct lfs_wimage_opts *opts);
