@@ -10,7 +10,8 @@ the source shows unpacked by umoci.  --slim must drop exactly the file
 bytes the test hid (the sum of regular-file sizes in the output's layers,
 read with Python's tarfile, is the source's less those); --keep N and
 --from N must keep the first layers' digests; the same squash twice with
-one --timestamp gives the same digest; skopeo inspects every output.
+one --timestamp gives the same digest; skopeo inspects every output;
+layerfs-report finds no waste above the kept layers of a slimmed image.
 """
 import json
 import os
@@ -71,6 +72,14 @@ def file_bytes(oci_dir):
     return total
 
 
+def report_waste(oci_dir, tag="t"):
+    """layerfs-report's wasted paths of the image (layers numbered from 1)."""
+    r = run([os.environ["LAYERFS_REPORT"], "--json", "--no-cache", "--top", "0",
+             "oci:%s:%s" % (oci_dir, tag)])
+    check(r.returncode == 0, "layerfs-report %s" % os.path.basename(oci_dir), r.stderr.decode())
+    return json.loads(r.stdout)["wasted"]["paths"] if r.returncode == 0 else []
+
+
 def unpack(oci_dir, tag, work):
     bundle = os.path.join(work, "b-" + os.path.basename(oci_dir))
     r = run(["umoci", "unpack", "--image", "%s:%s" % (oci_dir, tag), bundle])
@@ -96,6 +105,9 @@ def main():
     mkimage.write_image("oci-dir", img, layers(), tag="base")
     want = unpack(img, "base", work)
     src_digests = layer_digests(img)
+    predicted = sum(w["bytes"] for w in report_waste(img, "base"))
+    check(predicted == HIDDEN, "layerfs-report on the source counts the %d hidden bytes" % HIDDEN,
+          str(predicted))
     for name, opts, kept in (("all", ("--from", "1"), 0), ("from3", ("--from", "3"), 2),
                              ("slim", ("--slim",), 0), ("slimkeep", ("--slim", "--keep", "1"), 1),
                              ("keep2", ("--keep", "2"), 2)):
@@ -118,6 +130,9 @@ def main():
                   "%s: exactly the %d hidden file bytes dropped" % (name, hidden),
                   "%d -> %d" % (file_bytes(img), file_bytes(out)))
             check(saved > 0, "%s: bytes saved printed (%d)" % (name, saved))
+            above = [w for w in report_waste(out) if w["stored_layer"] > kept]
+            check(not above, "%s: layerfs-report: nothing wasted above the kept layers" % name,
+                  str(above))
         if name == "all":
             check(len(got) == 1, "all: one layer")
             again, _ = squash(work, "all-again", "--from", "1")

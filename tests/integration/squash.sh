@@ -15,6 +15,8 @@ for t in python3 umoci skopeo; do
 done
 : "${LAYERFS_SQUASH:=$top_builddir/tools/layerfs-squash}"
 [ -x "$LAYERFS_SQUASH" ] || lfs_fail "no layerfs-squash at $LAYERFS_SQUASH"
-export LAYERFS_SQUASH
+: "${LAYERFS_REPORT:=$top_builddir/tools/layerfs-report}"
+[ -x "$LAYERFS_REPORT" ] || lfs_fail "no layerfs-report at $LAYERFS_REPORT"
+export LAYERFS_SQUASH LAYERFS_REPORT
 work=$(lfs_tmpdir)
 python3 "$here/squash.py" "$work"
