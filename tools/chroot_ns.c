@@ -202,19 +202,20 @@ static pid_t start_mapper(const struct idplan *p, int go[2])
 	_exit(0);
 }
 
-/* Map our own uid and gid to 0 where nothing is mapped yet (setgroups denied). */
-static int map_single(void)
+/* Map UID and GID (ours, from before the unshare) to 0 where nothing is
+ * mapped yet (setgroups denied). */
+static int map_single(uid_t uid, gid_t gid)
 {
 	char map[64];
 	int rc = 0;
 
 	if (!ids_mapped("uid_map")) {
-		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)geteuid());
+		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
 		rc = write_file("/proc/self/uid_map", map);
 	}
 	if (rc == 0 && !ids_mapped("gid_map")) {
 		rc = write_file("/proc/self/setgroups", "deny\n");
-		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)getegid());
+		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
 		if (rc == 0)
 			rc = write_file("/proc/self/gid_map", map);
 	}
@@ -226,7 +227,9 @@ static int map_single(void)
 static int enter_userns(struct lfs_chroot_spec *spec, int verbose, int quiet)
 {
 	struct idplan plan = {.nuids = 0};
-	int ranges = geteuid() != 0 && plan_ranges(&plan), go[2] = {-1, -1}, st, rc;
+	uid_t uid = geteuid(); /* (inside, until mapped, we are the overflow id) */
+	gid_t gid = getegid();
+	int ranges = uid != 0 && plan_ranges(&plan), go[2] = {-1, -1}, st, rc;
 	pid_t mapper = ranges ? start_mapper(&plan, go) : -1;
 
 	if (ranges && mapper < 0) {
@@ -256,7 +259,7 @@ static int enter_userns(struct lfs_chroot_spec *spec, int verbose, int quiet)
 			snprintf(plan.why, sizeof(plan.why), "newuidmap or newgidmap failed");
 		}
 	}
-	rc = map_single();
+	rc = map_single(uid, gid);
 	if (rc < 0)
 		return rc;
 	spec->ngids = ids_mapped("gid_map");
@@ -266,8 +269,8 @@ static int enter_userns(struct lfs_chroot_spec *spec, int verbose, int quiet)
 			       plan.uwords, plan.gwords);
 	else if (verbose)
 		lfs_chroot_msg("user namespace: only uid %u and gid %u are mapped, to 0 (%s)",
-			       (unsigned)geteuid(), (unsigned)getegid(),
-			       geteuid() == 0 ? "root maps itself" : plan.why);
+			       (unsigned)uid, (unsigned)gid,
+			       uid == 0 ? "root maps itself" : plan.why);
 	return 0;
 }
 

@@ -13,7 +13,8 @@
 #   2. layerfs-chroot maps the subordinate ranges (newuidmap/newgidmap):
 #      id 0 inside, the image's uids 100 and 1000 as themselves, a chown to
 #      1000 kept in the upper directory (as the range's id outside), --user
-#      of the image, --verbose naming the map;
+#      of the image, --verbose naming the map; without ranges, the user's
+#      own id alone;
 #   3. apt-get update and install from an HTTP repository on 127.0.0.1
 #      inside layerfs-chroot, with apt's _apt sandbox (no "unsandboxed"
 #      warning), the package there in the next run from the kept upper.
@@ -150,6 +151,17 @@ grep -q "user namespace: uids 0 $uid 1 1 $base 65536, gids 0 $gid 1 1 $base 6553
 out=$(as_user "$CHROOT" -q -u app "$t/apt.tar" -- id -u 2>&1 </dev/null) ||
 	fail "layerfs-chroot -u app as $user: $out"
 [ "$out" = 1000 ] || fail "layerfs-chroot -u app as $user: $out"
+# without ranges: one id, the user's own, as before
+sed -i "/^$user:/d" /etc/subuid
+# shellcheck disable=SC2016
+as_user "$CHROOT" -q --verbose "$t/apt.tar" -- sh -c 'id -u; cat /proc/self/uid_map /proc/self/gid_map' \
+	>"$t/out" 2>"$t/err" </dev/null || { cat "$t/err" >&2; fail "layerfs-chroot without ranges"; }
+[ "$(tr -s ' ' <"$t/out")" = "0
+ 0 $uid 1
+ 0 $gid 1" ] || fail "layerfs-chroot without ranges: $(cat "$t/out")"
+grep -q "user namespace: only uid $uid and gid $gid are mapped, to 0 (no range for $user" "$t/err" ||
+	fail "--verbose without ranges: $(cat "$t/err")"
+echo "$user:$base:65536" >>/etc/subuid
 echo "rootless: layerfs-chroot with subordinate ids ok"
 
 # ------------------------------------------ 3. apt-get install, rootless
