@@ -12,6 +12,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 command -v bash >/dev/null 2>&1 || lfs_skip "bash is not installed"
 script=$top_srcdir/scripts/bash-completion/layerfs
+# installed mode (lib.sh): the completion the package installed
+[ -z "${LFS_INSTALLED:-}" ] || script=/usr/share/bash-completion/completions/layerfs
 PATH=$top_builddir/src:$top_builddir/tools:$PATH
 export PATH
 t=$(lfs_tmpdir)

@@ -24,10 +24,24 @@
 # fails half-way.  LAYERFS is the binary under test: by default
 # $top_builddir/src/layerfs (make check sets top_builddir and top_srcdir;
 # run by hand, both default to the repository holding this file).
+#
+# Installed mode: LFS_INSTALLED=1 tests the installed programs instead,
+# $LFS_BINDIR/PROGRAM (default /usr/bin): LAYERFS, LAYERFS_REPORT,
+# LAYERFS_CHROOT, LAYERFS_COMMIT and LAYERFS_SQUASH name them (make check
+# sets the same from the Makefile; scripts/test-installed uses it).
 
 lfs_here=$(cd "$(dirname "$0")" && pwd)
 : "${top_srcdir:=$(cd "$lfs_here/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
+if [ -n "${LFS_INSTALLED:-}" ]; then
+	: "${LFS_BINDIR:=/usr/bin}"
+	LAYERFS=$LFS_BINDIR/layerfs
+	LAYERFS_REPORT=$LFS_BINDIR/layerfs-report
+	LAYERFS_CHROOT=$LFS_BINDIR/layerfs-chroot
+	LAYERFS_COMMIT=$LFS_BINDIR/layerfs-commit
+	LAYERFS_SQUASH=$LFS_BINDIR/layerfs-squash
+	export LFS_BINDIR LAYERFS_REPORT LAYERFS_CHROOT LAYERFS_COMMIT LAYERFS_SQUASH
+fi
 : "${LAYERFS:=$top_builddir/src/layerfs}"
 export top_srcdir top_builddir LAYERFS
 
