@@ -333,6 +333,10 @@ def main():
         layouts = local_checks(bed, stack())
         registry_checks(bed, layouts)
         difftest_toc.run(bed)
+        difftest.MOUNTS.cleanup()
+        bad = [n for n in sorted(os.listdir(root)) if n.endswith(".log")
+               and (log_lines(bed.path(n), "Sanitizer") or log_lines(bed.path(n), "runtime error:"))]
+        check(not bad, "no sanitizer report in layerfs's logs", " ".join(bad))
     finally:
         difftest.MOUNTS.cleanup()
         shutil.rmtree(root, ignore_errors=True)
