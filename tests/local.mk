@@ -148,3 +148,4 @@ EXTRA_DIST += tests/integration/difftest_toc.py
 EXTRA_DIST += tests/integration/report_real_pkgs.py
 TESTS += tests/integration/commit_registry.sh
 EXTRA_DIST += tests/integration/commit_registry.sh tests/integration/commit_registry.py
+EXTRA_DIST += tests/integration/report_kernel.py

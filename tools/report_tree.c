@@ -89,6 +89,7 @@ static void walk(struct report_tree *t, struct seen *s, const struct lfs_node *d
 		const struct lfs_node *n = kids[i]->node;
 		struct report_tree_row *w = row_new(t);
 		size_t at = t->n - 1;
+		uint64_t add = 0; /* to the directory: a hard-linked file's bytes once */
 
 		w->name = kids[i]->name;
 		w->depth = depth;
@@ -97,12 +98,14 @@ static void walk(struct report_tree *t, struct seen *s, const struct lfs_node *d
 		w->layer = (int32_t)n->layer;
 		if (n->dir) {
 			walk(t, s, n, depth + 1);
+			add = t->rows[at].bytes;
 		} else if (S_ISREG(n->mode)) {
 			w->files = 1;
+			w->bytes = report_node_bytes(n);
 			if (n->nlink < 2 || seen_add(s, n))
-				w->bytes = report_node_bytes(n);
+				add = w->bytes;
 		}
-		t->rows[me].bytes += t->rows[at].bytes;
+		t->rows[me].bytes += add;
 		t->rows[me].files += t->rows[at].files;
 	}
 	free(kids);

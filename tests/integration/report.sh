@@ -8,7 +8,9 @@
 # (/var/tmp/lfs-real, made by scripts/build-test-image; LFS_REAL_DIR to point
 # elsewhere), against an independent model of that image (report_real.py),
 # with the timing against zcat printed; report_query.py checks the questions
-# (--path, --tree ...) on images it built, report_real_pkgs.py --packages on
+# (--path, --tree ...) on images it built, report_kernel.py --tree and --path
+# on difftest's random stacks against mount -t overlay, report_real_pkgs.py
+# --packages on
 # the real image against dpkg-query.  Set LFS_REPORT_NO_TIMING=1 to skip
 # the timing.
 set -eu
@@ -33,6 +35,8 @@ rc=0
 python3 "$here/report_cases.py" --report "$report" --tmp "$tmp" --schema "$schema" || rc=1
 # --path, --tree, --diff, --packages on layers of known content
 python3 "$here/report_query.py" --report "$report" --tmp "$tmp" --schema "$schema" || rc=1
+# --tree and --path against the kernel's overlayfs (root only: 77 otherwise)
+python3 "$here/report_kernel.py" --report "$report" --tmp "$tmp" || { [ $? = 77 ] || rc=1; }
 
 # The index cache serves reports, with the entries a layer superseded itself
 # (a path written twice, a file under a path a file replaced): a second run
