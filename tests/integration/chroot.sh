@@ -19,7 +19,8 @@
 # its own UTS namespace; a pty of the container's devpts when stdin is a
 # terminal (tty, window size, the terminal's mode restored), binary data
 # through pipes unchanged without one; no mount point left in a kept
-# --upper; a rootless run as nobody (user namespace).
+# --upper; a rootless run as nobody (user namespace, one id mapped: the
+# subordinate ranges are rootless.sh's).
 # After every run: no mount of the run in any process's mount table, no
 # process of the run left, no run directory (ephemeral upper) left.
 # Needs root, /dev/fuse, dpkg.
@@ -453,7 +454,7 @@ if setpriv --reuid=65534 --regid=65534 --clear-groups unshare -U true 2>/dev/nul
 	chown 65534:65534 "$t/nobody" "$t/nobody/cache"
 	as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups env XDG_CACHE_HOME="$t/nobody/cache" "$@"; }
 	rc=0
-	as_nobody "$CHROOT" -q --hostname rootless --upper "$t/nobody/upper" "$t/a.tar" -- \
+	as_nobody "$CHROOT" -q --verbose --hostname rootless --upper "$t/nobody/upper" "$t/a.tar" -- \
 		sh -c 'echo ok; id -u; cat /proc/self/uid_map | tr -s " "; hostname; echo new >/newfile; rm /etc/obsolete; exit 3' \
 		>"$t/out" 2>"$t/err" </dev/null || rc=$?
 	[ "$rc" = 3 ] || { cat "$t/err" >&2; fail "rootless: status $rc"; }
@@ -461,6 +462,9 @@ if setpriv --reuid=65534 --regid=65534 --clear-groups unshare -U true 2>/dev/nul
 0
  0 65534 1
 rootless" "rootless"
+	# nobody has no subordinate ids: one id mapped (rootless.sh maps ranges)
+	grep -q 'user namespace: only uid 65534 and gid 65534 are mapped, to 0' "$t/err" ||
+		fail "rootless --verbose: $(cat "$t/err")"
 	[ "$(hostname)" = "$host_name" ] || fail "rootless: the host's hostname changed"
 	[ ! -e "$t/nobody/upper/proc" ] && [ ! -e "$t/nobody/upper/tmp" ] || fail "rootless: mount points left in the upper"
 	[ "$(stat -c %u "$t/nobody/upper/newfile")" = 65534 ] || fail "rootless: the new file is not the user's"
