@@ -101,7 +101,8 @@ void lfs_wentries_commit(struct lfs_wentries *w, struct lfs_tree *t, const struc
 	struct lfs_merge_observer obs = {on_event, &c};
 
 	lfs_tree_apply_observed(t, top, &obs);
-	qsort(c.opq, c.nopq, sizeof(*c.opq), str_cmp);
+	if (c.nopq)
+		qsort(c.opq, c.nopq, sizeof(*c.opq), str_cmp);
 	for (size_t i = 0; i < w->n; i++) {
 		const char *p = w->v[i].path;
 

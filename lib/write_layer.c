@@ -261,7 +261,8 @@ int lfs_write_layer(int fd, struct lfs_wentry *ents, size_t n, const struct lfs_
 	struct wctx w = {.o = o};
 	int rc;
 
-	qsort(ents, n, sizeof(*ents), ent_cmp);
+	if (n)
+		qsort(ents, n, sizeof(*ents), ent_cmp);
 	lfs_err_clear();
 	rc = lfs_wstream_open(&w.s, fd, o->comp, o->level, o->threads);
 	if (rc < 0)
