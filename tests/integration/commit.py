@@ -15,7 +15,7 @@ whiteouts as .wh. files and no character device; skopeo must accept the
 image and copy it to docker-archive: and oci-archive:; the oci-archive:
 and docker-archive: DESTs must unpack (through skopeo and umoci) to the
 same tree; the same upper committed twice with one --timestamp must give
-the same manifest digest.
+the same manifest digest; a full disk fails in one line and leaves nothing.
 """
 import json
 import os
@@ -185,6 +185,23 @@ def check_transports(upper, src, want, work):
         check(r.returncode == 0, "skopeo copy oci: to %s" % t.split(":")[0], r.stderr.decode())
 
 
+def check_full_disk(src, work):
+    """A full disk while writing: one line, exit 1, nothing left on it."""
+    up, full = os.path.join(work, "u-big"), os.path.join(work, "full")
+    os.makedirs(up)
+    os.mkdir(full)
+    with open(os.path.join(up, "random"), "wb") as f:
+        f.write(os.urandom(2 << 20))
+    dt.sys_mount("tmpfs", full, "tmpfs", 0, "size=512k")
+    dt.MOUNTS.active.append([full, None])
+    for dest in ("oci:%s/out:t" % full, "oci-archive:%s/out.tar" % full):
+        r = run([os.environ["LAYERFS_COMMIT"], "-q", "--upper", up, src, dest])
+        check(r.returncode == 1 and len(r.stderr.splitlines()) == 1 and not os.listdir(full),
+              "a full disk (%s): one line, exit 1, nothing left" % dest.split(":")[0],
+              "%d %r %s" % (r.returncode, r.stderr, os.listdir(full)))
+    dt.MOUNTS.umount(full)
+
+
 def main():
     t0 = time.monotonic()
     work = sys.argv[1]
@@ -224,6 +241,7 @@ def main():
           "a missing upper: exit 1, nothing written", r.stderr.decode())
     r = run([os.environ["LAYERFS_COMMIT"], src])
     check(r.returncode == 2, "usage: exit 2")
+    check_full_disk(src, work)
     return summary(t0)
 
 
