@@ -475,15 +475,20 @@ struct report_packages {
 	struct report_paths track; /* the databases' files, for report_opts.watch */
 	struct report_pkg_layer *layers;
 	uint32_t nlayers;
-	int found[REPORT_PKG_NMGR];	     /* some layer has that database */
-	size_t final_count[REPORT_PKG_NMGR]; /* packages in the final image */
-	char **notes;			     /* databases that could not be read */
+	int found[REPORT_PKG_NMGR];		   /* some layer has that database */
+	size_t final_count[REPORT_PKG_NMGR];	   /* packages in the final image */
+	struct report_pkgs final[REPORT_PKG_NMGR]; /* those packages, by key */
+	struct report_pkg_layer cmp; /* two images: what B has that A had not, by final trees */
+	int compared;
+	char **notes; /* databases that could not be read */
 	size_t nnotes;
 };
 
 void report_packages_init(struct report_packages *pk);
 void report_packages_build(struct report_packages *pk, const struct report *r);
 void report_packages_free(struct report_packages *pk);
+/* B's final packages against A's, into B->cmp (bytes: B's files' in B's final image). */
+void report_packages_compare(struct report_packages *b, const struct report_packages *a);
 /* report_pkg_out.c */
 int report_packages_text(FILE *f, const struct report *r, const struct report_packages *pk);
 void *report_packages_json(const struct report *r, const struct report_packages *pk);
@@ -503,7 +508,8 @@ int report_query_write(FILE *f, const struct report *r, const struct report_quer
  * matched nothing (said on stderr), or -errno.
  */
 int report_query_answer(FILE *f, const struct report *r, struct report_paths *ps,
-			struct report_paths *diff, struct report_packages *pk, int tree,
+			struct report_paths *diff, struct report_packages *pk,
+			struct report_packages *pk_a, const struct report *ra, int tree,
 			uint32_t depth, int layer, char *const *sources, size_t nsources, int json);
 
 /* report_glob.c */

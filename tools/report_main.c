@@ -59,8 +59,9 @@ struct cli {
 	int tree, packages;
 	uint32_t depth;
 	int depth_given;
-	const struct lfs_merge_observer *watch; /* --path's, on the image reported */
-	struct lfs_image_cli image;		/* the options shared with layerfs */
+	const struct lfs_merge_observer *watch;	  /* --path's, on the image reported */
+	const struct lfs_merge_observer *watch_a; /* --packages on IMAGE_A */
+	struct lfs_image_cli image;		  /* the options shared with layerfs */
 	struct lfs_core_opts core;
 	struct report_view view;
 };
@@ -543,10 +544,8 @@ static int parse_args(int argc, char **argv, struct cli *o)
 		fprintf(stderr, "layerfs-report: --depth goes with --tree\n");
 		goto usage;
 	}
-	if ((o->npaths || o->tree || o->ndiffs || o->packages) && !o->layers_mode &&
-	    argc - optind > 1) {
-		fprintf(stderr, "layerfs-report: --path, --tree, --diff and --packages are about "
-				"one image\n");
+	if ((o->npaths || o->tree || o->ndiffs) && !o->layers_mode && argc - optind > 1) {
+		fprintf(stderr, "layerfs-report: --path, --tree and --diff are about one image\n");
 		goto usage;
 	}
 	if (!o->layers_mode && argc - optind > 2) {
@@ -590,7 +589,7 @@ static int load(struct cli *o, char *const *src, size_t n, int focus, struct lfs
 	}
 	*t_open += now() - t0;
 	ro.changes_layer = o->html ? -2 : -1;
-	ro.watch = focus ? o->watch : NULL;
+	ro.watch = focus ? o->watch : o->watch_a;
 	if (o->layer_given && focus) {
 		long k = o->layer > 0 ? o->layer - 1 : (long)(*core)->nlayers + o->layer;
 
@@ -636,7 +635,7 @@ int main(int argc, char **argv)
 	double t0 = now(), t_open = 0;
 	int first, rc, ret = 1, violated, unmatched = 0;
 	static struct report_paths ps, pd;
-	static struct report_packages pk;
+	static struct report_packages pk, pka;
 	struct report_tree tree;
 	size_t nsrc;
 	char **src;
@@ -669,6 +668,8 @@ int main(int argc, char **argv)
 	if (o.packages) {
 		report_packages_init(&pk);
 		o.watch = &pk.track.obs;
+		report_packages_init(&pka);
+		o.watch_a = &pka.track.obs;
 	}
 	if (o.ndiffs) {
 		report_paths_init(&pd, o.diffs, o.ndiffs);
@@ -716,8 +717,9 @@ int main(int argc, char **argv)
 	rc = 0;
 	if (o.npaths || o.tree || o.ndiffs || o.packages) {
 		rc = report_query_answer(stdout, r, o.npaths ? &ps : NULL, o.ndiffs ? &pd : NULL,
-					 o.packages ? &pk : NULL, o.tree, o.depth, o.view.layer,
-					 src, nsrc, o.json);
+					 o.packages ? &pk : NULL,
+					 o.packages && r == &rb ? &pka : NULL, &ra, o.tree, o.depth,
+					 o.view.layer, src, nsrc, o.json);
 		if (rc == 1) {
 			unmatched = 1;
 			rc = 0;
@@ -746,6 +748,7 @@ out:
 	report_paths_free(&ps);
 	report_paths_free(&pd);
 	report_packages_free(&pk);
+	report_packages_free(&pka);
 	report_selection_free(&sel);
 	report_compare_free(&cmp);
 	report_free(&rb);

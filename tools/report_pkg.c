@@ -356,7 +356,30 @@ void report_packages_build(struct report_packages *pk, const struct report *r)
 	}
 	for (int m = 0; m < REPORT_PKG_NMGR; m++) {
 		pk->final_count[m] = prev[m].n;
-		report_pkgs_free(&prev[m]);
+		pk->final[m] = prev[m];
+	}
+}
+
+void report_packages_compare(struct report_packages *b, const struct report_packages *a)
+{
+	b->compared = 1;
+	for (int m = 0; m < REPORT_PKG_NMGR; m++) {
+		const struct report_pkgs *o = &a->final[m], *n = &b->final[m];
+		size_t i = 0, j = 0;
+
+		while (i < o->n || j < n->n) {
+			int c = i == o->n ? 1 : j == n->n ? -1 : strcmp(o->v[i].key, n->v[j].key);
+			struct cost none = {0};
+
+			if (c < 0)
+				add(&b->cmp, m, REPORT_PKG_REMOVED, NULL, &o->v[i++], none);
+			else if (c > 0)
+				add(&b->cmp, m, REPORT_PKG_INSTALLED, &n->v[j++], NULL, none);
+			else if (strcmp(o->v[i].version, n->v[j].version))
+				add(&b->cmp, m, REPORT_PKG_UPGRADED, &n->v[j++], &o->v[i++], none);
+			else
+				i++, j++;
+		}
 	}
 }
 
@@ -375,6 +398,14 @@ void report_packages_free(struct report_packages *pk)
 		free(pk->layers[k].v);
 	}
 	free(pk->layers);
+	for (int m = 0; m < REPORT_PKG_NMGR; m++)
+		report_pkgs_free(&pk->final[m]);
+	for (size_t i = 0; i < pk->cmp.n; i++) {
+		free(pk->cmp.v[i].name);
+		free(pk->cmp.v[i].version);
+		free(pk->cmp.v[i].old_version);
+	}
+	free(pk->cmp.v);
 	for (size_t i = 0; i < pk->nnotes; i++)
 		free(pk->notes[i]);
 	free(pk->notes);

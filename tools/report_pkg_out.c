@@ -53,6 +53,21 @@ int report_packages_text(FILE *f, const struct report *r, const struct report_pa
 			free(name);
 		}
 	}
+	if (pk->compared) {
+		fprintf(f, "\nCompared with the first image (final trees): %zu changes\n",
+			pk->cmp.n);
+		for (size_t i = 0; i < pk->cmp.n; i++) {
+			const struct report_pkg_change *c = &pk->cmp.v[i];
+			char *name = report_clean(c->name);
+
+			fprintf(f, "  %-6s  %-9s  %s %s%s%s\n", report_pkg_managers[c->manager],
+				report_pkg_changes[c->change], name,
+				c->change == REPORT_PKG_UPGRADED ? c->old_version : "",
+				c->change == REPORT_PKG_UPGRADED ? " -> " : "",
+				c->version ? c->version : c->old_version);
+			free(name);
+		}
+	}
 	for (size_t i = 0; i < pk->nnotes; i++) {
 		char *c = report_clean(pk->notes[i]);
 
@@ -108,5 +123,19 @@ void *report_packages_json(const struct report *r, const struct report_packages 
 	json_object_set_new(o, "managers", mg);
 	json_object_set_new(o, "layers", ls);
 	json_object_set_new(o, "not_read", notes);
+	if (pk->compared) {
+		json_t *a = json_array();
+
+		for (size_t i = 0; i < pk->cmp.n; i++) {
+			const struct report_pkg_change *c = &pk->cmp.v[i];
+
+			json_array_append_new(
+			    a, json_pack("{s:s, s:o, s:s, s:o, s:o}", "manager",
+					 report_pkg_managers[c->manager], "name", jstr(c->name),
+					 "change", report_pkg_changes[c->change], "version",
+					 jstr(c->version), "old_version", jstr(c->old_version)));
+		}
+		json_object_set_new(o, "compare", a);
+	}
 	return o;
 }

@@ -81,7 +81,8 @@ static size_t finish(struct report_paths *ps, const struct report *r, const char
 }
 
 int report_query_answer(FILE *f, const struct report *r, struct report_paths *ps,
-			struct report_paths *diff, struct report_packages *pk, int tree,
+			struct report_paths *diff, struct report_packages *pk,
+			struct report_packages *pk_a, const struct report *ra, int tree,
 			uint32_t depth, int layer, char *const *sources, size_t nsources, int json)
 {
 	struct report_query q = {.paths = ps, .packages = pk};
@@ -99,6 +100,10 @@ int report_query_answer(FILE *f, const struct report *r, struct report_paths *ps
 	}
 	if (pk)
 		report_packages_build(pk, r);
+	if (pk && pk_a) {
+		report_packages_build(pk_a, ra);
+		report_packages_compare(pk, pk_a);
+	}
 	if (tree) {
 		report_tree_build(&t, r, layer, depth);
 		q.tree = &t;

@@ -325,6 +325,17 @@ def check_packages(r, tmp):
     out, _ = r.run(["--packages"] + src)
     check("upgraded   alpha 1.0 -> 1.1" in out and "stored again" in out,
           "--packages text: %r" % out)
+    # two images: B's packages, and its final ones against A's (A: layer 1 alone)
+    a = build(tmp, "packages-a.tar", layers[:1], history=[("step 0", False)])
+    doc, _ = query(r, ["--packages"] + a + src)
+    eq(sorted((c["manager"], c["name"], c["change"], c["old_version"], c["version"])
+              for c in doc["packages"]["compare"]),
+       sorted([("dpkg", "alpha", "upgraded", "1.0", "1.1"),
+               ("dpkg", "beta", "removed", "2.0", None),
+               ("dpkg", "delta", "installed", None, "0.5"),
+               ("python", "requests", "upgraded", "2.31.0", "2.32.0"),
+               ("npm", "left-pad", "upgraded", "1.3.0", "1.3.1")]), "--packages A B: compare")
+    eq(len(doc["packages"]["layers"]), 3, "--packages A B: B's layers")
 
 
 def main():
