@@ -49,7 +49,7 @@
 #include "toc.h"
 
 #define SLOTS	     16		 /* decoded chunks kept */
-#define MEM_MAX	     (64u << 20) /* ... and their bytes at most */
+#define MEM_MAX	     (32u << 20) /* ... and their bytes at most, per layer */
 #define FIRST_SLACK  (64u << 10) /* compressed bytes read past a chunk's size at first */
 #define CHUNK_IN_MAX (512u << 20)
 #define ANN_TOC	     "containerd.io/snapshot/stargz/toc.digest"

@@ -33,6 +33,12 @@ enum lfs_toc_kind {
 #define LFS_ZSTD_MANIFEST_CRFS	  1
 /* Refused beyond this (containers/storage's own limit is 50 MiB). */
 #define LFS_TOC_MAX (64u << 20)
+/*
+ * A chunk is decoded whole into memory: larger ones are refused (the layer
+ * is then read by the pass).  The writers cut at 4 MiB (eStargz's default)
+ * or about 64 KiB (containers/storage's rolling checksum).
+ */
+#define LFS_TOC_CHUNK_MAX (256u << 20)
 
 /* Where a zstd:chunked manifest is (footer or position annotation). */
 struct lfs_zpos {

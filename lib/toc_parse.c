@@ -246,6 +246,9 @@ static int add_chunk(struct parser *p, size_t i, json_t *e, int first)
 		return bad(p, i, "'%s': chunk outside the layer's data", f->name);
 	/* No chunkSize: to the end of the file. */
 	c.len = csize ? csize : f->size - c.foff;
+	if (c.len > LFS_TOC_CHUNK_MAX)
+		return bad(p, i, "'%s': a chunk of %llu bytes (at most %u)", f->name,
+			   (unsigned long long)c.len, LFS_TOC_CHUNK_MAX);
 	has = get_digest(p, i, e, "chunkDigest", c.sha);
 	if (has < 0)
 		return has;

@@ -327,6 +327,9 @@ static void test_parse_bad(void **state)
 	    "{\"version\":1,\"entries\":[{\"name\":\"a\",\"type\":\"reg\",\"size\":3,\"offset\":"
 	    "1000,\"chunkDigest\":\"" D1 "\"}]}",
 	    "{\"version\":1,\"entries\":[{\"name\":\"a\",\"type\":\"reg\",\"size\":-3}]}",
+	    /* a chunk too large to decode in memory */
+	    "{\"version\":1,\"entries\":[{\"name\":\"a\",\"type\":\"reg\",\"size\":"
+	    "300000000,\"offset\":1,\"chunkDigest\":\"" D1 "\"}]}",
 	    /* symlink without target; bad time; bad xattr; bad device */
 	    "{\"version\":1,\"entries\":[{\"name\":\"a\",\"type\":\"symlink\"}]}",
 	    "{\"version\":1,\"entries\":[{\"name\":\"a\",\"type\":\"dir\",\"modtime\":\"2021-13-01"
