@@ -228,22 +228,6 @@ static int sink_blob(struct sink *s, const char *name, struct lfs_blobsrc *src, 
 	return rc;
 }
 
-/* A layer's bytes: the source's, or the new layer file's. */
-int lfs_wlayer_src(const struct lfs_wlayer *l, struct lfs_blobsrc **src, int *fd)
-{
-	struct stat st;
-
-	*fd = -1;
-	if (l->src) {
-		*fd = l->src->fd >= 0 && l->src->off == 0 ? l->src->fd : -1;
-		return lfs_layer_desc_src(l->src, src);
-	}
-	*fd = open(l->path, O_RDONLY | O_CLOEXEC);
-	if (*fd < 0 || fstat(*fd, &st) < 0)
-		return lfs_error(-errno, "%s: %s", l->path, strerror(errno));
-	return lfs_blobsrc_fd_new(src, *fd, 0, (uint64_t)st.st_size, l->path);
-}
-
 static int put_layer(struct sink *s, const char *name, const struct lfs_wlayer *l)
 {
 	struct lfs_blobsrc *src = NULL;

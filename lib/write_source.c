@@ -7,16 +7,19 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "blobsrc.h"
 #include "image_int.h"
 #include "layerfs/lfs.h"
 #include "layerfs/write.h"
+#include "write_int.h"
 
 int lfs_wsource_open(struct lfs_wsource *s, const char *image, const struct lfs_image_opts *o)
 {
@@ -183,4 +186,20 @@ int64_t lfs_write_timestamp(const char *arg)
 uint64_t lfs_layer_desc_size(const struct lfs_layer_desc *d)
 {
 	return d->src ? d->src->size : d->len;
+}
+
+/* A layer's bytes: the source's, or the new layer file's. */
+int lfs_wlayer_src(const struct lfs_wlayer *l, struct lfs_blobsrc **src, int *fd)
+{
+	struct stat st;
+
+	*fd = -1;
+	if (l->src) {
+		*fd = l->src->fd >= 0 && l->src->off == 0 ? l->src->fd : -1;
+		return lfs_layer_desc_src(l->src, src);
+	}
+	*fd = open(l->path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0 || fstat(*fd, &st) < 0)
+		return lfs_error(-errno, "%s: %s", l->path, strerror(errno));
+	return lfs_blobsrc_fd_new(src, *fd, 0, (uint64_t)st.st_size, l->path);
 }
