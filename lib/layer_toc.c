@@ -529,7 +529,10 @@ static int toc_index(struct lfs_layer *l, const struct lfs_layer_desc *desc,
 	/* Reports hash every file's content: a pass does that anyway. */
 	if (opts && opts->hash_content) {
 		l->ops = &lfs_layer_tar;
-		return lfs_layer_tar.index(l, desc, opts);
+		rc = lfs_layer_tar.index(l, desc, opts);
+		if (!rc)
+			drop_toc_names(l);
+		return rc;
 	}
 	tl = lfs_xcalloc(1, sizeof(*tl));
 	rc = lfs_layer_desc_src(desc, &tl->src);
