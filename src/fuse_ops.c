@@ -30,6 +30,10 @@
  * someone may execute (chmod u+rX): the kernel's permission checks
  * (default_permissions) then let that user read the whole image, as
  * umoci unpack --rootless does.  The daemon itself reads every lower file.
+ * Not root, it then moves to a user namespace of its own once mounted,
+ * mapping the user to 0 (layerfs.c): root there over its own files, it can
+ * copy up and write into directories whose owner may not write (0555), as
+ * the kernel's overlayfs mounted in a user namespace does.
  */
 #include "config.h"
 
@@ -244,6 +248,16 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	for (size_t i = 0; i < LFS_ARRAY_SIZE(map); i++)
 		if (to_set & map[i].fuse)
 			set |= map[i].lfs;
+	/* In its own user namespace the daemon is the user as 0, and no one else. */
+	if (fs_of(req)->own_userns && (set & (LFS_SET_UID | LFS_SET_GID))) {
+		if (((set & LFS_SET_UID) && attr->st_uid != fs_of(req)->uid) ||
+		    ((set & LFS_SET_GID) && attr->st_gid != fs_of(req)->gid)) {
+			fuse_reply_err(req, EPERM);
+			return;
+		}
+		attr->st_uid = 0;
+		attr->st_gid = 0;
+	}
 	rc = lfs_cow_setattr(cow_of(req), n, fd_of(fi), attr, set, &st);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);

@@ -20,6 +20,8 @@ struct lfs_fs {
 	int owners_user;	 /* --owners=user: every entry shows as UID:GID's, u+rX */
 	uid_t uid;		 /* with owners_user: the mounting user */
 	gid_t gid;
+	int own_userns; /* the daemon went to a user namespace mapping UID:GID to 0 after mounting
+			 */
 };
 
 extern const struct fuse_lowlevel_ops lfs_fuse_ops;

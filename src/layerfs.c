@@ -11,7 +11,10 @@
 #include <getopt.h>
 #include <limits.h>
 #include <locale.h>
+#include <fcntl.h>
 #include <malloc.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +286,106 @@ static void raise_fd_limit(void)
 	}
 }
 
+static int write_proc(const char *file, const char *text)
+{
+	char path[64];
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "/proc/self/%s", file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/*
+ * Not root, once mounted (the mount stays fusermount3's): a user namespace
+ * of our own mapping us to 0, so that the upper directory's files, ours, are
+ * root's to us (a directory the image made 0555 can be copied up and
+ * written into).  The kernel still reads our replies' owners outside it: the
+ * presentation (fs->uid, fs->gid) does not change.  From there we cannot
+ * unmount: start_unmounter() does.  Where user namespaces are not allowed
+ * (or a thread runs already), we go on as we are.  -1 when half made
+ * (unusable).
+ */
+/*
+ * The unmount, for when we cannot do it ourselves: a process left outside
+ * our user namespace runs fusermount3 -u once we are gone, however we end
+ * (our end of the pipe closes), unless told first to just go (a byte).
+ * Returns the pipe's write end, or -1.
+ */
+static int start_unmounter(const char *mnt)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		char c;
+		ssize_t n;
+
+		/* out of the terminal's reach: ^C to us must not stop it */
+		setsid();
+		signal(SIGINT, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGQUIT, SIG_IGN);
+		dup2(p[0], STDIN_FILENO);
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+		do
+			n = read(STDIN_FILENO, &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n != 0)
+			_exit(0);
+		execl("/bin/sh", "sh", "-c", "exec fusermount3 -u -q -z -- \"$0\"", mnt,
+		      (char *)NULL);
+		_exit(1);
+	}
+	close(p[0]);
+	return p[1];
+}
+
+static int own_userns(struct lfs_fs *fs, const char *mnt)
+{
+	int unmounter = start_unmounter(mnt);
+	char map[64];
+	int rc;
+
+	if (unmounter < 0)
+		return 0;
+	if (unshare(CLONE_NEWUSER) < 0) {
+		/* (a thread of ours started already, or no user namespaces here) */
+		if (write(unmounter, "x", 1) != 1)
+			fprintf(stderr, "layerfs: the unmount helper: %s\n", strerror(errno));
+		close(unmounter);
+		return 0;
+	}
+	/* UNMOUNTER stays open until we exit */
+	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)fs->uid);
+	rc = write_proc("uid_map", map);
+	if (rc == 0)
+		rc = write_proc("setgroups", "deny\n");
+	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)fs->gid);
+	if (rc == 0)
+		rc = write_proc("gid_map", map);
+	fs->own_userns = 1;
+	if (rc < 0) {
+		fprintf(stderr, "layerfs: cannot map ids in a user namespace: %s\n", strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
 static int run_session(struct lfs_fs *fs, const struct options *o, const char *mnt,
 		       const char *source)
 {
@@ -324,6 +427,8 @@ static int run_session(struct lfs_fs *fs, const struct options *o, const char *m
 	/* The parent returns only now: the mount is ready when the shell gets its prompt. */
 	if (fuse_daemonize(o->foreground) != 0)
 		goto out_unmount;
+	if (fs->owners_user && geteuid() != 0 && own_userns(fs, mnt) < 0)
+		goto out_unmount;
 	if (o->single_thread) {
 		rc = fuse_session_loop(se);
 	} else {
@@ -336,7 +441,8 @@ static int run_session(struct lfs_fs *fs, const struct options *o, const char *m
 	}
 	rc = rc < 0 ? 1 : 0;
 out_unmount:
-	fuse_session_unmount(se);
+	if (!fs->own_userns)
+		fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:

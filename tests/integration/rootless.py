@@ -5,14 +5,16 @@
   rootless.py image OUT.tar LAYER.tar
       write the test image (an OCI archive, one gzip layer) and its layer
       uncompressed (the reference): files and directories of root with
-      modes 0600, 0700, 0400, 0000, 0711, of uids 100 and 1000, symlinks,
+      modes 0600, 0700, 0400, 0000, 0711, 0555, of uids 100 and 1000, symlinks,
       a hard link, setuid, 300 kB of random bytes
   rootless.py check MNT LAYER.tar UID GID
       run as the user UID:GID on a mount with --owners=user (the default
       when not root): every entry of the layer, read by Python's tarfile,
       is there with its bytes, owned by UID:GID, its mode the tar's with
       chmod u+rX applied; then writes, as that user, into root's 0700
-      directory and root's 0600 file, a chmod and a removal
+      directory, root's 0600 file, a file in a 0555 directory, a 0000
+      directory once chmodded, a chown to oneself (and not to root), a
+      removal
   rootless.py check-image MNT LAYER.tar
       run as the user on a mount with --owners=image: the tar's owners and
       modes unchanged, and root's 0600 file unreadable (EACCES)
@@ -45,10 +47,11 @@ def entries():
         Entry("hardlink", "root/private/key.link", target="root/private/key"),
         Entry("dir", "locked", mode=0o000),
         Entry("file", "locked/inside", mode=0o644, data=b"behind a 0000 directory\n"),
-        Entry("dir", "usr", mode=0o755),
+        Entry("dir", "usr", mode=0o555),
         Entry("dir", "usr/bin", mode=0o755),
         Entry("file", "usr/bin/tool", mode=0o711, data=b"#!/bin/sh\necho tool\n"),
         Entry("file", "usr/bin/su", mode=0o4750, data=b"setuid\n"),
+        Entry("file", "usr/config", mode=0o644, data=b"in a 0555 directory\n"),
         Entry("symlink", "usr/bin/link", target="tool"),
         Entry("dir", "home", mode=0o755),
         Entry("dir", "home/app", mode=0o750, uid=1000, gid=1000),
@@ -139,14 +142,29 @@ def check_user(mnt, layer, uid, gid):
     with open(os.path.join(mnt, "etc/readonly"), "a") as f:
         f.write("now writable\n")
     os.unlink(os.path.join(mnt, "usr/bin/tool"))
-    # a 0000 directory shows 0500: readable, not writable
+    # a 0000 directory shows 0500: readable, not writable until chmod
     try:
         os.mkdir(os.path.join(mnt, "locked/newdir"))
     except PermissionError:
         pass
     else:
         fail("mkdir in a directory shown 0500 worked")
+    os.chmod(os.path.join(mnt, "locked"), 0o700)
+    os.mkdir(os.path.join(mnt, "locked/newdir"))
     os.mkdir(os.path.join(mnt, "root/private/newdir"))
+    # a file in a 0555 directory: the directory is copied up as it is
+    with open(os.path.join(mnt, "usr/config"), "a") as f:
+        f.write("changed\n")
+    if stat.S_IMODE(os.stat(os.path.join(mnt, "usr")).st_mode) != 0o555:
+        fail("usr is no longer 0555 after the copy-up")
+    # chown to oneself works, to anyone else not
+    os.chown(os.path.join(mnt, "etc/passwd"), uid, gid)
+    try:
+        os.chown(os.path.join(mnt, "etc/passwd"), 0, 0)
+    except PermissionError:
+        pass
+    else:
+        fail("chown to root worked")
     st = os.stat(p)
     if (st.st_uid, st.st_gid) != (uid, gid):
         fail("the new file is owned by %d:%d" % (st.st_uid, st.st_gid))

@@ -8,8 +8,10 @@
 #      and directories: every file reads with the tar's bytes (rootless.py,
 #      Python's tarfile as the reference), owners and modes show as
 #      layerfs(1) says (the user's, chmod u+rX), writes land in the upper
-#      directory as the user's; with --owners=image the image's owners
-#      show and root's files stay closed;
+#      directory as the user's (a 0555 directory copied up: the daemon is
+#      root in a user namespace of its own), the mount gone when the daemon
+#      gets SIGTERM or SIGKILL; with --owners=image the image's owners show
+#      and root's files stay closed;
 #   2. layerfs-chroot maps the subordinate ranges (newuidmap/newgidmap):
 #      id 0 inside, the image's uids 100 and 1000 as themselves, a chown to
 #      1000 kept in the upper directory (as the range's id outside), --user
@@ -108,12 +110,30 @@ user_umount "$home/m1"
 	fail "the new file in the upper is not the user's"
 [ "$(cat "$home/up1/etc/secret")" = "root's secret
 appended" ] || fail "etc/secret in the upper: $(cat "$home/up1/etc/secret")"
-[ -d "$home/up1/root/private/newdir" ] || fail "no root/private/newdir in the upper"
+[ -d "$home/up1/root/private/newdir" ] && [ -d "$home/up1/locked/newdir" ] ||
+	fail "no root/private/newdir or locked/newdir in the upper"
+[ "$(stat -c %a:%u "$home/up1/usr")" = "555:$uid" ] || fail "usr in the upper: $(stat -c %a:%u "$home/up1/usr")"
+[ "$(cat "$home/up1/usr/config")" = "in a 0555 directory
+changed" ] || fail "usr/config in the upper"
 # the image's owners, as asked: root's files stay closed
 LAYERFS=$t/layerfs-as-user lfs_mount --read-only -o owners=image "$t/img.tar" "$home/m2"
 as_user python3 "$here/rootless.py" check-image "$home/m2" "$t/layer.tar" ||
 	fail "the plain mount as $user with --owners=image"
 user_umount "$home/m2"
+# the daemon in its own user namespace cannot unmount: its helper does, however it ends
+for sig in TERM KILL; do
+	LAYERFS=$t/layerfs-as-user lfs_mount "$t/img.tar" "$home/m2"
+	pid=$(awk -v m="$home/m2" '$2 == m { p = $1 } END { print p }' "$lfs_state/mounts")
+	grep -q "^ *0 *$uid *1\$" "/proc/$pid/uid_map" || fail "the daemon is not in a user namespace of its own"
+	kill -"$sig" "$pid"
+	i=0
+	while lfs_is_mounted "$home/m2" && [ "$i" -lt 500 ]; do
+		i=$((i + 1))
+		sleep 0.01
+	done
+	! lfs_is_mounted "$home/m2" || fail "still mounted after SIG$sig to the daemon"
+	user_umount "$home/m2"
+done
 LAYERFS=$real_layerfs
 rc=0
 as_user "$LAYERFS" --owners=nobody "$t/img.tar" "$home/m2" 2>"$t/err" || rc=$?
