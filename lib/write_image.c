@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "blobsrc.h"
+#include "layerfs/blob.h"
 #include "image_int.h"
 #include "layerfs/lfs.h"
 #include "layerfs/write.h"
@@ -242,43 +242,50 @@ static int put_layer(struct sink *s, const char *name, const struct lfs_wlayer *
 	return rc;
 }
 
-/* Digest, size and media type of a layer kept from the source (reading it when unknown). */
+/* sha256 of the stored bytes of SRC and of its uncompressed stream (one pass). */
+static int scan_digests(struct lfs_blobsrc *src, char digest[72], char diff_id[72])
+{
+	struct lfs_scan_opts so = {.hash_stored = 1, .hash_plain = 1, .sequential = 1};
+	uint8_t stored[32], plain[32];
+	struct lfs_scan *s;
+	struct lfs_blob *b = NULL;
+	int rc = lfs_scan_open(&s, src, &so);
+
+	if (rc < 0)
+		return rc;
+	rc = lfs_scan_finish(s, &b, stored, plain);
+	if (b)
+		lfs_blob_free(b);
+	if (rc == 0) {
+		lfs_digest_format(stored, digest);
+		lfs_digest_format(plain, diff_id);
+	}
+	return rc;
+}
+
+/*
+ * Digest, diff_id, size and media type of a layer kept from the source: from
+ * the manifest and config, else read from the layer itself.
+ */
 static int fill_source_layer(const struct lfs_image *img, struct lfs_wlayer *l)
 {
 	size_t idx = (size_t)(l->src - img->layers);
 	struct lfs_blobsrc *src;
 	unsigned char magic[4] = {0};
-	uint64_t size = l->src->src ? l->src->src->size : l->src->len;
+	uint64_t size = lfs_layer_desc_size(l->src);
 	int rc;
 
-	if (!img->cfg || idx >= img->cfg->diff_ids.n)
-		return lfs_error(-EINVAL, "%s: no diff_id for it in the image config",
-				 l->src->name);
-	snprintf(l->res.diff_id, sizeof(l->res.diff_id), "%s", img->cfg->diff_ids.v[idx]);
 	l->res.size = size;
 	rc = lfs_layer_desc_src(l->src, &src);
 	if (rc < 0)
 		return rc;
 	if (size >= 4)
 		rc = lfs_blobsrc_read_full(src, magic, 4, 0, l->src->name);
-	if (rc == 0 && l->src->digest) {
+	if (rc == 0 && l->src->digest && img->cfg && idx < img->cfg->diff_ids.n) {
 		snprintf(l->res.digest, sizeof(l->res.digest), "%s", l->src->digest);
+		snprintf(l->res.diff_id, sizeof(l->res.diff_id), "%s", img->cfg->diff_ids.v[idx]);
 	} else if (rc == 0) {
-		struct sha256_ctx c;
-		char *buf = lfs_xmalloc(COPY_CHUNK);
-		uint8_t sha[32];
-
-		sha256_init(&c);
-		for (uint64_t off = 0; rc == 0 && off < size;) {
-			size_t n = size - off < COPY_CHUNK ? (size_t)(size - off) : COPY_CHUNK;
-
-			rc = lfs_blobsrc_read_full(src, buf, n, off, l->src->name);
-			sha256_update(&c, n, (const uint8_t *)buf);
-			off += n;
-		}
-		sha256_digest(&c, 32, sha);
-		lfs_digest_format(sha, l->res.digest);
-		free(buf);
+		rc = scan_digests(src, l->res.digest, l->res.diff_id);
 	}
 	lfs_blobsrc_unref(src);
 	if (magic[0] == 0x1f && magic[1] == 0x8b)

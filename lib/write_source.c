@@ -21,14 +21,14 @@
 #include "layerfs/write.h"
 #include "write_int.h"
 
-int lfs_wsource_open(struct lfs_wsource *s, const char *image, const struct lfs_image_opts *o)
+int lfs_wsource_open(struct lfs_wsource *s, char *const *sources, size_t n,
+		     const struct lfs_image_opts *o)
 {
-	char *const src[1] = {(char *)image};
 	struct lfs_layer_opts lo = {.sequential = 1};
 	int rc;
 
 	memset(s, 0, sizeof(*s));
-	rc = lfs_image_open(&s->img, src, 1, o);
+	rc = lfs_image_open(&s->img, sources, n, o);
 	if (rc < 0)
 		return rc;
 	s->layers = lfs_xcalloc(s->img->nlayers + 1, sizeof(*s->layers));

@@ -21,12 +21,13 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: layerfs-commit [OPTIONS] --upper DIR SOURCE DEST\n"
+	fprintf(f, "Usage: layerfs-commit [OPTIONS] --upper DIR SOURCE... DEST\n"
 		   "Write DEST: the image SOURCE plus one layer holding the changes in DIR, an\n"
 		   "overlayfs upper directory (as layerfs or the kernel's overlayfs wrote it).\n"
 		   "\n"
 		   "SOURCE: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF],\n"
-		   "docker://REF, or an image file or directory (detected by content).\n"
+		   "docker://REF, an image file or directory (detected by content), or layer\n"
+		   "files lowest first.\n"
 		   "DEST: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]\n"
 		   "(it must not exist), or docker://REF (pushed: the blobs the registry lacks,\n"
 		   "then the manifest).\n"
@@ -150,7 +151,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!upper || argc - optind != 2) {
+	if (!upper || argc - optind < 2) {
 		fprintf(stderr, "layerfs-commit: %s\n",
 			!upper ? "--upper DIR is required" : "SOURCE and DEST are required");
 		usage(stderr);
@@ -169,9 +170,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	rc = lfs_write_dest_check(argv[optind + 1]);
+	rc = lfs_write_dest_check(argv[argc - 1]);
 	if (rc == 0)
-		rc = lfs_wsource_open(&src, argv[optind], &io);
+		rc = lfs_wsource_open(&src, argv + optind, (size_t)(argc - optind - 1), &io);
 	if (rc < 0) {
 		fprintf(stderr, "layerfs-commit: %s\n", lfs_err_get());
 		free(changes);
@@ -188,7 +189,7 @@ int main(int argc, char **argv)
 	t = lfs_wsource_tree(&src, src.n - 1);
 	lfs_wentries_commit(&ents, t, up->root);
 	lo.read_arg = &src;
-	dir = lfs_write_dest_dir(argv[optind + 1]);
+	dir = lfs_write_dest_dir(argv[argc - 1]);
 	layers = calloc(src.n, sizeof(*layers));
 	for (size_t i = 0; i + 1 < src.n; i++)
 		layers[i].src = &src.img->layers[i];
@@ -201,7 +202,7 @@ int main(int argc, char **argv)
 				(unsigned long long)layers[src.n - 1].res.size);
 		layers[src.n - 1].path = path;
 		layers[src.n - 1].created_by = (char *)(message ? message : "layerfs-commit");
-		rc = lfs_write_image(argv[optind + 1], src.img, layers, src.n, &wo);
+		rc = lfs_write_image(argv[argc - 1], src.img, layers, src.n, &wo);
 		unlink(path);
 	}
 	if (rc < 0)

@@ -21,7 +21,7 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: layerfs-squash [OPTIONS] SOURCE DEST\n"
+	fprintf(f, "Usage: layerfs-squash [OPTIONS] SOURCE... DEST\n"
 		   "Write DEST: the image SOURCE with its layers squashed or slimmed; the tree\n"
 		   "it shows is the same.\n"
 		   "\n"
@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (argc - optind != 2) {
+	if (argc - optind < 2) {
 		fprintf(stderr, "layerfs-squash: SOURCE and DEST are required\n");
 		usage(stderr);
 		return 2;
@@ -236,9 +236,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	wo.created = j.lo.clamp_mtime;
-	rc = lfs_write_dest_check(argv[optind + 1]);
+	rc = lfs_write_dest_check(argv[argc - 1]);
 	if (rc == 0)
-		rc = lfs_wsource_open(&j.src, argv[optind], &io);
+		rc = lfs_wsource_open(&j.src, argv + optind, (size_t)(argc - optind - 1), &io);
 	if (rc < 0) {
 		fprintf(stderr, "layerfs-squash: %s\n", lfs_err_get());
 		return 1;
@@ -253,7 +253,7 @@ int main(int argc, char **argv)
 	if (!slim && !from)
 		from = keep + 1;
 	j.lo.read_arg = &j.src;
-	j.dir = lfs_write_dest_dir(argv[optind + 1]);
+	j.dir = lfs_write_dest_dir(argv[argc - 1]);
 	j.layers = calloc(j.src.n + 1, sizeof(*j.layers));
 	snprintf(made_by, sizeof(made_by), "layerfs-squash --from %ld", from);
 	if (slim) {
@@ -263,7 +263,7 @@ int main(int argc, char **argv)
 		rc = do_from(&j, (size_t)from, message ? message : made_by);
 	}
 	if (rc == 0)
-		rc = lfs_write_image(argv[optind + 1], j.src.img, j.layers, j.n, &wo);
+		rc = lfs_write_image(argv[argc - 1], j.src.img, j.layers, j.n, &wo);
 	if (rc == 0) {
 		for (size_t k = 0; k < j.src.n; k++) {
 			before += lfs_layer_desc_size(&j.src.img->layers[k]);

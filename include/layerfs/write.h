@@ -158,7 +158,9 @@ struct lfs_wsource {
 	struct lfs_layer **layers; /* [i]->index == i */
 	size_t n;
 };
-int lfs_wsource_open(struct lfs_wsource *s, const char *image, const struct lfs_image_opts *o);
+/* SOURCES as lfs_image_open takes them (one image, or layer files lowest first). */
+int lfs_wsource_open(struct lfs_wsource *s, char *const *sources, size_t n,
+		     const struct lfs_image_opts *o);
 /* Add layer L (index s->n) on top: the upper of a commit. */
 void lfs_wsource_push(struct lfs_wsource *s, struct lfs_layer *l);
 /* The merged tree of layers [0, N). */
