@@ -363,6 +363,7 @@ struct report_path {
 struct report_paths {
 	char *const *globs;
 	size_t nglobs;
+	char **tails;			       /* each glob's literal end: a quick first test */
 	struct lfs_merge_observer obs;	       /* for report_opts.watch */
 	const struct lfs_merge_observer *next; /* told each event after this one */
 	struct report_path *p;		       /* sorted by path after report_paths_finish */

