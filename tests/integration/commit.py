@@ -185,6 +185,34 @@ def check_transports(upper, src, want, work):
         check(r.returncode == 0, "skopeo copy oci: to %s" % t.split(":")[0], r.stderr.decode())
 
 
+def check_changes(upper, src, work):
+    """--change, --author and --message as skopeo reads the config."""
+    out = os.path.join(work, "changed")
+    if not commit(upper, src, "oci:%s:t" % out, (
+            "--author", "me", "-m", "apt-get install x", "--change", 'CMD ["run", "it"]',
+            "--change", "ENTRYPOINT echo hi", "--change", 'ENV A=1 B="x y"',
+            "--change", "ENV PATH /bin", "--change", "EXPOSE 80 53/udp",
+            "--change", "LABEL k=v", "--change", "WORKDIR /w", "--change", "USER u")):
+        return
+    r = run(["skopeo", "inspect", "--config", "oci:%s:t" % out])
+    cfg = json.loads(r.stdout) if r.returncode == 0 else {}
+    c = cfg.get("config", {})
+    check(c.get("Cmd") == ["run", "it"] and
+          c.get("Entrypoint") == ["/bin/sh", "-c", "echo hi"], "--change CMD, ENTRYPOINT", c)
+    check("A=1" in c.get("Env", []) and "B=x y" in c.get("Env", []) and
+          "PATH=/bin" in c.get("Env", []) and
+          not any(e.startswith("PATH=/usr") for e in c.get("Env", [])), "--change ENV", c)
+    check(set(c.get("ExposedPorts", {})) == {"80/tcp", "53/udp"} and
+          c.get("Labels") == {"k": "v"} and c.get("WorkingDir") == "/w" and
+          c.get("User") == "u", "--change EXPOSE, LABEL, WORKDIR, USER", c)
+    h = cfg.get("history", [{}])[-1]
+    check(cfg.get("author") == "me" and h.get("created_by") == "apt-get install x" and
+          h.get("created") == "2096-10-02T07:06:40Z", "author, history, --timestamp", cfg)
+    r = run([os.environ["LAYERFS_COMMIT"], "--change", "FROM x", "--upper", upper, src,
+             "oci:%s/bad" % work])
+    check(r.returncode == 1 and not os.path.exists(work + "/bad"), "a bad --change: exit 1")
+
+
 def check_full_disk(src, work):
     """A full disk while writing: one line, exit 1, nothing left on it."""
     up, full = os.path.join(work, "u-big"), os.path.join(work, "full")
@@ -242,6 +270,7 @@ def main():
     r = run([os.environ["LAYERFS_COMMIT"], src])
     check(r.returncode == 2, "usage: exit 2")
     check_full_disk(src, work)
+    check_changes(u1, src, work)
     return summary(t0)
 
 
