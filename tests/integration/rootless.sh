@@ -42,6 +42,10 @@ chmod 755 "$t"
 user=lfsrl$$
 fuse_mode=$(stat -c %a /dev/fuse)
 made_user=
+made_files=
+for _f in /etc/subuid /etc/subgid; do
+	[ -e "$_f" ] || made_files="$made_files $_f"
+done
 rootless_cleanup() {
 	if [ -s "$lfs_state/daemons" ]; then
 		while read -r _p; do kill "$_p" 2>/dev/null || :; done <"$lfs_state/daemons"
@@ -51,6 +55,8 @@ rootless_cleanup() {
 		userdel "$user" 2>/dev/null || :
 		for _f in /etc/subuid /etc/subgid; do
 			[ -f "$_f" ] && sed -i "/^$user:/d" "$_f"
+			# a file we made, now empty
+			case " $made_files " in *" $_f "*) [ -s "$_f" ] || rm -f "$_f" ;; esac
 		done
 	fi
 	chmod "$fuse_mode" /dev/fuse
