@@ -241,6 +241,17 @@ bad:
 			 change);
 }
 
+int lfs_write_changes_check(char *const *changes, size_t n)
+{
+	json_t *scratch = json_object();
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = lfs_write_change(scratch, changes[i]);
+	json_decref(scratch);
+	return rc;
+}
+
 /* The history entries of the source covering its first NKEEP layers. */
 static json_t *kept_history(json_t *hist, size_t nkeep)
 {

@@ -165,6 +165,11 @@ int main(int argc, char **argv)
 	}
 	wo.created = lo.clamp_mtime;
 	wo.changes = changes;
+	if (lfs_write_changes_check(changes, wo.nchanges) < 0) {
+		fprintf(stderr, "layerfs-commit: %s\n", lfs_err_get());
+		free(changes);
+		return 2;
+	}
 	if (lo.level && lo.comp == LFS_WCOMP_GZIP && lo.level > 9) {
 		fprintf(stderr, "layerfs-commit: --level: gzip takes 1 to 9\n");
 		return 2;

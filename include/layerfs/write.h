@@ -149,6 +149,8 @@ int lfs_write_image(const char *dest, const struct lfs_image *src, struct lfs_wl
 /* Whether DEST can be written (a known transport, nothing there yet): 0 or -errno, reason set. */
 int lfs_write_dest_check(const char *dest);
 
+/* Whether every --change instruction parses: 0, or -EINVAL with the reason set. */
+int lfs_write_changes_check(char *const *changes, size_t n);
 /* Parse one --change instruction into the config JSON object CFG (a json_t *). */
 int lfs_write_change(void *cfg, const char *change);
 

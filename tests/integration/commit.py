@@ -210,7 +210,8 @@ def check_changes(upper, src, work):
           h.get("created") == "2096-10-02T07:06:40Z", "author, history, --timestamp", cfg)
     r = run([os.environ["LAYERFS_COMMIT"], "--change", "FROM x", "--upper", upper, src,
              "oci:%s/bad" % work])
-    check(r.returncode == 1 and not os.path.exists(work + "/bad"), "a bad --change: exit 1")
+    check(r.returncode == 2 and len(r.stderr.splitlines()) == 1 and
+          not os.path.exists(work + "/bad"), "a bad --change: one line, exit 2", r.stderr)
 
 
 def check_full_disk(src, work):
