@@ -15,8 +15,8 @@
 #   2. layerfs-chroot maps the subordinate ranges (newuidmap/newgidmap):
 #      id 0 inside, the image's uids 100 and 1000 as themselves, a chown to
 #      1000 kept in the upper directory (as the range's id outside), --user
-#      of the image, --verbose naming the map; without ranges, the user's
-#      own id alone;
+#      of the image, --verbose naming the map; without ranges, or with
+#      newuidmap failing (a warning), the user's own id alone;
 #   3. apt-get update and install from an HTTP repository on 127.0.0.1
 #      inside layerfs-chroot, with apt's _apt sandbox (no "unsandboxed"
 #      warning), the package there in the next run from the kept upper.
@@ -188,6 +188,15 @@ as_user "$CHROOT" -q --verbose "$t/apt.tar" -- sh -c 'id -u; cat /proc/self/uid_
 grep -q "user namespace: only uid $uid and gid $gid are mapped, to 0 (no range for $user" "$t/err" ||
 	fail "--verbose without ranges: $(cat "$t/err")"
 echo "$user:$base:65536" >>/etc/subuid
+# newuidmap refusing: a warning, and the user's own id alone
+mkdir "$t/fakebin"
+printf '#!/bin/sh\necho "newuidmap: refused" >&2\nexit 1\n' >"$t/fakebin/newuidmap"
+chmod 755 "$t/fakebin/newuidmap"
+as_user env PATH="$t/fakebin:$PATH" "$CHROOT" "$t/apt.tar" -- cat /proc/self/uid_map \
+	>"$t/out" 2>"$t/err" </dev/null || { cat "$t/err" >&2; fail "layerfs-chroot, newuidmap failing"; }
+[ "$(tr -s ' ' <"$t/out")" = " 0 $uid 1" ] || fail "layerfs-chroot, newuidmap failing: $(cat "$t/out")"
+grep -q "newuidmap or newgidmap failed: only your own uid and gid are mapped" "$t/err" ||
+	fail "no warning when newuidmap fails: $(cat "$t/err")"
 echo "rootless: layerfs-chroot with subordinate ids ok"
 
 # ------------------------------------------ 3. apt-get install, rootless
