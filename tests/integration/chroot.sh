@@ -479,6 +479,13 @@ rootless" "rootless"
 		fail "rootless --user app: status $rc, $(cat "$t/err")"
 	fi
 	check_clean "rootless --user app"
+	# root with --userns: root mapped to itself, one id
+	out=$("$CHROOT" -q --userns --verbose "$t/a.tar" -- cat /proc/self/uid_map 2>"$t/err" </dev/null) ||
+		fail "--userns as root: $(cat "$t/err")"
+	[ "$(echo "$out" | tr -s ' ')" = " 0 0 1" ] || fail "--userns as root: uid_map $out"
+	grep -q 'only uid 0 and gid 0 are mapped, to 0 (root maps itself)' "$t/err" ||
+		fail "--userns as root --verbose: $(cat "$t/err")"
+	check_clean "--userns as root"
 	chmod "$fuse_mode" /dev/fuse
 else
 	echo "chroot: rootless part skipped: no unprivileged user namespaces here" >&2
