@@ -18,6 +18,9 @@ filesystem).  Then:
 
   * the mount is lazy: the daemon has read (its /proc/PID/io rchar) far
     fewer bytes than the blobs hold when the mount is ready;
+  * a zstd:chunked layout whose footer is spoilt is read through its
+    position annotation; a wrong toc.digest annotation makes the pass read
+    the layer, with one line saying why (LOCAL_ANNOTATIONS);
   * a chunk of the big file damaged in the blob (one byte flipped): reading
     that file fails with EIO and one warning names it; every other file
     reads as before;
@@ -279,6 +282,42 @@ def local_checks(bed, stacks):
     return layouts
 
 
+# Whether local layouts pass their layers' annotations on (image.c):
+# "auto" checks what the layerfs under test does, and skips the checks that
+# need them when it does not; True makes them mandatory.
+LOCAL_ANNOTATIONS = "auto"
+
+
+def local_annotation_checks(bed, layouts):
+    """zstd:chunked found by its position annotation alone (the footer
+    spoilt), and a wrong toc.digest annotation on a local layout."""
+    layout, blobs, out = layouts["zstd-chunked"]
+    spoilt = [b[:-8] + b"XXXXXXXX" for b in blobs]
+    path = bed.path("oci-zc-nofooter")
+    write_layout(path, spoilt, "zstd", [info["annotations"] for _, info in out])
+    mnt, proc, log = bed.mount([path])
+    read = rchar(proc.pid)
+    lazy = read < sum(map(len, blobs)) // 4
+    compare(bed.path("kernel-zstd-chunked"), mnt, "local: zstd:chunked without its footer equals")
+    difftest.MOUNTS.umount(mnt)
+    if LOCAL_ANNOTATIONS == "auto" and not lazy:
+        print("skip: this layerfs does not read the annotations of local layouts")
+        return
+    check(lazy, "local: zstd:chunked found by its annotation alone (%d bytes read)" % read)
+    layout, blobs, out = layouts["estargz"]
+    anns = [dict(info["annotations"]) for _, info in out]
+    anns[0]["containerd.io/snapshot/stargz/toc.digest"] = "sha256:" + "1" * 64
+    path = bed.path("oci-esgz-badtoc")
+    write_layout(path, blobs, "gzip", anns)
+    mnt, proc, log = bed.mount([path])
+    compare(bed.path("kernel-estargz"), mnt, "local: a wrong toc.digest annotation: read by the "
+            "pass, equal")
+    difftest.MOUNTS.umount(mnt)
+    said = log_lines(log, "toc.digest")
+    check(len(said) == 1 and FALLBACK in said[0],
+          "local: a wrong toc.digest annotation: one line says so", repr(said))
+
+
 def registry_checks(bed, layouts):
     if not shutil.which("docker-registry"):
         print("skip registry checks: docker-registry is not installed")
@@ -331,6 +370,7 @@ def main():
     bed = Bed(root)
     try:
         layouts = local_checks(bed, stack())
+        local_annotation_checks(bed, layouts)
         registry_checks(bed, layouts)
         difftest_toc.run(bed)
         difftest.MOUNTS.cleanup()
