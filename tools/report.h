@@ -249,8 +249,9 @@ struct report_view {
 	struct report_gate *gates;
 	size_t ngates;
 	const struct report_compare *cmp;
-	const struct report_selection *sel; /* the rows the listings show */
-	const struct report_tree *tree;	    /* HTML: the final image's tree */
+	const struct report_selection *sel;	/* the rows the listings show */
+	const struct report_tree *tree;		/* HTML: the final image's tree */
+	const struct report_packages *packages; /* HTML with --packages */
 };
 
 /* What the books know of a stored non-directory (hard links share one). */
@@ -481,6 +482,7 @@ struct report_packages {
 	struct report_pkgs final[REPORT_PKG_NMGR]; /* those packages, by key */
 	struct report_pkg_layer cmp; /* two images: what B has that A had not, by final trees */
 	int compared;
+	int built;    /* report_packages_build ran */
 	char **notes; /* databases that could not be read */
 	size_t nnotes;
 };

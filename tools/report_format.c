@@ -22,6 +22,9 @@ const char *const report_sugg_names[REPORT_NSUGG] = {
     "package-cache", "logs", "copy-up", "deleted-later", "overwritten-later", "shipped-cache",
 };
 
+const char *const report_pkg_managers[REPORT_PKG_NMGR] = {"dpkg", "apk", "python", "npm"};
+const char *const report_pkg_changes[4] = {"installed", "removed", "upgraded", "unchanged"};
+
 const char *report_type_name(uint32_t mode)
 {
 	switch (mode & S_IFMT) {

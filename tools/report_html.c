@@ -333,6 +333,53 @@ static void suggestions(FILE *f, const struct report *r)
 	fputs("</ul>\n", f);
 }
 
+/* --packages with --html: each layer's packages, as the text lists them. */
+static void packages(FILE *f, const struct report *r, const struct report_packages *pk)
+{
+	if (!pk)
+		return;
+	fputs("<h2>Packages per layer</h2>\n", f);
+	for (uint32_t k = 0; k < pk->nlayers; k++) {
+		const struct report_pkg_layer *L = &pk->layers[k];
+
+		if (!L->n)
+			continue;
+		fprintf(f,
+			"<details class=\"pkgs\" data-layer=\"%u\"><summary>Layer %u: %zu "
+			"packages &mdash; <span class=\"i\">",
+			k + 1, k + 1, L->n);
+		esc(f, r->layers[k].instruction);
+		fputs("</span></summary><table class=\"sortable\"><thead><tr><th>manager</th>"
+		      "<th>change</th><th>package</th><th>version</th><th class=\"n\">bytes</th>"
+		      "<th class=\"n\">files</th><th class=\"n\">not in final image</th></tr>"
+		      "</thead><tbody>\n",
+		      f);
+		for (size_t i = 0; i < L->n; i++) {
+			const struct report_pkg_change *c = &L->v[i];
+			char b[16], w[16];
+
+			report_fmt_size(b, sizeof(b), c->bytes);
+			report_fmt_size(w, sizeof(w), c->wasted);
+			fprintf(f, "<tr><td>%s</td><td>%s</td><td>",
+				report_pkg_managers[c->manager], report_pkg_changes[c->change]);
+			esc(f, c->name);
+			fputs("</td><td>", f);
+			if (c->change == REPORT_PKG_UPGRADED) {
+				esc(f, c->old_version);
+				fputs(" &rarr; ", f);
+			}
+			esc(f, c->version ? c->version : c->old_version);
+			fprintf(
+			    f,
+			    "</td><td class=\"n\" data-sort=\"%llu\">%s</td><td class=\"n\">%llu"
+			    "</td><td class=\"n\" data-sort=\"%llu\">%s</td></tr>\n",
+			    (unsigned long long)c->bytes, b, (unsigned long long)c->files,
+			    (unsigned long long)c->wasted, w);
+		}
+		fputs("</tbody></table></details>\n", f);
+	}
+}
+
 static void dive_note(FILE *f, const struct report *r)
 {
 	char a[16], b[16];
@@ -557,6 +604,7 @@ int report_html(FILE *f, const struct report *r, const struct report_view *v)
 	suggestions(f, r);
 	gates(f, v);
 	file_lists(f, r, v);
+	packages(f, r, v->packages);
 	tree(f, v->tree);
 	fprintf(f,
 		"<p class=\"i\">layerfs-report %s</p>\n<script>\n%s%s</script>\n</body></html>\n",

@@ -709,6 +709,10 @@ int main(int argc, char **argv)
 	if (o.html) {
 		report_tree_build(&tree, r, -1, 0);
 		o.view.tree = &tree;
+		if (o.packages) {
+			report_packages_build(&pk, r);
+			o.view.packages = &pk;
+		}
 		rc = write_html(o.html, r, &o.view);
 		report_tree_free(&tree);
 		if (rc < 0)

@@ -18,8 +18,6 @@
 #include "layerfs/lfs.h"
 #include "report.h"
 
-const char *const report_pkg_managers[REPORT_PKG_NMGR] = {"dpkg", "apk", "python", "npm"};
-const char *const report_pkg_changes[4] = {"installed", "removed", "upgraded", "unchanged"};
 
 static char *const db_globs[] = {
     "/var/lib/dpkg/status",  "/var/lib/dpkg/info/*.list",      "/lib/apk/db/installed",
@@ -376,6 +374,9 @@ void report_packages_build(struct report_packages *pk, const struct report *r)
 {
 	struct report_pkgs prev[REPORT_PKG_NMGR] = {{0}}, cur[REPORT_PKG_NMGR];
 
+	if (pk->built)
+		return;
+	pk->built = 1;
 	report_paths_finish(&pk->track, r);
 	read_all(pk, r); /* in stream order: 6.4 -> 4.5 s of CPU on a 330k-entry image */
 	pk->nlayers = r->nlayers;

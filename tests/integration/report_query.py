@@ -325,6 +325,18 @@ def check_packages(r, tmp):
     out, _ = r.run(["--packages"] + src)
     check("upgraded   alpha 1.0 -> 1.1" in out and "stored again" in out,
           "--packages text: %r" % out)
+    # --html with --packages: a table per layer, the same rows
+    page = os.path.join(tmp, "packages.html")
+    r.run(["--packages", "--html", page] + src)
+    with open(page) as f:
+        text = f.read()
+    for k, rows in enumerate(got):
+        m = re.search(r'<details class="pkgs" data-layer="%d">(.*?)</details>' % (k + 1), text,
+                      re.S)
+        check(m, "HTML: no packages of layer %d" % (k + 1))
+        cells = re.findall(r"<tr><td>(\w+)</td><td>(\w+)</td><td>([^<]*)</td>", m.group(1))
+        eq(sorted(cells), sorted((x[0], x[2], x[1]) for x in rows),
+           "HTML: packages of layer %d" % (k + 1))
     # two images: B's packages, and its final ones against A's (A: layer 1 alone)
     a = build(tmp, "packages-a.tar", layers[:1], history=[("step 0", False)])
     doc, _ = query(r, ["--packages"] + a + src)
