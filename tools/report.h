@@ -424,8 +424,9 @@ struct report_diffs {
 	size_t n;
 };
 
+/* LAYER >= 0: only the versions that layer wrote (--diff with --layer) */
 void report_diffs_build(struct report_diffs *ds, const struct report *r,
-			const struct report_paths *ps);
+			const struct report_paths *ps, int layer);
 void report_diffs_free(struct report_diffs *ds);
 /* report_diff_out.c */
 int report_diff_text(FILE *f, const struct report *r, const struct report_diffs *ds);

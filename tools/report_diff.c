@@ -155,7 +155,7 @@ static void compare(struct report_diff *d, const struct report *r)
 }
 
 void report_diffs_build(struct report_diffs *ds, const struct report *r,
-			const struct report_paths *ps)
+			const struct report_paths *ps, int layer)
 {
 	memset(ds, 0, sizeof(*ds));
 	for (size_t i = 0; i < ps->n; i++) {
@@ -165,7 +165,8 @@ void report_diffs_build(struct report_diffs *ds, const struct report *r,
 			struct report_diff *d;
 
 			/* a file that replaced the file just below it */
-			if (!is_file(&p->v[j]) || !is_file(&p->v[j - 1]))
+			if (!is_file(&p->v[j]) || !is_file(&p->v[j - 1]) ||
+			    (layer >= 0 && p->v[j].layer != (uint32_t)layer))
 				continue;
 			ds->v = lfs_xrealloc(ds->v, (ds->n + 1) * sizeof(*ds->v));
 			d = &ds->v[ds->n++];

@@ -95,7 +95,7 @@ int report_query_answer(FILE *f, const struct report *r, struct report_paths *ps
 		unmatched += finish(ps, r, "--path");
 	if (diff) {
 		unmatched += finish(diff, r, "--diff");
-		report_diffs_build(&ds, r, diff);
+		report_diffs_build(&ds, r, diff, layer);
 		q.diffs = &ds;
 	}
 	if (pk)

@@ -189,6 +189,10 @@ def check_diff(r, tmp):
     out, _ = r.run(["--diff", "/etc/app.conf"] + src)
     check("\n-b\n+B\n" in out and "(same content)" in out, "--diff text: %r" % out)
     r.run(["--diff", "/etc/nope"] + src, want_rc=1)
+    # with --layer: what that layer changed only
+    doc, _ = query(r, ["--diff", "**", "--layer", "2"] + src)
+    eq(sorted((d["path"], d["from_layer"], d["to_layer"]) for d in doc["diffs"]),
+       [("/bin/blob", 1, 2), ("/etc/app.conf", 1, 2)], "--diff ** --layer 2")
 
 
 def chromium_dom(page, fragment, tmp):
