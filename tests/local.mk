@@ -149,3 +149,5 @@ EXTRA_DIST += tests/integration/report_real_pkgs.py
 TESTS += tests/integration/commit_registry.sh
 EXTRA_DIST += tests/integration/commit_registry.sh tests/integration/commit_registry.py
 EXTRA_DIST += tests/integration/report_kernel.py
+TESTS += tests/integration/chroot_commit.sh
+EXTRA_DIST += tests/integration/chroot_commit.sh

@@ -64,11 +64,15 @@ struct lfs_chroot_opts {
 	int entrypoint_given;
 	char **cmd; /* NULL-terminated; NULL: the image's Cmd */
 	int quiet;
-	int verbose;				    /* say which ids the user namespace maps */
-	int userns;				    /* use a user namespace even as root */
-	int nosuid;				    /* mount the image nosuid */
-	int stop_timeout;			    /* seconds from SIGTERM to SIGKILL */
-	char hostname[LFS_CHROOT_HOSTNAME_MAX + 1]; /* --hostname, or a random id */
+	int verbose;				       /* say which ids the user namespace maps */
+	int userns;				       /* use a user namespace even as root */
+	int nosuid;				       /* mount the image nosuid */
+	int stop_timeout;			       /* seconds from SIGTERM to SIGKILL */
+	char hostname[LFS_CHROOT_HOSTNAME_MAX + 1];    /* --hostname, or a random id */
+	const char *commit;			       /* --commit DEST: commit after a good run */
+	char *commit_dir, *commit_upper, *commit_work; /* its private upper (no --upper) */
+	pid_t commit_pid;			       /* layerfs-commit, waiting for ... */
+	int commit_go;				       /* ... a '1' on this pipe */
 };
 
 /* What runs, from the image config and the options. */
@@ -187,5 +191,20 @@ void lfs_chroot_exec(const char *mnt, const struct lfs_chroot_spec *spec, int tt
 
 /* chroot_util.c: messages: "layerfs-chroot: ..." on stderr. */
 void lfs_chroot_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* chroot_run.c: rm -rf PATH, never leaving its file system (a message on failure). */
+void lfs_chroot_rmtree(const char *path);
+
+/*
+ * chroot_commit.c: --commit DEST.  Before the run: check DEST, and make a
+ * private upper that outlives the mount when there is no --upper (0, or -1
+ * with a message).  After a run that succeeded: write DEST with
+ * layerfs-commit, forked before the run (0, or 125 with a message).  Then
+ * remove that upper.
+ */
+int lfs_chroot_commit_prepare(struct lfs_chroot_opts *o, const struct lfs_chroot_spec *spec);
+/* OK: the run succeeded: commit; else only stop the waiting process. */
+int lfs_chroot_commit_run(struct lfs_chroot_opts *o, int ok);
+void lfs_chroot_commit_clean(struct lfs_chroot_opts *o);
 
 #endif

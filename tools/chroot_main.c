@@ -33,6 +33,7 @@ enum {
 	OPT_NOSUID,
 	OPT_STOP_TIMEOUT,
 	OPT_HOSTNAME,
+	OPT_COMMIT,
 };
 
 static void usage(FILE *f)
@@ -55,6 +56,10 @@ static void usage(FILE *f)
 		"                          directory removed at the end)\n"
 		"      --work DIR          layerfs' work directory for --upper (default: a\n"
 		"                          temporary one next to DIR)\n"
+		"      --commit DEST       after CMD exits with 0, write its changes as a new\n"
+		"                          layer on top of IMAGE to DEST (as layerfs-commit:\n"
+		"                          oci:DIR[:TAG], oci-archive:, docker-archive:,\n"
+		"                          docker://; root only)\n"
 		"      --bind SRC:DST[:ro] bind-mount host path SRC on DST in the image\n"
 		"                          (repeatable; DST is created if missing)\n"
 		"  -e, --env NAME=VALUE    set a variable (NAME alone: take it from here;\n"
@@ -87,8 +92,8 @@ static void usage(FILE *f)
 		"points made for it are removed from a kept --upper afterwards.\n"
 		"\n"
 		"Exit status: the command's (128+N when killed by signal N: 137 when killed\n"
-		"after --stop-timeout); 125 when layerfs-chroot or layerfs failed, 126 when\n"
-		"CMD cannot run, 127 when CMD is not found.\n");
+		"after --stop-timeout); 125 when layerfs-chroot or layerfs failed (or the\n"
+		"commit), 126 when CMD cannot run, 127 when CMD is not found.\n");
 }
 
 static void *grow(void *p, size_t n, size_t size)
@@ -210,6 +215,7 @@ static int parse_args(int argc, char **argv, struct lfs_chroot_opts *o)
 	    {"nosuid", no_argument, NULL, OPT_NOSUID},
 	    {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
 	    {"hostname", required_argument, NULL, OPT_HOSTNAME},
+	    {"commit", required_argument, NULL, OPT_COMMIT},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -231,6 +237,9 @@ static int parse_args(int argc, char **argv, struct lfs_chroot_opts *o)
 		switch (c) {
 		case OPT_UPPER:
 			o->upper = optarg;
+			break;
+		case OPT_COMMIT:
+			o->commit = optarg;
 			break;
 		case OPT_WORK:
 			o->work = optarg;
@@ -352,7 +361,19 @@ int main(int argc, char **argv)
 		free_opts(&o);
 		return LFS_CHROOT_EXIT_FAIL;
 	}
+	if (o.commit && lfs_chroot_commit_prepare(&o, &spec) < 0) {
+		rc = LFS_CHROOT_EXIT_FAIL;
+		goto out;
+	}
 	rc = lfs_chroot_run(&o, &spec);
+	/* As buildah: a command that failed commits nothing, its status is ours. */
+	if (o.commit) {
+		const int crc = lfs_chroot_commit_run(&o, rc == 0);
+
+		rc = rc ? rc : crc;
+	}
+out:
+	lfs_chroot_commit_clean(&o);
 	lfs_chroot_spec_free(&spec);
 	free_opts(&o);
 	return rc;

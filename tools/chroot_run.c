@@ -111,7 +111,7 @@ static int rm_at(int pfd, const char *name, dev_t dev)
 	return rc;
 }
 
-static void rmtree(const char *path)
+void lfs_chroot_rmtree(const char *path)
 {
 	char *dup = lfs_xstrdup(path), *dup2 = lfs_xstrdup(path);
 	char *parent = dirname(dup), *base = basename(dup2);
@@ -603,9 +603,9 @@ static void cleanup(struct run *r)
 	if (r->upper_lock >= 0)
 		close(r->upper_lock);
 	if (r->madework)
-		rmtree(r->madework);
+		lfs_chroot_rmtree(r->madework);
 	if (r->rundir)
-		rmtree(r->rundir);
+		lfs_chroot_rmtree(r->rundir);
 	free(r->rundir);
 	free(r->mnt);
 	free(r->upper);

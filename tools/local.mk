@@ -22,7 +22,7 @@ tools_layerfs_chroot_SOURCES = tools/chroot.h tools/chroot_main.c tools/chroot_c
 	tools/chroot_run.c tools/chroot_init.c tools/chroot_ns.c tools/chroot_exec.c \
 	tools/chroot_pty.c tools/chroot_mp.c tools/chroot_util.c
 tools_layerfs_chroot_LDADD = $(LFS_CORE_LIBS)
-tools_layerfs_chroot_SOURCES += tools/chroot_ids.c
+tools_layerfs_chroot_SOURCES += tools/chroot_ids.c tools/chroot_commit.c
 
 bin_PROGRAMS += tools/layerfs-commit
 tools_layerfs_commit_CFLAGS = $(AM_CFLAGS) $(LFS_DEP_CFLAGS)
