@@ -63,3 +63,20 @@ tests/fuzz/replay-toc: Makefile
 TESTS += tests/fuzz/replay-toc
 CLEANFILES += tests/fuzz/replay-toc
 EXTRA_DIST += tests/fuzz/seeds/toc
+# layerfs-report --packages' readers of package databases (issue 17); make
+# check replays tests/fuzz/seeds/pkgdb through replay-pkgdb.
+LFS_FUZZ_TARGETS += tests/fuzz/fuzz_pkgdb
+check_PROGRAMS += tests/fuzz/fuzz_pkgdb
+tests_fuzz_fuzz_pkgdb_SOURCES = tests/fuzz/fuzz_pkgdb.c tools/report_pkg_db.c $(LFS_FUZZ_COMMON)
+tests_fuzz_fuzz_pkgdb_CFLAGS = $(LFS_FUZZ_CFLAGS) -I$(top_srcdir)/tools
+tests_fuzz_fuzz_pkgdb_LDFLAGS = $(LFS_FUZZ_LINK)
+tests_fuzz_fuzz_pkgdb_LDADD = $(LFS_CORE_LIBS)
+check_SCRIPTS += tests/fuzz/replay-pkgdb
+tests/fuzz/replay-pkgdb: Makefile
+	$(AM_V_GEN)$(MKDIR_P) tests/fuzz && \
+	printf '%s\n' '#!/bin/sh' '# Written by tests/fuzz/local.mk: fuzz_pkgdb over its seeds.' \
+	  'set -- "$${top_srcdir:-.}"/tests/fuzz/seeds/pkgdb/*' \
+	  'exec "$${top_builddir:-.}/tests/fuzz/fuzz_pkgdb" "$$@"' >$@ && chmod +x $@
+TESTS += tests/fuzz/replay-pkgdb
+CLEANFILES += tests/fuzz/replay-pkgdb
+EXTRA_DIST += tests/fuzz/seeds/pkgdb
