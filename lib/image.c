@@ -126,6 +126,9 @@ static int oci_open(struct lfs_image *img, const struct lfs_src *s, const struct
 		img->nlayers++;
 		l->digest = lfs_xstrdup(m.layers[i].digest);
 		l->media_type = lfs_xstrdup(m.layers[i].media_type);
+		/* A layer with a table of contents is found by its annotations too (layer_toc.c).
+		 */
+		lfs_layer_desc_take_annotations(l, &m.layers[i]);
 		if (l->len != (uint64_t)m.layers[i].size) {
 			lfs_err_set("%s: %llu bytes, but the manifest says %lld", l->name,
 				    (unsigned long long)l->len, (long long)m.layers[i].size);
@@ -481,6 +484,7 @@ void lfs_image_free(struct lfs_image *img)
 
 	if (!img)
 		return;
+	lfs_image_annotations_free(img);
 	for (i = 0; i < img->nlayers; i++) {
 		struct lfs_layer_desc *l = &img->layers[i];
 

@@ -34,6 +34,7 @@
 #include "cache.h"
 #include "cache_format.h"
 #include "image_int.h"
+#include "layerfs/layer.h"
 #include "index_artifact.h"
 #include "layerfs/lfs.h"
 #include "registry.h"
@@ -136,6 +137,9 @@ int lfs_index_publish(const struct lfs_image *img, const char *cache_dir, char d
 	for (i = 0; !ret && i < img->nlayers; i++) {
 		const struct lfs_layer_desc *d = &img->layers[i];
 
+		/* A layer with a table of contents (eStargz ...) needs no index: it has one. */
+		if (!lfs_layer_cacheable(d))
+			continue;
 		ret = lfs_cache_key(d, key);
 		if (!ret && lfs_cache_files(cache, key, PART_MAX, &idx, &ilen, &scr, &slen) < 0)
 			ret = lfs_error(-ENOENT, "%s: no index of it in %s to publish", d->name,
@@ -261,17 +265,24 @@ int lfs_index_artifact_parse(const char *buf, size_t len, const char *what,
 		 strtol(annotation(a, AN_VERSION), NULL, 10) != LFS_CACHE_VERSION)
 		ret = lfs_error(-EINVAL, "index format %.20s, this layerfs reads %d",
 				annotation(a, AN_VERSION), LFS_CACHE_VERSION);
-	/* An index per layer in order, each followed by its scratch if it has one. */
+	/*
+	 * An index per layer in order, each followed by its scratch if it has
+	 * one; a layer with a table of contents (never cached) has none.
+	 */
 	for (i = 0; !ret && i < img->nlayers; i++) {
-		d = json_array_get(layers, k++);
+		idx[i].digest[0] = scr[i].digest[0] = '\0';
+		idx[i].size = scr[i].size = 0;
+		d = json_array_get(layers, k);
+		if ((!d || strcmp(annotation(d, AN_LAYER), img->layers[i].digest)) &&
+		    !lfs_layer_cacheable(&img->layers[i]))
+			continue;
+		k++;
 		if (!d || strcmp(annotation(d, AN_LAYER), img->layers[i].digest) ||
 		    strcmp(annotation(d, AN_PART), "index")) {
 			ret = lfs_error(-EINVAL, "its parts do not name the image's layers");
 			break;
 		}
 		ret = part_of(d, &idx[i]);
-		scr[i].digest[0] = '\0';
-		scr[i].size = 0;
 		d = json_array_get(layers, k);
 		if (!ret && d && !strcmp(annotation(d, AN_LAYER), img->layers[i].digest) &&
 		    !strcmp(annotation(d, AN_PART), "scratch")) {
@@ -311,7 +322,8 @@ void lfs_index_fetch(const struct lfs_image *img, struct lfs_cache *cache)
 		return;
 	/* Nothing to fetch (and no request) when every layer's index is here. */
 	for (i = 0; i < img->nlayers; i++)
-		if (lfs_cache_key(&img->layers[i], key) == 0 && !lfs_cache_has(cache, key))
+		if (lfs_layer_cacheable(&img->layers[i]) &&
+		    lfs_cache_key(&img->layers[i], key) == 0 && !lfs_cache_has(cache, key))
 			missing++;
 	if (!missing || find_artifact(rm->r, img->manifest_digest, adigest) < 0) {
 		lfs_err_clear();
@@ -324,7 +336,8 @@ void lfs_index_fetch(const struct lfs_image *img, struct lfs_cache *cache)
 		ret = lfs_index_artifact_parse(buf, len, "its manifest", img, idx, scr);
 	for (i = 0; !ret && i < img->nlayers; i++) {
 		ibuf = sbuf = NULL;
-		if (lfs_cache_key(&img->layers[i], key) < 0 || lfs_cache_has(cache, key))
+		if (!idx[i].digest[0] || lfs_cache_key(&img->layers[i], key) < 0 ||
+		    lfs_cache_has(cache, key))
 			continue;
 		ret = get_part(rm->r, &idx[i], &ibuf, &ilen);
 		if (!ret)

@@ -29,7 +29,7 @@ void lfs_index_fetch(const struct lfs_image *img, struct lfs_cache *cache);
 
 /* A part of an artifact: a blob by digest and size. */
 struct lfs_index_part {
-	char digest[72]; /* "" for none (a layer without scratch data) */
+	char digest[72]; /* "" for none (a layer without scratch data, or a TOC layer) */
 	uint64_t size;
 };
 /*

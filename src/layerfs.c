@@ -429,6 +429,13 @@ static int run_session(struct lfs_fs *fs, const struct options *o, const char *m
 		goto out_unmount;
 	if (fs->owners_user && geteuid() != 0 && own_userns(fs, mnt) < 0)
 		goto out_unmount;
+	/*
+	 * The layers' background work (a TOC layer's prefetch) starts in the
+	 * daemon, once it is alone (threads do not survive the fork, and the
+	 * user namespace above is entered by a process of one thread).
+	 */
+	for (uint32_t i = 0; i < fs->core->nlayers; i++)
+		lfs_layer_ready(fs->core->layers[i]);
 	if (o->single_thread) {
 		rc = fuse_session_loop(se);
 	} else {

@@ -184,9 +184,11 @@ int report_py_record(const char *record_path, const char *buf, size_t len, struc
 		return -1;
 	for (di = end; di > record_path && di[-1] != '/'; di--)
 		;
-	dash = memchr(di, '-', (size_t)(end - di));
-	if (!dash || di == record_path || (size_t)(end - di) < 11 ||
-	    memcmp(end - 10, ".dist-info", 10))
+	if (di == record_path || (size_t)(end - di) < 11 || memcmp(end - 10, ".dist-info", 10))
+		return -1;
+	/* NAME-VERSION before ".dist-info" (whose own '-' is not the one) */
+	dash = memchr(di, '-', (size_t)(end - 10 - di));
+	if (!dash)
 		return -1;
 	site = (size_t)(di - 1 - record_path);
 	p = report_pkgs_add(out, NULL, di, (size_t)(dash - di), dash + 1,

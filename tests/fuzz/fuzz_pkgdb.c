@@ -58,9 +58,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		nl = memchr(buf, '\n', n);
 		if (!nl)
 			break;
-		path = strndup(buf, (size_t)(nl - buf));
+		/* an absolute path, as the merged tree gives */
+		path = malloc((size_t)(nl - buf) + 2);
 		if (!path)
 			abort();
+		path[0] = '/';
+		memcpy(path + 1, buf, (size_t)(nl - buf));
+		path[nl - buf + 1] = '\0';
 		if (data[0] % 5 == 3)
 			report_py_record(path, nl + 1, n - (size_t)(nl + 1 - buf), &ps);
 		else

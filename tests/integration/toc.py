@@ -285,7 +285,7 @@ def local_checks(bed, stacks):
 # Whether local layouts pass their layers' annotations on (image.c):
 # "auto" checks what the layerfs under test does, and skips the checks that
 # need them when it does not; True makes them mandatory.
-LOCAL_ANNOTATIONS = "auto"
+LOCAL_ANNOTATIONS = True
 
 
 def local_annotation_checks(bed, layouts):
