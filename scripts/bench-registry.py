@@ -20,9 +20,21 @@ docker-registry on 127.0.0.1 behind its FaultProxy.
       "LAYERS BYTES SIZE,SIZE...": the number of layers, their compressed
       size, and each one's.
 
-  bench-registry.py stats PROXY [--reset]
+  bench-registry.py stats PROXY [--reset] [--parts FILE] [--log FILE]
       "BLOB_BYTES BLOB_REQUESTS ALL_BYTES ALL_REQUESTS" sent by the proxy
-      since its counters were last reset (--reset: then reset them).
+      since its counters were last reset (--reset: then reset them); with
+      --parts (a JSON object: blob digest -> part name, as index-parts
+      writes), then "PART=BYTES" for each part name, bytes of the blobs of
+      that part (0 when none was fetched); --log: the proxy's request log
+      (method, path, range, status, bytes of each) appended to FILE, one
+      JSON object a line.
+
+  bench-registry.py index-parts HOST REPO DIGEST
+      the layerfs index published for the image manifest DIGEST in REPO
+      (found through the referrers tag sha256-HEX of the registry at
+      http://HOST): {BLOB_DIGEST: PART} for its parts (dev.layerfs.part:
+      "index" or "scratch") and "manifest" for the artifact's manifest and
+      the referrers tag, as JSON on stdout; {} when there is none.
 """
 
 import argparse
@@ -79,9 +91,44 @@ def stats(a):
     c = registry.ProxyControl("http://" + a.proxy)
     s = c.stats()
     b = s["kinds"].get("blobs", {})
-    print(b.get("bytes", 0), b.get("requests", 0), s["bytes"], s["requests"])
+    out = [b.get("bytes", 0), b.get("requests", 0), s["bytes"], s["requests"]]
+    if a.parts:
+        with open(a.parts) as f:
+            parts = json.load(f)
+        by = dict.fromkeys(sorted(set(parts.values())), 0)
+        for e in s["log"]:
+            d = e["path"].split("?")[0].rsplit("/", 1)[-1]
+            if d in parts:
+                by[parts[d]] += e["bytes"]
+        out += ["%s=%d" % kv for kv in by.items()]
+    if a.log:
+        with open(a.log, "a") as f:
+            for e in s["log"]:
+                f.write(json.dumps({k: e.get(k) for k in ("method", "path", "range", "status",
+                                                          "bytes")}) + "\n")
+    print(*out)
     if a.reset:
         c.reset_stats()
+
+
+def index_parts(a):
+    c = registry.RegistryClient("http://" + a.host)
+    tag = a.digest.replace(":", "-")
+    st, _, body = c.get_manifest(a.repo, tag, accept="application/vnd.oci.image.index.v1+json")
+    parts = {}
+    if st == 200:
+        parts[tag] = "manifest"
+        for d in json.loads(body).get("manifests", []):
+            if d.get("artifactType") != "application/vnd.layerfs.index.v1":
+                continue
+            st, _, mb = c.get_manifest(a.repo, d["digest"])
+            if st != 200:
+                continue
+            parts[d["digest"]] = "manifest"
+            for l in json.loads(mb).get("layers", []):
+                parts[l["digest"]] = l.get("annotations", {}).get("dev.layerfs.part", "other")
+    json.dump(parts, sys.stdout)
+    print()
 
 
 def main():
@@ -102,7 +149,13 @@ def main():
     p = sub.add_parser("stats")
     p.add_argument("proxy")
     p.add_argument("--reset", action="store_true")
+    p.add_argument("--parts")
+    p.add_argument("--log")
     p.set_defaults(fn=stats)
+    p = sub.add_parser("index-parts")
+    for n in ("host", "repo", "digest"):
+        p.add_argument(n)
+    p.set_defaults(fn=index_parts)
     a = ap.parse_args()
     return a.fn(a)
 
