@@ -49,7 +49,6 @@ CLEANFILES += tests/fuzz/cache_seed
 # through replay-toc, a script written here (the target's own files: libFuzzer
 # builds run each once).
 LFS_FUZZ_TARGETS += tests/fuzz/fuzz_toc
-check_PROGRAMS += tests/fuzz/fuzz_toc
 tests_fuzz_fuzz_toc_SOURCES = tests/fuzz/fuzz_toc.c $(LFS_FUZZ_COMMON)
 tests_fuzz_fuzz_toc_CFLAGS = $(LFS_FUZZ_CFLAGS)
 tests_fuzz_fuzz_toc_LDFLAGS = $(LFS_FUZZ_LINK)
@@ -66,7 +65,6 @@ EXTRA_DIST += tests/fuzz/seeds/toc
 # layerfs-report --packages' readers of package databases (issue 17); make
 # check replays tests/fuzz/seeds/pkgdb through replay-pkgdb.
 LFS_FUZZ_TARGETS += tests/fuzz/fuzz_pkgdb
-check_PROGRAMS += tests/fuzz/fuzz_pkgdb
 tests_fuzz_fuzz_pkgdb_SOURCES = tests/fuzz/fuzz_pkgdb.c tools/report_pkg_db.c $(LFS_FUZZ_COMMON)
 tests_fuzz_fuzz_pkgdb_CFLAGS = $(LFS_FUZZ_CFLAGS) -I$(top_srcdir)/tools
 tests_fuzz_fuzz_pkgdb_LDFLAGS = $(LFS_FUZZ_LINK)

@@ -41,11 +41,13 @@ expect "--chunk-cache-size " layerfs --chunk
 expect "--publish-index " layerfs --pub
 expect "--hostname " layerfs-chroot --hostn
 expect "--min-waste " layerfs-report --min
+expect "--compress " layerfs-commit --compr
+expect "--slim " layerfs-squash --sl
 expect "updir upother " layerfs --upper up
 expect "updir upfile upother " layerfs up
 expect "false true " layerfs --tls-verify ""
 expect "" layerfs-chroot img.tar -- --ca
 complete_ layerfs "" | grep -qx "docker://" || lfs_fail "the transports for an empty word"
-bash --norc --noprofile -c '. "$1"; complete -p layerfs-report layerfs-chroot layerfs' sh "$script" \
-	>/dev/null || lfs_fail "the three programs are not all registered"
+bash --norc --noprofile -c '. "$1"; complete -p layerfs-report layerfs-chroot layerfs layerfs-commit layerfs-squash' \
+	sh "$script" >/dev/null || lfs_fail "the five programs are not all registered"
 echo "completion: ok"
