@@ -138,7 +138,7 @@ int lfs_index_publish(const struct lfs_image *img, const char *cache_dir, char d
 		const struct lfs_layer_desc *d = &img->layers[i];
 
 		/* A layer with a table of contents (eStargz ...) needs no index: it has one. */
-		if (!lfs_layer_cacheable(d))
+		if (lfs_layer_toc_annotated(d))
 			continue;
 		ret = lfs_cache_key(d, key);
 		if (!ret && lfs_cache_files(cache, key, PART_MAX, &idx, &ilen, &scr, &slen) < 0)
@@ -274,7 +274,7 @@ int lfs_index_artifact_parse(const char *buf, size_t len, const char *what,
 		idx[i].size = scr[i].size = 0;
 		d = json_array_get(layers, k);
 		if ((!d || strcmp(annotation(d, AN_LAYER), img->layers[i].digest)) &&
-		    !lfs_layer_cacheable(&img->layers[i]))
+		    lfs_layer_toc_annotated(&img->layers[i]))
 			continue;
 		k++;
 		if (!d || strcmp(annotation(d, AN_LAYER), img->layers[i].digest) ||
@@ -322,7 +322,7 @@ void lfs_index_fetch(const struct lfs_image *img, struct lfs_cache *cache)
 		return;
 	/* Nothing to fetch (and no request) when every layer's index is here. */
 	for (i = 0; i < img->nlayers; i++)
-		if (lfs_layer_cacheable(&img->layers[i]) &&
+		if (!lfs_layer_toc_annotated(&img->layers[i]) &&
 		    lfs_cache_key(&img->layers[i], key) == 0 && !lfs_cache_has(cache, key))
 			missing++;
 	if (!missing || find_artifact(rm->r, img->manifest_digest, adigest) < 0) {

@@ -104,6 +104,13 @@ static ssize_t read_tail(const struct lfs_layer_desc *d, struct lfs_blobsrc *src
 	return r == (ssize_t)n ? r : -EIO;
 }
 
+int lfs_layer_toc_annotated(const struct lfs_layer_desc *d)
+{
+	const char *sum;
+
+	return pos_annotation(d, &sum) || lfs_layer_desc_annotation(d, ANN_TOC);
+}
+
 /*
  * A layer file with a TOC.  A registry's blob only with the annotations
  * (a footer read there would cost every plain layer a request).

@@ -79,6 +79,12 @@ void lfs_layer_free(struct lfs_layer *l);
  */
 void lfs_layer_ready(struct lfs_layer *l);
 /*
+ * Whether D's descriptor announces a table of contents (eStargz's
+ * toc.digest, zstd:chunked's position annotation): how a registry's layer
+ * is known to be read through its TOC, with no index of ours.
+ */
+int lfs_layer_toc_annotated(const struct lfs_layer_desc *d);
+/*
  * Whether DESC's index may be kept in the index cache: not for a layer read
  * in place (a directory), which would change under a cached index.
  */

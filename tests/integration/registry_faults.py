@@ -425,7 +425,7 @@ def first_mount_corrupt(px, root, side_env):
     mnt = os.path.join(root, "m-first")
     os.makedirs(mnt)
     ref = "docker://%s/lfs/first:v1" % px.host
-    base = [LAYERFS, "-f", "--read-only", "--tls-verify=false", "--cache", cache]
+    base = [LAYERFS, "-f", "--read-only", "--tls-verify=false", "--data-cache-size", "0", "--cache", cache]
     px.clear_faults()
     px.add_fault("corrupt", path="/blobs/sha256:" + ahex, count=-1, every=CORRUPT_EVERY)
     errp = os.path.join(root, "first-fail.log")
@@ -454,7 +454,7 @@ def first_mount_corrupt(px, root, side_env):
     m = os.path.join(root, "m-solo")
     os.makedirs(m)
     side.mount(["docker://%s/lfs/solo:v1" % px.host],
-               ["--read-only", "--tls-verify=false", "--cache", solo_cache], m,
+               ["--read-only", "--tls-verify=false", "--data-cache-size", "0", "--cache", solo_cache], m,
                os.path.join(root, "m-solo.log"))
     difftest.MOUNTS.umount(m)
     solo = idx_files(solo_cache)
@@ -468,7 +468,7 @@ def first_mount_corrupt(px, root, side_env):
     m2 = os.path.join(root, "m-first2")
     os.makedirs(m2)
     try:
-        side.mount([ref], ["--read-only", "--tls-verify=false", "--cache", cache], m2,
+        side.mount([ref], ["--read-only", "--tls-verify=false", "--data-cache-size", "0", "--cache", cache], m2,
                    os.path.join(root, "m-first2.log"))
     except difftest.Failure as e:
         check(False, "the same first mount without the fault succeeds", str(e))
@@ -504,7 +504,7 @@ def main():
             ref = "docker://%s/lfs/faults:v1" % px.host
             cache = os.path.join(root, "cache")
             side = difftest.LayerfsSide(LAYERFS, env)
-            common = ["--read-only", "--tls-verify=false", "--cache", cache]
+            common = ["--read-only", "--tls-verify=false", "--data-cache-size", "0", "--cache", cache]
 
             # --- 1. first mount: index, every file
             mnt = os.path.join(root, "m1")
