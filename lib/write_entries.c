@@ -57,13 +57,37 @@ struct commit_obs {
 	size_t nopq;
 };
 
+/* Whether directory L, applied over OLD, changes what the view shows of it. */
+static int dir_meta_differs(const struct lfs_node *l, const struct lfs_node *old)
+{
+	const struct lfs_xattrs *a = l->xattrs, *b = old->xattrs;
+
+	if (l->mode != old->mode || l->uid != old->uid || l->gid != old->gid ||
+	    l->mtime_sec != old->mtime_sec || l->mtime_nsec != old->mtime_nsec ||
+	    (a ? a->n : 0) != (b ? b->n : 0))
+		return 1;
+	for (uint32_t i = 0; a && i < a->n; i++)
+		if (strcmp(a->x[i].name, b->x[i].name) || a->x[i].len != b->x[i].len ||
+		    memcmp(a->x[i].value, b->x[i].value, a->x[i].len))
+			return 1;
+	return 0;
+}
+
 static void on_event(void *arg, const struct lfs_merge_event *ev)
 {
 	struct commit_obs *c = arg;
 	const char *slash;
 
-	if (ev->plen == 0)
-		return; /* the root */
+	/*
+	 * The root: the kernel shows the upper root's attributes, so a commit
+	 * keeps them ("./") when they are not what the image's root had.
+	 */
+	if (ev->plen == 0) {
+		if (ev->old && !(ev->node->flags & LFS_NF_IMPLIED) &&
+		    dir_meta_differs(ev->node, ev->old))
+			add(c->w, ".", 1, ev->node);
+		return;
+	}
 	switch (ev->kind) {
 	case LFS_MERGE_ADDED:
 	case LFS_MERGE_REPLACED:

@@ -36,6 +36,9 @@ int lfs_write_keep_xattr(const char *name)
 /* Paths in tar order: '/' sorts before every other byte, so a directory's entries follow it. */
 static int path_cmp(const char *a, const char *b)
 {
+	/* the root ("."), when the layer changes it, first */
+	if (!strcmp(a, ".") || !strcmp(b, "."))
+		return strcmp(b, ".") ? -1 : !strcmp(a, ".") ? 0 : 1;
 	while (*a && *a == *b) {
 		a++;
 		b++;
@@ -115,6 +118,7 @@ struct wctx {
 	struct links links;
 	char *buf;
 	uint64_t nentries;
+	int io_failed; /* the stream failed (its reason is set): not libarchive's */
 	char name[2 * 4096 + 32];
 };
 
@@ -123,15 +127,19 @@ static la_ssize_t on_write(struct archive *a, void *arg, const void *buf, size_t
 	struct wctx *w = arg;
 
 	(void)a;
-	return lfs_wstream_write(w->s, buf, len) < 0 ? -1 : (la_ssize_t)len;
+	if (lfs_wstream_write(w->s, buf, len) < 0) {
+		w->io_failed = 1;
+		return -1;
+	}
+	return (la_ssize_t)len;
 }
 
 static int arch_fail(struct wctx *w, const char *path)
 {
 	char shown[256];
-	const char *why = lfs_err_get();
 
-	if (!why || !*why)
+	/* libarchive's reason, unless the stream below it failed and said why */
+	if (!w->io_failed)
 		lfs_err_set("%s: %s", lfs_show(path, shown, sizeof(shown)),
 			    archive_error_string(w->a) ? archive_error_string(w->a)
 						       : "cannot write the tar entry");
@@ -165,7 +173,7 @@ static int put_marker(struct wctx *w, const char *name, const struct lfs_node *n
 	rc = archive_write_header(w->a, e);
 	archive_entry_free(e);
 	w->nentries++;
-	return rc == ARCHIVE_OK ? 0 : arch_fail(w, name);
+	return rc >= ARCHIVE_WARN ? 0 : arch_fail(w, name);
 }
 
 static int put_data(struct wctx *w, const struct lfs_wentry *ent)
@@ -241,7 +249,8 @@ static int put_entry(struct wctx *w, const struct lfs_wentry *ent)
 	rc = archive_write_header(w->a, e);
 	archive_entry_free(e);
 	w->nentries++;
-	if (rc != ARCHIVE_OK)
+	/* WARN: written (a name that is not UTF-8 goes in as its bytes, as GNU tar keeps it) */
+	if (rc < ARCHIVE_WARN)
 		return arch_fail(w, ent->path);
 	if (!first && S_ISREG(n->mode) && n->size) {
 		rc = put_data(w, ent);
@@ -272,6 +281,8 @@ int lfs_write_layer(int fd, struct lfs_wentry *ents, size_t n, const struct lfs_
 	/* xattrs as SCHILY.xattr records only: what GNU tar and Go's archive/tar read */
 	if (archive_write_set_format_pax(w.a) != ARCHIVE_OK ||
 	    archive_write_set_format_option(w.a, "pax", "xattrheader", "SCHILY") != ARCHIVE_OK ||
+	    /* names as the bytes they are (an image's may not be UTF-8), never converted */
+	    archive_write_set_format_option(w.a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
 	    archive_write_open2(w.a, &w, NULL, on_write, NULL, NULL) != ARCHIVE_OK) {
 		rc = arch_fail(&w, "the layer");
 		goto out;

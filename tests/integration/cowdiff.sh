@@ -4,7 +4,11 @@
 # (cowdiff.py): random layer stacks, random sequences of writes applied to
 # layerfs --upper and to the kernel's overlayfs (redirect_dir=off) over the
 # same layers, results and trees compared, then the upper dir layerfs wrote
-# mounted with the kernel's overlayfs and with layerfs again.  Skips (77)
+# mounted with the kernel's overlayfs and with layerfs again, and committed
+# with layerfs-commit: the kernel's overlayfs over the image's layers and the
+# committed one (extracted by Python's tarfile) must show the tree layerfs
+# showed (xattrs other than user.* and security.capability aside, which a
+# layer does not keep).  Skips (77)
 # without root, /dev/fuse or overlayfs.  First proves that the comparison
 # catches differences (--selftest) and that the harness is deterministic
 # (a few sequences kernel against kernel), then runs the sequences.
@@ -36,4 +40,8 @@ LFS_COW_SEQS=20 LFS_COW_SEED= LFS_COW_BUDGET=0 \
 	lfs_fail "cowdiff.py --impl kernel reports differences: the harness is not deterministic"
 }
 tail -n 1 "$out"
-python3 "$here/cowdiff.py" --impl layerfs --layerfs "$LAYERFS"
+# after each sequence the upper is committed (layerfs-commit) and the
+# committed image checked against the mount, as the kernel shows it
+COMMIT=${LAYERFS_COMMIT:-$top_builddir/tools/layerfs-commit}
+[ -x "$COMMIT" ] || lfs_fail "no layerfs-commit at $COMMIT"
+python3 "$here/cowdiff.py" --impl layerfs --layerfs "$LAYERFS" --commit "$COMMIT"
