@@ -151,3 +151,9 @@ EXTRA_DIST += tests/integration/commit_registry.sh tests/integration/commit_regi
 EXTRA_DIST += tests/integration/report_kernel.py
 TESTS += tests/integration/chroot_commit.sh
 EXTRA_DIST += tests/integration/chroot_commit.sh
+# The reference writers' binaries and Go build cache (refwriters.py builds
+# them into the build tree once, for every test that needs them).
+clean-local: clean-refwriters
+clean-refwriters:
+	-chmod -R u+w tests/refwriters/out 2>/dev/null; rm -rf tests/refwriters/out
+.PHONY: clean-refwriters
