@@ -79,6 +79,12 @@ int lfs_blobsrc_local_fd(const struct lfs_blobsrc *s, int *fd, uint64_t *base)
 	return s->ops->local_fd(s, fd, base);
 }
 
+void lfs_blobsrc_exact(struct lfs_blobsrc *s)
+{
+	if (s->ops->exact)
+		s->ops->exact(s);
+}
+
 int lfs_blobsrc_set_sums(struct lfs_blobsrc *s, const struct lfs_chunk_sums *sums)
 {
 	if (!s->ops->set_sums)

@@ -58,6 +58,11 @@ struct lfs_blobsrc_ops {
 	 * digest has verified, or with sums loaded from the index cache.
 	 */
 	int (*set_sums)(struct lfs_blobsrc *s, const struct lfs_chunk_sums *sums);
+	/*
+	 * Optional: from now on the reader asks for exactly the ranges it
+	 * needs (a TOC layer's chunks): no read-ahead around them.
+	 */
+	void (*exact)(struct lfs_blobsrc *s);
 	/* Free the source itself; lfs_blobsrc_unref has already freed NAME. */
 	void (*free)(struct lfs_blobsrc *s);
 };
@@ -89,6 +94,8 @@ static inline int lfs_blobsrc_wants_sums(const struct lfs_blobsrc *s)
 {
 	return s->ops->set_sums != NULL;
 }
+/* ops->exact, when the source has it. */
+void lfs_blobsrc_exact(struct lfs_blobsrc *s);
 /* ops->set_sums, or 0 for a source without it. */
 int lfs_blobsrc_set_sums(struct lfs_blobsrc *s, const struct lfs_chunk_sums *sums);
 /* The source's local file (see ops->local_fd), or -ENOTSUP. */

@@ -41,6 +41,7 @@ struct http_src {
 	char *digest;
 	struct lfs_chunkcache *cc;	/* NULL: reads are never checked (tests) */
 	struct lfs_chunked *_Atomic ck; /* set once, with the sums: reads go through it */
+	atomic_int exact;		/* the reader's ranges are exact: no read-ahead */
 	pthread_mutex_t lock;		/* the fields below */
 	char *win;			/* bytes [win_off, win_off + win_len) of the blob */
 	uint64_t win_off;
@@ -332,6 +333,13 @@ static ssize_t http_pread(struct lfs_blobsrc *s, void *buf, size_t len, uint64_t
 		len = (size_t)(s->size - off);
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
+	/* A TOC layer's chunk: exactly it, not the 2-8 MiB windows around it. */
+	if (atomic_load(&h->exact)) {
+		if (len > RA_MAX)
+			len = RA_MAX;
+		ret = fetch(h, buf, len, off);
+		return ret ? ret : (ssize_t)len;
+	}
 
 	pthread_mutex_lock(&h->lock);
 	n = from_window(h, buf, len, off);
@@ -445,10 +453,16 @@ static void http_free(struct lfs_blobsrc *s)
 	free(h);
 }
 
+static void http_exact(struct lfs_blobsrc *s)
+{
+	atomic_store(&((struct http_src *)s)->exact, 1);
+}
+
 static const struct lfs_blobsrc_ops http_ops = {
     .pread = http_pread,
     .local_fd = NULL,
     .set_sums = http_set_sums,
+    .exact = http_exact,
     .free = http_free,
 };
 

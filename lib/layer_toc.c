@@ -564,6 +564,8 @@ static int toc_index(struct lfs_layer *l, const struct lfs_layer_desc *desc,
 		return rc;
 	}
 	tl->toc = t;
+	/* From now on reads are chunks, each asked for exactly (no read-ahead around it). */
+	lfs_blobsrc_exact(tl->src);
 	tl->name = lfs_xstrdup(desc->name);
 	tl->warned = lfs_xcalloc(t.nchunks ? t.nchunks : 1, 1);
 	pthread_mutex_init(&tl->lock, NULL);
