@@ -314,7 +314,6 @@ static int block_get(struct lfs_dlayer *dl, uint64_t i, uint8_t *buf)
 		got += (size_t)r;
 	}
 	atomic_fetch_add(&dl->dc->fills, 1);
-	filled_one(dl);
 	atomic_store(&dl->state[i], B_ABSENT);
 	if (!reserve(dl->dc, n))
 		return 0;
@@ -326,6 +325,8 @@ static int block_get(struct lfs_dlayer *dl, uint64_t i, uint8_t *buf)
 		return 0;
 	}
 	atomic_store(&dl->state[i], B_GOOD);
+	/* only now: a read-ahead started earlier would inflate this block again */
+	filled_one(dl);
 	return 1;
 }
 
