@@ -18,7 +18,8 @@
 #include "layerfs/lfs.h"
 #include "layerfs/write.h"
 
-static void add(struct lfs_wentries *w, const char *path, size_t len, const struct lfs_node *node)
+void lfs_wentries_add(struct lfs_wentries *w, const char *path, size_t len,
+		      const struct lfs_node *node, int opaque)
 {
 	char *p = lfs_xmalloc(len + 1);
 
@@ -32,7 +33,7 @@ static void add(struct lfs_wentries *w, const char *path, size_t len, const stru
 	w->paths[w->n] = p;
 	w->v[w->n].path = p;
 	w->v[w->n].node = node;
-	w->v[w->n].opaque = 0;
+	w->v[w->n].opaque = opaque;
 	w->n++;
 	w->npaths = w->n;
 }
@@ -85,18 +86,18 @@ static void on_event(void *arg, const struct lfs_merge_event *ev)
 	if (ev->plen == 0) {
 		if (ev->old && !(ev->node->flags & LFS_NF_IMPLIED) &&
 		    dir_meta_differs(ev->node, ev->old))
-			add(c->w, ".", 1, ev->node);
+			lfs_wentries_add(c->w, ".", 1, ev->node, 0);
 		return;
 	}
 	switch (ev->kind) {
 	case LFS_MERGE_ADDED:
 	case LFS_MERGE_REPLACED:
 	case LFS_MERGE_DIR:
-		add(c->w, ev->path + 1, ev->plen - 1, ev->node);
+		lfs_wentries_add(c->w, ev->path + 1, ev->plen - 1, ev->node, 0);
 		break;
 	case LFS_MERGE_WHITEOUT:
 		if (ev->old)
-			add(c->w, ev->path + 1, ev->plen - 1, ev->node);
+			lfs_wentries_add(c->w, ev->path + 1, ev->plen - 1, ev->node, 0);
 		break;
 	case LFS_MERGE_OPAQUE:
 		slash = memrchr(ev->path, '/', ev->plen);
@@ -166,10 +167,10 @@ static void diff_dir(struct diff *d, const struct lfs_node *low, const struct lf
 			int low_dir = lc && lc->dir;
 
 			if (!low_dir || c->layer >= d->first)
-				add(d->w, d->path, p2, c);
+				lfs_wentries_add(d->w, d->path, p2, c, 0);
 			diff_dir(d, low_dir ? lc : NULL, c, p2);
 		} else if (c != lc) {
-			add(d->w, d->path, p2, c);
+			lfs_wentries_add(d->w, d->path, p2, c, 0);
 		}
 	}
 	for (uint32_t i = 0; ld && i < ld->n; i++) {
@@ -183,7 +184,7 @@ static void diff_dir(struct diff *d, const struct lfs_node *low, const struct lf
 		if (plen)
 			d->path[plen] = '/';
 		memcpy(d->path + p2 - e->len, e->name, e->len);
-		add(d->w, d->path, p2, whiteout_node(d->w, high));
+		lfs_wentries_add(d->w, d->path, p2, whiteout_node(d->w, high), 0);
 	}
 }
 

@@ -24,24 +24,10 @@ struct slim {
 	const struct lfs_node *final_root;
 };
 
+/* The entry at S->path's first PLEN bytes. */
 static void add(struct slim *s, size_t plen, const struct lfs_node *n, int opaque)
 {
-	struct lfs_wentries *w = s->w;
-	char *p = lfs_xmalloc(plen + 1);
-
-	memcpy(p, s->path, plen);
-	p[plen] = '\0';
-	if (w->n == w->cap) {
-		w->cap = w->cap ? 2 * w->cap : 256;
-		w->v = lfs_xrealloc(w->v, w->cap * sizeof(*w->v));
-		w->paths = lfs_xrealloc(w->paths, w->cap * sizeof(*w->paths));
-	}
-	w->paths[w->n] = p;
-	w->v[w->n].path = p;
-	w->v[w->n].node = n;
-	w->v[w->n].opaque = opaque;
-	w->n++;
-	w->npaths = w->n;
+	lfs_wentries_add(s->w, s->path, plen, n, opaque);
 }
 
 /* Is entry N of layer J at the path kept by the slimming (FIN: the final tree's node there)? */

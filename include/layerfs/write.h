@@ -112,6 +112,9 @@ void lfs_wentries_commit(struct lfs_wentries *w, struct lfs_tree *t, const struc
  */
 void lfs_wentries_diff(struct lfs_wentries *w, const struct lfs_node *low,
 		       const struct lfs_node *high, uint32_t first);
+/* Append the entry PATH (LEN bytes, copied) for NODE; OPAQUE: mark the directory opaque. */
+void lfs_wentries_add(struct lfs_wentries *w, const char *path, size_t len,
+		      const struct lfs_node *node, int opaque);
 void lfs_wentries_free(struct lfs_wentries *w);
 
 /* The image writer. */
